@@ -1,0 +1,187 @@
+"""Graph -> analysis: one Row per layer (shapes, params, MACs, other ops, activations,
+receptive field), totals, the peak of live activations, and notes. A pure function: the graph
+is read, never written; binding a symbol re-runs every rule with the value."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import networkx as nx
+import sympy
+
+from . import ops
+from .errors import RuleError, SpecError, did_you_mean
+from .graph import Layer
+from .sizes import is_int, norm, show, total
+
+TOTAL_KEYS = ("params", "trainable_params", "frozen_params", "state", "macs", "flops",
+              "other_ops", "activations", "peak_activations")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    in_shapes: tuple[ops.Shape, ...]
+    out_shape: ops.Shape
+    params: object
+    trainable_params: object
+    frozen_params: object
+    state: object
+    macs: object
+    flops: object
+    other_ops: object
+    activations: object
+    receptive_field: tuple | None  # (size, effective stride); None: sees the whole input
+
+
+@dataclass(frozen=True)
+class Analysis:
+    network: str
+    file: str
+    symbols: dict        # name -> bound value, or None while free
+    rows: tuple[Row, ...]
+    totals: dict
+    notes: tuple[str, ...]
+    strict: bool = False
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        return tuple(k for k, v in self.symbols.items() if v is None)
+
+
+def analyze(graph: nx.DiGraph, at: dict | None = None, free=(), strict: bool = False,
+            freeze: str | None = None) -> Analysis:
+    """Analyse `graph` with symbols bound: `at` first, then defaults; names in `free` (or
+    without a default) stay symbolic. `freeze` names the last frozen layer (it and every layer
+    it reads count as frozen). `strict` makes an inexact division an error."""
+    values = bindings(graph, at or {}, free)
+    subs = {sympy.Symbol(k, integer=True, positive=True): v for k, v in values.items() if v is not None}
+    frozen = frozen_layers(graph, freeze)
+    rows, notes, shapes, fields_rf = [], [], {}, {}
+    for name in graph.nodes:
+        layer: Layer = graph.nodes[name]["layer"]
+        op = bind_op(layer.op, subs)
+        ins = tuple(shapes[i] for i in layer.inputs)
+        out = located(layer, lambda: op.out(ins, strict), ins)
+        cost = located(layer, lambda: op.cost(ins, out.shape), ins)
+        shapes[name] = out.shape
+        fields_rf[name] = receptive_field(op, tuple(fields_rf[i] for i in layer.inputs))
+        notes += [f"{layer.kind} '{name}': {n}" for n in out.notes]
+        rows.append(make_row(layer, op, ins, out.shape, cost, name in frozen, fields_rf[name]))
+    rows = tuple(rows)
+    return Analysis(graph.graph["network"], graph.graph["file"], values, rows,
+                    totals(rows, graph), tuple(notes), strict)
+
+
+def bindings(graph, at: dict, free) -> dict:
+    symbols = graph.graph["symbols"]
+    names = {s.name for s in symbols}
+    for key, value in at.items():
+        if key not in names:
+            hint = did_you_mean(key, names)
+            known = ", ".join(sorted(names)) or "none"
+            raise SpecError(f"unknown symbol '{key}'", None,
+                            ((hint,) if hint else ()) + (f"the network's symbols: {known}",))
+        if not is_int(value) or value <= 0:
+            raise SpecError(f"symbol '{key}' must be bound to a positive whole number, got {value!r}")
+    unknown = [k for k in free if k not in names]
+    if unknown:
+        raise SpecError(f"unknown symbol '{unknown[0]}'", None,
+                        (f"the network's symbols: {', '.join(sorted(names)) or 'none'}",))
+    return {s.name: at.get(s.name, None if s.name in free else s.default) for s in symbols}
+
+
+def bind_op(op: ops.Op, subs: dict) -> ops.Op:
+    """The op with bound symbols replaced by their values (concrete ops are returned as is)."""
+    if not subs:
+        return op
+    changes = {}
+    for f in fields(op):
+        value = getattr(op, f.name)
+        if isinstance(value, sympy.Basic):
+            changes[f.name] = norm(value.xreplace(subs))
+        elif isinstance(value, tuple) and any(isinstance(v, sympy.Basic) for v in value):
+            changes[f.name] = tuple(norm(v.xreplace(subs)) if isinstance(v, sympy.Basic) else v
+                                    for v in value)
+    if not changes:
+        return op
+    try:
+        return ops.make_checked(replace(op, **changes))
+    except RuleError as e:
+        raise SpecError(f"{op.kind}: {e.message}", None, e.details) from None
+
+
+def located(layer: Layer, rule, ins):
+    try:
+        return rule()
+    except RuleError as e:
+        context = tuple(f"input of '{layer.name}' is {s}" for s in ins[:1]) if len(ins) == 1 else ()
+        raise SpecError(f"{layer.kind} '{layer.name}': {e.message}", layer.span,
+                        e.details + context + layer.trace) from None
+
+
+def receptive_field(op: ops.Op, inputs: tuple):
+    if not inputs:
+        return (1, 1)
+    if op.global_view or any(rf is None for rf in inputs):
+        return None
+    size, jump = max(inputs, key=lambda rf: (rf[0], rf[1]) if is_int(rf[0]) else (0, 0))
+    window = op.window()
+    if window is None:
+        return (size, jump)
+    f, s = window
+    return (size + (f - 1) * jump, jump * s)
+
+
+def make_row(layer, op, ins, out, cost: ops.Cost, is_frozen, rf) -> Row:
+    params = cost.weights + cost.fixed
+    trainable = 0 if is_frozen else cost.weights
+    return Row(layer.name, layer.kind, layer.inputs, ins, out, params, trainable,
+               params - trainable, cost.state, cost.macs, 2 * cost.macs, cost.other,
+               ops.elements(out), rf)
+
+
+def frozen_layers(graph, freeze: str | None) -> set:
+    if freeze is None:
+        return set()
+    if freeze not in graph:
+        hint = did_you_mean(freeze, graph.nodes)
+        raise SpecError(f"cannot freeze through unknown layer '{freeze}'", None, (hint,) if hint else ())
+    return nx.ancestors(graph, freeze) | {freeze}
+
+
+def totals(rows: tuple[Row, ...], graph) -> dict:
+    out = {key: total(getattr(r, key) for r in rows) for key in TOTAL_KEYS[:-1]}
+    out["peak_activations"] = peak_activations(rows, graph)
+    return out
+
+
+def peak_activations(rows, graph):
+    """Largest sum of live activations over the graph's order: an activation lives from the
+    layer that makes it to its last reader; outputs (layers nobody reads) live to the end."""
+    index = {r.name: i for i, r in enumerate(rows)}
+    last_use = [len(rows)] * len(rows)
+    for r in rows:
+        readers = [index[s] for s in graph.successors(r.name)]
+        if readers:
+            last_use[index[r.name]] = max(readers)
+    frees = [[] for _ in range(len(rows) + 1)]
+    for i, end in enumerate(last_use):
+        frees[end].append(i)
+    live, candidates = [], []
+    for i, r in enumerate(rows):
+        live.append(i)
+        candidates.append([rows[j].activations for j in live])
+        gone = set(frees[i])
+        live = [j for j in live if j not in gone]
+    sums = [total(c) for c in candidates]
+    if all(is_int(s) for s in sums):
+        return max(sums)
+    return norm(sympy.Max(*set(sums)))

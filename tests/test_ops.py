@@ -1,0 +1,140 @@
+"""Every layer kind against arithmetic worked by hand: (kind, input) -> (output, params, MACs)."""
+from __future__ import annotations
+
+import pytest
+
+import archcalc
+from archcalc import ops
+
+C3_TABLE = "[[0,1,2],[1,2,3],[2,3,4],[3,4,5],[4,5,0],[5,0,1],[0,1,2,3],[1,2,3,4],[2,3,4,5]," \
+           "[3,4,5,0],[4,5,0,1],[5,0,1,2],[0,1,3,4],[1,2,4,5],[0,2,3,5],[0,1,2,3,4,5]]"
+
+
+def last_row(shape, statement, **kw):
+    text = f"network T {{\n input x : {shape}\n {statement}\n}}\n"
+    return archcalc.analyze(archcalc.loads(text, "t.arch"), **kw).rows[-1]
+
+
+# (input shape, statement, out shape, params, MACs), each worked out in the comment
+CASES = [
+    # (32 - 5)/1 + 1 = 28; (5*5*1 + 1)*6 = 156; 28*28*6 * 5*5*1 = 117,600
+    ("(32, 32, 1)", "conv c : f=5 c=6", (28, 28, 6), 156, 117_600),
+    # (15 + 2 - 3)/2 + 1 = 8; (3*3*4 + 1)*8 = 296; 8*8*8 * 3*3*4 = 18,432
+    ("(15, 15, 4)", "conv c : f=3 s=2 p=1 c=8", (8, 8, 8), 296, 18_432),
+    # same: p = 1; groups 2: (3*3*6/2 + 1)*4 = 112; 10*10*4 * 3*3*3 = 10,800
+    ("(10, 10, 6)", "conv c : f=3 p=same c=4 groups=2", (10, 10, 6 - 2), 112, 10_800),
+    # dilation 2: effective f = 2*(3-1) + 1 = 5, (9 - 5) + 1 = 5; (9 + 1)*2 = 20; 5*5*2*9 = 450
+    ("(9, 9, 1)", "conv c : f=3 c=2 dilation=2", (5, 5, 2), 20, 450),
+    # Network in Network 1x1, no bias: 192*32 = 6,144; 28*28*32*192 = 4,816,896
+    ("(28, 28, 192)", "conv c : f=1 c=32 bias=off", (28, 28, 32), 6_144, 4_816_896),
+    # LeNet-5 C3: 60 table entries * 25 + 16 biases = 1,516; 10*10 * 60*25 = 150,000
+    ("(14, 14, 6)", f"conv c : f=5 c=16 table={C3_TABLE}", (10, 10, 16), 1_516, 150_000),
+    # AlexNet pool: (55 - 3)/2 + 1 = 27
+    ("(55, 55, 96)", "maxpool p : f=3 s=2", (27, 27, 96), 0, 0),
+    # ceil: ceil((112 - 3)/2) + 1 = 55 + 1 = 56
+    ("(112, 112, 64)", "maxpool p : f=3 s=2 round=ceil", (56, 56, 64), 0, 0),
+    # ceil((5 + 2 - 2)/2) + 1 = 4, but the 4th window would start in the padding: 3 (PyTorch)
+    ("(5, 5, 1)", "maxpool p : f=2 s=2 p=1 round=ceil", (3, 3, 1), 0, 0),
+    ("(4, 4, 3)", "avgpool p : 2", (2, 2, 3), 0, 0),
+    # LeNet-5 S2: a coefficient and a bias per map: 2*6 = 12
+    ("(28, 28, 6)", "subsample s : f=2", (14, 14, 6), 12, 0),
+    # 400*120 + 120 = 48,120 params; 400*120 = 48,000 MACs
+    ("(1, 1, 400)", "fc f : 120", (1, 1, 120), 48_120, 48_000),
+    ("(1, 1, 400)", "fc f : 120 bias=off", (1, 1, 120), 48_000, 48_000),
+    # gamma and beta per channel: 2*64
+    ("(7, 7, 64)", "batchnorm b", (7, 7, 64), 128, 0),
+    ("(7, 7, 2048)", "gap g", (1, 1, 2048), 0, 0),
+    ("(14, 14, 512)", "adaptive_avgpool a : 4", (4, 4, 512), 0, 0),
+    ("(5, 5, 16)", "flatten f", (1, 1, 400), 0, 0),
+    ("(55, 55, 96)", "lrn n : 5", (55, 55, 96), 0, 0),
+    ("(1, 1, 84)", "rbf r : 10", (1, 1, 10), 840, 0),
+]
+
+
+@pytest.mark.parametrize("shape, statement, out, params, macs", CASES)
+def test_layer_rule_matches_hand_arithmetic(shape, statement, out, params, macs):
+    row = last_row(shape, statement)
+    assert tuple(row.out_shape) == out
+    assert row.params == params
+    assert row.macs == macs
+    assert row.flops == 2 * macs
+
+
+def test_every_listed_kind_is_covered_by_a_hand_worked_case():
+    covered = {s.split()[0] for _, s, *_ in CASES} | {"input"}
+    elementwise = {"relu", "tanh", "sigmoid", "softmax", "dropout", "add", "concat"}
+    assert set(ops.KINDS) == covered | elementwise
+
+
+def test_other_ops_counts():
+    # bias adds: one per output element, 28*28*6
+    assert last_row("(32, 32, 1)", "conv c : f=5 c=6").other_ops == 4_704
+    # max pool: f*f - 1 comparisons per output: 27*27*96*8
+    assert last_row("(55, 55, 96)", "maxpool p : f=3 s=2").other_ops == 27 * 27 * 96 * 8
+    # adaptive 14 -> 4: windows [0,4) [3,7) [7,11) [10,14), 16 rows and 16 columns summed
+    assert last_row("(14, 14, 512)", "adaptive_avgpool a : 4").other_ops == 16 * 16 * 512
+    # LRN across 5 channels: 2*5 + 3 per element
+    assert last_row("(55, 55, 96)", "lrn n : 5").other_ops == 55 * 55 * 96 * 13
+    # BatchNorm: scale and shift per element; running statistics are state
+    row = last_row("(7, 7, 64)", "batchnorm b")
+    assert (row.other_ops, row.state, row.trainable_params) == (2 * 7 * 7 * 64, 128, 128)
+
+
+def test_rbf_prototypes_are_frozen_parameters():
+    row = last_row("(1, 1, 84)", "rbf r : 10")
+    assert (row.trainable_params, row.frozen_params) == (0, 840)
+    assert row.other_ops == 3 * 84 * 10
+
+
+def test_joins():
+    text = """network J {
+        input x : (28, 28, 192)
+        conv a <- x : f=1 c=64
+        conv b <- x : f=3 p=1 c=128
+        concat c <- a, b
+        conv d <- c : f=1 c=192
+        add e <- d, x
+    }"""
+    a = archcalc.analyze(archcalc.loads(text))
+    assert tuple(a.row("c").out_shape) == (28, 28, 192)
+    assert a.row("e").other_ops == 28 * 28 * 192  # one add per element
+
+
+def test_receptive_field_grows_by_f_minus_1_times_the_stride_so_far():
+    text = """network R {
+        input x : (32, 32, 1)
+        conv a : f=3 c=1
+        conv b : f=3 c=1
+        maxpool p : f=2 s=2
+        conv d : f=3 c=1
+        fc e : 10
+    }"""
+    a = archcalc.analyze(archcalc.loads(text.replace("fc e : 10", "flatten\n fc e : 10")))
+    # 1 -> 3 -> 5 -> 6 (stride 2) -> 6 + 2*2 = 10 (stride 2); fc sees everything
+    assert [a.row(n).receptive_field for n in "abpd"] == [(3, 1), (5, 1), (6, 2), (10, 2)]
+    assert a.row("e").receptive_field is None
+
+
+def test_peak_activations_frees_after_the_last_reader():
+    text = """network P {
+        input x : (10, 10, 1)
+        conv a : f=1 c=4
+        conv b : f=1 c=2
+        add c <- b, b
+    }"""
+    a = archcalc.analyze(archcalc.loads(text))
+    # computing b: a (400) and b (200) live, x freed after a; then b and c: 200 + 200
+    assert a.totals["peak_activations"] == max(100 + 400, 400 + 200, 200 + 200)
+
+
+def test_inexact_division_is_a_note_in_floor_mode():
+    a = archcalc.analyze(archcalc.loads("network N {\n input x : (224, 224, 3)\n conv c1 : f=7 s=2 p=2 c=8\n}"))
+    assert a.notes == ("conv 'c1': n_H: (224 + 2*2 - 7)/2 + 1 = 111.5 -> 111",
+                       "conv 'c1': n_W: (224 + 2*2 - 7)/2 + 1 = 111.5 -> 111")
+
+
+def test_freeze_through_a_layer():
+    text = "network F {\n input x : (1, 1, 10)\n fc a : 5\n fc b : 3\n}"
+    a = archcalc.analyze(archcalc.loads(text), freeze="a")
+    # a: 10*5 + 5 = 55 frozen; b: 5*3 + 3 = 18 trainable
+    assert (a.totals["trainable_params"], a.totals["frozen_params"]) == (18, 55)
