@@ -10,7 +10,7 @@ import sys
 
 from .errors import SpecError
 
-COMMANDS = ("analyze", "formula")
+COMMANDS = ("analyze", "formula", "compare", "sweep", "report")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -114,12 +114,25 @@ class _Builder:
 
     def statement(self, stmt: LayerStmt, scope, env, previous, stack):
         sources = self.sources(stmt, scope, previous)
+        if stmt.kind == "freeze":
+            self.freeze(stmt, scope, sources)
+            return previous
         if stmt.kind in ops.KINDS:
             return self.layer(stmt, scope, env, sources)
         if stmt.kind in self.program.blocks:
             return self.instance(stmt, scope, env, sources, stack)
         hint = did_you_mean(stmt.kind, set(ops.KINDS) | set(self.program.blocks))
         raise SpecError(f"unknown layer kind '{stmt.kind}'", stmt.kind_span, (hint,) if hint else ())
+
+    def freeze(self, stmt, scope, sources):
+        """`freeze <- layer`: that layer and every layer it reads count as frozen."""
+        if scope.prefix or scope.suffix:
+            raise SpecError("freeze belongs in the network, outside blocks and repeats", stmt.span)
+        if stmt.name or stmt.args or len(sources) != 1:
+            raise SpecError("freeze takes one layer: freeze <- LAYER", stmt.span)
+        if "freeze" in self.graph.graph:
+            raise SpecError("freeze is given twice", stmt.span)
+        self.graph.graph["freeze"] = sources[0]
 
     def local_name(self, stmt, scope, kind) -> tuple[str, str]:
         if stmt.name:

@@ -74,7 +74,19 @@ def total_lines(a: Analysis) -> list[tuple[str, str]]:
     ]
     if is_int(t["peak_activations"]):
         lines.append(("peak activation memory", f"{t['peak_activations'] * 4 / 1e6:,.2f} MB at float32"))
+    if a.freeze:
+        lines += freeze_lines(a)
     return lines
+
+
+def freeze_lines(a: Analysis) -> list[tuple[str, str]]:
+    from .costs import BYTES, training
+    feature = a.row(a.freeze)
+    return [("frozen through", a.freeze),
+            ("training MACs per image", f"{scaled(training(a).macs_per_image)} "
+                                        "(forward all + 2 x forward of trainable layers)"),
+            ("cached feature per image", f"{shape_text(feature.out_shape)} = "
+                                         f"{number(feature.activations * BYTES)} bytes at float32")]
 
 
 def heading(a: Analysis) -> str:

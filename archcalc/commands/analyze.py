@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from .. import analyze, load, tables
+from .. import analyze, costs, load, tables
+from ..errors import SpecError
 from . import add_binding_options, parse_sets
 
 
@@ -11,6 +12,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("analyze", help="shapes, params, MACs and memory of every layer")
     p.add_argument("spec", help="a .arch spec file")
     p.add_argument("--format", choices=sorted(tables.FORMATS), default="text")
+    p.add_argument("--images", type=int, metavar="N",
+                   help="with a frozen part: the disk size of its cached features for N images")
     p.add_argument("--free", metavar="NAMES", default="",
                    help="comma-separated symbols to keep free instead of using their defaults")
     add_binding_options(p)
@@ -23,4 +26,16 @@ def main(args) -> int:
     analysis = analyze(graph, at=parse_sets(args.set), free=free, strict=args.strict,
                        freeze=args.freeze)
     sys.stdout.write(tables.FORMATS[args.format](analysis))
+    if args.images is not None:
+        print(cache_line(analysis, args.images))
     return 0
+
+
+def cache_line(analysis, images: int) -> str:
+    if not analysis.freeze:
+        raise SpecError("--images needs a frozen part: --freeze LAYER or 'freeze <- LAYER'")
+    if images <= 0:
+        raise SpecError(f"--images must be positive, got {images}")
+    per_image = analysis.row(analysis.freeze).activations * costs.BYTES
+    return (f"feature cache for {images:,} images: {tables.number(per_image * images)} bytes "
+            f"({per_image * images / 1e6:,.2f} MB) of float32 '{analysis.freeze}' outputs")

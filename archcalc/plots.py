@@ -1,0 +1,215 @@
+"""Figures people read at a glance (matplotlib's object API, imported lazily, no pyplot).
+
+Every figure is written as PNG without a timestamp or software tag, so the same analysis gives
+the same bytes on the same matplotlib."""
+from __future__ import annotations
+
+import math
+
+from .analysis import Analysis
+from .sizes import is_int
+
+FOLD_ABOVE = 40  # more rows than this: one bar per top-level block
+
+
+def _figure(width, height):
+    from matplotlib.figure import Figure
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def save(fig, path) -> None:
+    fig.savefig(path, format="png", metadata={"Software": None})
+
+
+def top_level(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def folded(a: Analysis) -> list[tuple[str, object, object]]:
+    """(label, params, MACs) per layer, or per top-level block for a large network."""
+    if len(a.rows) <= FOLD_ABOVE:
+        return [(r.name, r.params, r.macs) for r in a.rows if r.params or r.macs]
+    groups: dict[str, list] = {}
+    for r in a.rows:
+        g = groups.setdefault(top_level(r.name), [0, 0])
+        g[0] += r.params
+        g[1] += r.macs
+    return [(k, p, m) for k, (p, m) in groups.items() if p or m]
+
+
+def cost_bars(a: Analysis, path) -> None:
+    """Where the cost sits: params and MACs per layer (or block), side by side."""
+    items = folded(a)
+    labels = [i[0] for i in items][::-1]
+    height = max(3.0, 0.28 * len(items) + 1.5)
+    fig = _figure(11, height)
+    left, right = fig.subplots(1, 2, sharey=True)
+    for ax, values, title, unit, color in (
+            (left, [i[1] for i in items][::-1], "parameters", 1e6, "tab:blue"),
+            (right, [i[2] for i in items][::-1], "multiply-accumulates (MACs)", 1e6, "tab:orange")):
+        scaled = [float(v) / unit for v in values]
+        ax.barh(range(len(labels)), scaled, color=color)
+        ax.set_title(f"{title} per {'block' if len(a.rows) > FOLD_ABOVE else 'layer'}")
+        ax.set_xlabel(f"{title.split(' (')[0]} (millions)")
+        ax.grid(axis="x", alpha=0.3)
+        peak = max(scaled) if scaled else 1
+        for y, v in enumerate(scaled):
+            ax.text(v + peak * 0.01, y, f"{v:,.2f}M", va="center", fontsize=7)
+        ax.set_xlim(0, peak * 1.22 or 1)
+    left.set_yticks(range(len(labels)), labels, fontsize=8)
+    fig.suptitle(f"{a.network}: where the cost sits (params {a.totals['params']:,}, "
+                 f"MACs {a.totals['macs']:,})")
+    save(fig, path)
+
+
+def curve(xs, series: dict, title, xlabel, ylabel, path, note=None, log=False) -> None:
+    """Line plot of one or more computed series against one swept value."""
+    fig = _figure(8, 4.8)
+    ax = fig.subplots()
+    for label, ys in series.items():
+        ax.plot(xs, ys, label=label, linewidth=1.8)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend()
+    if note:
+        ax.text(0.01, 0.98, note, transform=ax.transAxes, va="top", fontsize=8,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.8"})
+    save(fig, path)
+
+
+def heatmap(xs, ys, grid, title, xlabel, ylabel, label, path) -> None:
+    fig = _figure(7.5, 5.5)
+    ax = fig.subplots()
+    image = ax.pcolormesh(xs, ys, grid, shading="nearest", cmap="viridis")
+    fig.colorbar(image, ax=ax, label=label)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    save(fig, path)
+
+
+def scatter(points, path) -> None:
+    """MACs against params, one labelled point per network, log-log, labels kept apart."""
+    import numpy as np
+    fig = _figure(9, 6.5)
+    ax = fig.subplots()
+    xs = np.log10([p[1] / 1e6 for p in points])
+    ys = np.log10([p[2] / 1e9 for p in points])
+    x_lim = (xs.min() - 0.6, xs.max() + 0.9)
+    y_lim = (ys.min() - 0.6, ys.max() + 1.0)
+    ax.scatter(10 ** xs, 10 ** ys, color="tab:blue", zorder=3)
+    for (name, _, _), (lx, ly), x, y in zip(points, label_places(points, xs, ys, x_lim, y_lim), xs, ys):
+        ax.annotate(name, (10 ** x, 10 ** y), xytext=(10 ** lx, 10 ** ly), fontsize=8,
+                    va="center", arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(10 ** x_lim[0], 10 ** x_lim[1])
+    ax.set_ylim(10 ** y_lim[0], 10 ** y_lim[1])
+    ax.set_xlabel("parameters (millions, log scale)")
+    ax.set_ylabel("multiply-accumulates per image (G, log scale)")
+    ax.set_title("Cost of each network: MACs against parameters")
+    ax.grid(alpha=0.3, which="both")
+    save(fig, path)
+
+
+def label_places(points, xs, ys, x_lim, y_lim):
+    """Greedy placement in log coordinates: each label takes the first nearby slot whose box
+    overlaps no label placed before it (boxes estimated from the font size)."""
+    per_char = 0.0085 * (x_lim[1] - x_lim[0])  # 8-point text on a 9-inch wide axis
+    height = 0.03 * (y_lim[1] - y_lim[0])
+    steps = [k * height for k in range(1, 16)]
+    dot = height / 2  # the markers are obstacles too
+    placed = [(x - dot, y - dot, x + dot, y + dot) for x, y in zip(xs, ys)]
+    order = sorted(range(len(points)), key=lambda i: (ys[i], xs[i]))
+    spots = {}
+    for i in order:
+        width = per_char * len(points[i][0])
+        away = _away_from_neighbour(i, xs, ys)  # move the label away from the closest point
+        offsets = [(0.05, 0.0)] + [(0.05, k * s) for k in steps for s in (away, -away)]
+        for dx, dy in offsets:
+            box = (xs[i] + dx, ys[i] + dy - height / 2, xs[i] + dx + width, ys[i] + dy + height / 2)
+            if not any(_overlap(box, other) for other in placed):
+                break
+        placed.append(box)
+        spots[i] = (box[0], box[1] + height / 2)
+    return [spots[i] for i in range(len(points))]
+
+
+def _away_from_neighbour(i, xs, ys) -> int:
+    others = [j for j in range(len(xs)) if j != i]
+    if not others:
+        return 1
+    j = min(others, key=lambda j: (xs[j] - xs[i]) ** 2 + (ys[j] - ys[i]) ** 2)
+    return -1 if ys[j] > ys[i] else 1
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def graph_drawing(nodes, edges, title, path) -> None:
+    """Layered drawing: nodes (name, label) top to bottom by depth, edges labelled with the
+    shape they carry; branches spread sideways, joins gather them again."""
+    depth, order = _layers(nodes, edges)
+    width = max(len(v) for v in order.values())
+    fig = _figure(max(6.0, 2.6 * width), max(4.0, 0.95 * (max(depth.values()) + 1) + 0.8))
+    ax = fig.subplots()
+    ax.set_axis_off()
+    place = {}
+    for d, names in order.items():
+        for k, name in enumerate(names):
+            place[name] = ((k - (len(names) - 1) / 2) * 2.6, -d)
+    labels = dict(nodes)
+    for a, b, shape in edges:
+        (x0, y0), (x1, y1) = place[a], place[b]
+        ax.annotate("", (x1, y1 + 0.22), (x0, y0 - 0.22),
+                    arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 1.0,
+                                "connectionstyle": "arc3,rad=0.0" if abs(x1 - x0) < 1e-9 or y0 - y1 <= 1
+                                else "arc3,rad=0.15"})
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        ax.text(mx, my, shape, fontsize=6.5, ha="center", va="center", color="0.25",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.9})
+    for name, (x, y) in place.items():
+        ax.text(x, y, labels[name], ha="center", va="center", fontsize=7.5,
+                bbox={"boxstyle": "round,pad=0.3", "facecolor": "#e8f0fb", "edgecolor": "#4a78b5"})
+    xs = [p[0] for p in place.values()]
+    ax.set_xlim(min(xs) - 1.6, max(xs) + 1.6)
+    ax.set_ylim(-max(depth.values()) - 0.6, 0.6)
+    ax.set_title(title)
+    save(fig, path)
+
+
+def _layers(nodes, edges):
+    """Depth = longest path from a source; order within a depth by the mean place of parents."""
+    parents = {n: [] for n, _ in nodes}
+    for a, b, _ in edges:
+        parents[b].append(a)
+    depth = {}
+    for n, _ in nodes:  # nodes come in topological order
+        depth[n] = 1 + max((depth[p] for p in parents[n]), default=-1)
+    order: dict[int, list] = {}
+    position = {}
+    for n, _ in nodes:
+        order.setdefault(depth[n], []).append(n)
+    for d in sorted(order):
+        names = order[d]
+        key = {n: (sum(position[p] for p in parents[n]) / len(parents[n]) if parents[n] else 0,
+                   i) for i, n in enumerate(names)}
+        names.sort(key=lambda n: key[n])
+        for i, n in enumerate(names):
+            position[n] = i - (len(names) - 1) / 2
+    return depth, order
+
+
+def nice_range(low: int, high: int, points: int = 60) -> list[int]:
+    step = max(1, math.ceil((high - low) / points))
+    return list(range(low, high + 1, step))
+
+
+def finite(values) -> bool:
+    return all(is_int(v) for v in values)

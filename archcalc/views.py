@@ -1,0 +1,70 @@
+"""What a graph drawing shows: whole graphs when small, folded to top-level blocks when
+large, and one block in detail (the first one with a branch and a join)."""
+from __future__ import annotations
+
+from .analysis import Analysis
+from .tables import shape_text
+
+SMALL = 45
+JOINS = ("add", "concat")
+
+
+def _label(name, kind, count=1, prefix="") -> str:
+    short = name[len(prefix):] if prefix and name.startswith(prefix) else name
+    return f"{short}\n{kind}" if count == 1 else f"{short}\n{count} layers"
+
+
+def full(rows, title, prefix=""):
+    names = {r.name for r in rows}
+    nodes = [(r.name, _label(r.name, r.kind, prefix=prefix)) for r in rows]
+    edges = []
+    outside = {}
+    for r in rows:
+        for i in r.inputs:
+            if i not in names:
+                outside.setdefault(i, shape_text(r.in_shapes[r.inputs.index(i)]))
+    nodes = [(i, f"{i.rsplit('.', 1)[-1]}\n(input)") for i in outside] + nodes
+    shapes = {r.name: shape_text(r.out_shape) for r in rows} | outside
+    for r in rows:
+        edges += [(i, r.name, shapes[i]) for i in r.inputs]
+    return nodes, edges, title
+
+
+def overview(a: Analysis):
+    """Every layer for a small network; one node per top-level statement for a large one."""
+    if len(a.rows) <= SMALL:
+        return full(a.rows, f"{a.network}: every layer, shapes on the edges")
+    group = {r.name: r.name.split(".", 1)[0] for r in a.rows}
+    counts, kinds, last = {}, {}, {}
+    for r in a.rows:
+        g = group[r.name]
+        counts[g] = counts.get(g, 0) + 1
+        kinds.setdefault(g, r.kind)
+        last[g] = r
+    nodes = [(g, _label(g, kinds[g], counts[g])) for g in counts]
+    edges, seen = [], set()
+    for r in a.rows:
+        for i in r.inputs:
+            a_, b_ = group[i], group[r.name]
+            if a_ != b_ and (a_, b_) not in seen:
+                seen.add((a_, b_))
+                edges.append((a_, b_, shape_text(a.row(i).out_shape)))
+    return nodes, edges, f"{a.network}: top-level blocks, shapes on the edges"
+
+
+def detail_view(a: Analysis):
+    """The first block instance with a join, drawn layer by layer, if the network is large."""
+    if len(a.rows) <= SMALL:
+        return None
+    prefixes = []
+    for r in a.rows:
+        parts = r.name.split(".")
+        for k in range(1, len(parts)):
+            p = ".".join(parts[:k])
+            if p not in prefixes:
+                prefixes.append(p)
+    for p in prefixes:
+        rows = [r for r in a.rows if r.name.startswith(p + ".")]
+        if len(rows) <= SMALL and any(r.kind in JOINS for r in rows):
+            return full(rows, f"{a.network}: block '{p}' layer by layer", prefix=p + ".")
+    return None

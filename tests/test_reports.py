@@ -1,0 +1,156 @@
+"""Reports, comparisons, formulas, sweeps and the course's practical advice as costs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+
+import archcalc
+from archcalc import costs, report
+from archcalc.cli import main
+from archcalc.compare import depth, render
+from archcalc.sweep import evaluate, parse_range
+from conftest import ROOT, SPECS
+
+GOLDEN = ROOT / "tests" / "golden"
+REPORTS = ROOT / "reports"
+
+
+def analysis(name, **kw):
+    return archcalc.analyze(archcalc.load(SPECS / f"{name}.arch"), **kw)
+
+
+def test_inception_comparison_reads_at_a_glance(capsys, golden, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["compare", "specs/inception_naive.arch", "specs/inception_bottleneck.arch",
+                 "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    golden(GOLDEN / "compare_inception.md", out)
+    # 120,422,400 / 12,443,648 = 9.677...
+    assert "120,422,400" in out and "12,443,648" in out and "9.68x fewer" in out
+
+
+def test_resnet34_against_plain34_shows_what_the_projection_shortcuts_cost():
+    text = render([analysis("resnet34"), analysis("plain34")], "markdown")
+    # layer2's projection: 1x1 conv 64 -> 128 (8,192 weights) + BN (256) = 8,448 params,
+    # 28*28*128*64 = 6,422,528 MACs; layer3: 128*256 + 512 = 33,280; layer4: 256*512 + 1024
+    assert "| layer2  |" in text and "-8,448" in text and "-6,422,528" in text
+    assert "-33,280" in text and "-132,096" in text
+
+
+def test_depth_counts_weighted_layers_on_the_longest_path():
+    assert [depth(analysis(n)) for n in ("vgg16", "resnet34", "plain34", "resnet152", "lenet5")] \
+        == [16, 34, 34, 152, 5]
+
+
+def test_lenet5_markdown_report_matches_golden(tmp_path, golden):
+    written = report.write_spec(SPECS / "lenet5.arch", tmp_path)
+    assert written.files == ("report.md", "cost.png", "graph.png")
+    golden(GOLDEN / "report_lenet5.md", (tmp_path / "lenet5" / "report.md").read_text())
+
+
+def test_committed_reports_are_current(tmp_path):
+    """`archcalc report specs/ --out reports/` regenerates exactly what is committed (the
+    text byte for byte; the same set of figures)."""
+    report.write_reports(sorted(SPECS.glob("*.arch")), tmp_path)
+    fresh = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
+    committed = {p.relative_to(REPORTS) for p in REPORTS.rglob("*") if p.is_file()}
+    assert fresh == committed, "reports/ is stale: run archcalc report specs/ --out reports/"
+    for rel in sorted(fresh):
+        if rel.suffix == ".md":
+            assert (tmp_path / rel).read_text() == (REPORTS / rel).read_text(), f"{rel} is stale"
+
+
+def test_figures_are_deterministic(tmp_path):
+    a = analysis("inception_3a")
+    report.plots.cost_bars(a, tmp_path / "one.png")
+    report.plots.cost_bars(a, tmp_path / "two.png")
+    assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()
+
+
+def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
+    target = tmp_path / "report.md"
+    target.write_text("old")
+
+    def fails(path):
+        Path(path).write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        report.atomic(target, fails)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_formula_of_the_bottleneck_width():
+    graph = archcalc.load(SPECS / "inception_bottleneck.arch")
+    macs = archcalc.analyze(graph, free=("b",)).totals["macs"]
+    b = sympy.Symbol("b", integer=True, positive=True)
+    # 28*28*b*192 + 28*28*32*5*5*b = (150,528 + 627,200) b
+    assert sympy.expand(macs - 777_728 * b) == 0
+
+
+def test_sweep_equals_the_analysis_at_every_sampled_point():
+    graph = archcalc.load(SPECS / "resnet50.arch")
+    xs = np.arange(32, 97, 7)
+    grid = evaluate(graph, "macs", {"H": xs, "W": xs[::-1]})
+    for i in (0, 3, len(xs) - 1):
+        for j in (0, 5):
+            exact = archcalc.analyze(graph, at={"H": int(xs[i]), "W": int(xs[::-1][j])})
+            assert grid[i, j] == exact.totals["macs"]
+
+
+def test_a_million_point_sweep_of_the_bottleneck_width():
+    graph = archcalc.load(SPECS / "inception_bottleneck.arch")
+    name, bs = parse_range("b=1..1000000")
+    values = evaluate(graph, "macs", {name: bs})
+    assert values.shape == (1_000_000,)
+    assert values[15] == 12_443_648 and values[-1] == 777_728 * 1_000_000
+
+
+def test_sweep_falls_back_to_exact_integers_past_float_precision():
+    graph = archcalc.load(SPECS / "inception_bottleneck.arch")
+    values = evaluate(graph, "macs", {"b": np.array([2**45, 2**45 + 1])})
+    assert list(values) == [777_728 * 2**45, 777_728 * (2**45 + 1)]
+
+
+@pytest.mark.parametrize("text", ["b=4", "b=0..5", "b=9..3", "=1..2", "b=x..4"])
+def test_bad_sweep_ranges_are_spec_errors(text):
+    with pytest.raises(archcalc.SpecError):
+        parse_range(text)
+
+
+def test_transfer_learning_costs_on_vgg16():
+    a = analysis("vgg16", freeze="flatten1")
+    fc = 25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 1000 + 1000
+    assert (a.totals["trainable_params"], a.totals["frozen_params"]) == (fc, 138_357_544 - fc)
+    fc_macs = 25088 * 4096 + 4096 * 4096 + 4096 * 1000
+    assert costs.training(a).macs_per_image == 15_470_264_320 + 2 * fc_macs
+    t = costs.transfer(a, "flatten1", images=10_000, epochs=10)
+    assert t.feature_bytes_per_image == 7 * 7 * 512 * 4
+    assert t.cache_bytes == 7 * 7 * 512 * 4 * 10_000
+    conv_macs = 15_470_264_320 - fc_macs
+    per_image = 15_470_264_320 + 2 * fc_macs
+    assert t.epoch_macs_with_cache == conv_macs * 10_000 + (per_image - conv_macs) * 10_000 * 10
+
+
+def test_freeze_in_the_spec():
+    g = archcalc.loads("network F {\n input x : (1, 1, 10)\n fc a : 5\n freeze <- a\n fc b : 3\n}")
+    a = archcalc.analyze(g)
+    # a: 10*5 + 5 frozen, b: 5*3 + 3 trainable
+    assert (a.freeze, a.totals["frozen_params"], a.totals["trainable_params"]) == ("a", 55, 18)
+
+
+def test_test_time_multi_crop_and_ensemble():
+    a = analysis("alexnet")
+    t = costs.test_time(a, crops=10, models=3)
+    assert t.macs == 1_135_256_096 * 30 and t.params == 62_378_344 * 3
+
+
+def test_analyze_prints_the_cache_size(capsys):
+    assert main(["analyze", str(SPECS / "vgg16.arch"), "--freeze", "flatten1", "--images", "1000"]) == 0
+    out = capsys.readouterr().out
+    # 7*7*512 float32 values per image, 1,000 images
+    assert f"feature cache for 1,000 images: {7 * 7 * 512 * 4 * 1000:,} bytes" in out
