@@ -62,20 +62,34 @@ def cost_bars(a: Analysis, path) -> None:
     save(fig, path)
 
 
-def curve(xs, series: dict, title, xlabel, ylabel, path, note=None, log=False) -> None:
-    """Line plot of one or more computed series against one swept value."""
-    fig = _figure(8, 4.8)
-    ax = fig.subplots()
+def curve(xs, series: dict, title, xlabel, ylabel, path, note=None, log=False, mark=None,
+          below=None) -> None:
+    """Line plot of one or more computed series against one swept value; `mark` is an x whose
+    points are drawn as dots (the published size); `below` = (label, values, axis label) is a
+    second quantity drawn in its own panel underneath, on its own scale."""
+    fig = _figure(8, 6.4 if below else 4.8)
+    axes = fig.subplots(2, 1, sharex=True) if below else [fig.subplots()]
+    ax = axes[0]
+    xs_list = list(xs)
     for label, ys in series.items():
-        ax.plot(xs, ys, label=label, linewidth=1.8)
+        line, = ax.plot(xs, ys, label=label, linewidth=1.8)
+        if mark is not None and mark in xs_list:
+            ax.plot([mark], [ys[xs_list.index(mark)]], "o", color=line.get_color())
     ax.set_title(title)
-    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
-    ax.grid(alpha=0.3)
     if len(series) > 1:
         ax.legend()
+    if below:
+        label, ys, axis = below
+        axes[1].plot(xs, ys, color="tab:orange", linewidth=1.8)
+        if mark is not None and mark in xs_list:
+            axes[1].plot([mark], [ys[xs_list.index(mark)]], "o", color="tab:orange")
+        axes[1].set_ylabel(axis)
+    for a in axes:
+        a.grid(alpha=0.3)
+    axes[-1].set_xlabel(xlabel)
     if note:
         ax.text(0.01, 0.98, note, transform=ax.transAxes, va="top", fontsize=8,
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.8"})
@@ -167,18 +181,22 @@ def graph_drawing(nodes, edges, title, path) -> None:
     labels = dict(nodes)
     for a, b, shape in edges:
         (x0, y0), (x1, y1) = place[a], place[b]
+        skip = y0 - y1 > 1  # a shortcut past other layers bows out to the side
+        bend = 0.45 if skip else 0.0
+        offset = -bend * (y0 - y1) / 2 if skip and abs(x1 - x0) < 1e-9 else 0.0  # the arc's apex
         ax.annotate("", (x1, y1 + 0.22), (x0, y0 - 0.22),
                     arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 1.0,
-                                "connectionstyle": "arc3,rad=0.0" if abs(x1 - x0) < 1e-9 or y0 - y1 <= 1
-                                else "arc3,rad=0.15"})
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+                                "connectionstyle": f"arc3,rad={bend}"})
+        mx, my = (x0 + x1) / 2 + offset, (y0 + y1) / 2
         ax.text(mx, my, shape, fontsize=6.5, ha="center", va="center", color="0.25",
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.9})
     for name, (x, y) in place.items():
         ax.text(x, y, labels[name], ha="center", va="center", fontsize=7.5,
                 bbox={"boxstyle": "round,pad=0.3", "facecolor": "#e8f0fb", "edgecolor": "#4a78b5"})
     xs = [p[0] for p in place.values()]
-    ax.set_xlim(min(xs) - 1.6, max(xs) + 1.6)
+    bow = max((0.45 * (place[a][1] - place[b][1]) / 2 for a, b, _ in edges
+               if place[a][1] - place[b][1] > 1), default=0)
+    ax.set_xlim(min(xs) - 1.6 - bow, max(xs) + 1.6)
     ax.set_ylim(-max(depth.values()) - 0.6, 0.6)
     ax.set_title(title)
     save(fig, path)

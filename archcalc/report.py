@@ -166,19 +166,23 @@ def scaling_figure(graph, a: Analysis, path) -> bool:
         return False
     if {"H", "W"} <= set(names):
         low = smallest_valid(graph, a, ("H", "W"))
-        xs = np.array(plots.nice_range(low, max(4 * a.symbols["H"], low + 8), 80))
+        xs = np.array(sorted(set(plots.nice_range(low, max(4 * a.symbols["H"], low + 8), 80))
+                             | {a.symbols["H"]}))
         macs = [int(v) for v in np.diagonal(evaluate(graph, "macs", {"H": xs, "W": xs}))]
         plots.curve(xs, {"MACs": [m / 1e9 for m in macs]}, f"{a.network}: MACs against input size",
                     "input size H = W (pixels)", "MACs per image (G)", path,
-                    note=f"{a.symbols['H']} x {a.symbols['W']}: {a.totals['macs']:,} MACs")
+                    note=f"{a.symbols['H']} x {a.symbols['W']}: {a.totals['macs']:,} MACs",
+                    mark=a.symbols["H"])
         return True
     name = names[0]
     default = a.symbols[name]
-    xs = np.array(plots.nice_range(1, 4 * default, 80))
-    series = {label: [int(v) / 1e6 for v in evaluate(graph, key, {name: xs})]
-              for key, label in (("macs", "MACs (millions)"), ("params", "params (millions)"))}
-    plots.curve(xs, series, f"{a.network}: cost against {name}", f"{name}", "millions", path,
-                note=f"{name} = {default}: {a.totals['macs']:,} MACs, {a.totals['params']:,} params")
+    xs = np.array(sorted(set(plots.nice_range(1, 4 * default, 80)) | {default}))
+    macs = [int(v) / 1e6 for v in evaluate(graph, "macs", {name: xs})]
+    params = [int(v) / 1e3 for v in evaluate(graph, "params", {name: xs})]
+    plots.curve(xs, {"MACs": macs}, f"{a.network}: cost against {name}", name,
+                "MACs per image (millions)", path,
+                note=f"{name} = {default}: {a.totals['macs']:,} MACs, {a.totals['params']:,} params",
+                mark=default, below=("params", params, "parameters (thousands)"))
     return True
 
 

@@ -23,7 +23,7 @@ def full(rows, title, prefix=""):
         for i in r.inputs:
             if i not in names:
                 outside.setdefault(i, shape_text(r.in_shapes[r.inputs.index(i)]))
-    nodes = [(i, f"{i.rsplit('.', 1)[-1]}\n(input)") for i in outside] + nodes
+    nodes = [(i, f"{i}\n(input)") for i in outside] + nodes
     shapes = {r.name: shape_text(r.out_shape) for r in rows} | outside
     for r in rows:
         edges += [(i, r.name, shapes[i]) for i in r.inputs]
@@ -63,8 +63,13 @@ def detail_view(a: Analysis):
             p = ".".join(parts[:k])
             if p not in prefixes:
                 prefixes.append(p)
+    best = None  # the smallest block with a join: one residual block, one Inception module
     for p in prefixes:
         rows = [r for r in a.rows if r.name.startswith(p + ".")]
         if len(rows) <= SMALL and any(r.kind in JOINS for r in rows):
-            return full(rows, f"{a.network}: block '{p}' layer by layer", prefix=p + ".")
-    return None
+            if best is None or len(rows) < len(best[1]):
+                best = (p, rows)
+    if best is None:
+        return None
+    p, rows = best
+    return full(rows, f"{a.network}: block '{p}' layer by layer", prefix=p + ".")
