@@ -11,8 +11,10 @@ import sympy
 from . import ops
 from .errors import RuleError, SpecError, did_you_mean
 from .graph import Layer
-from .sizes import is_int, norm, show, total
+from .sizes import MAX_DIGITS, expr, is_int, norm, show, too_large, total
 
+MAX_SHAPE_DEPTH = 48   # nested floors and ceilings in a symbolic size (real networks: under 10)
+MAX_SHAPE_NODES = 400
 TOTAL_KEYS = ("params", "trainable_params", "frozen_params", "state", "macs", "flops",
               "other_ops", "activations", "peak_activations")
 
@@ -69,9 +71,10 @@ def analyze(graph: nx.DiGraph, at: dict | None = None, free=(), strict: bool = F
     rows, notes, shapes, fields_rf = [], [], {}, {}
     for name in graph.nodes:
         layer: Layer = graph.nodes[name]["layer"]
-        op = bind_op(layer.op, subs)
+        op = bind_op(layer.op, subs, layer, values)
         ins = tuple(shapes[i] for i in layer.inputs)
         out = located(layer, lambda: op.out(ins, strict), ins)
+        located(layer, lambda: check_symbolic(out.shape), ins)
         cost = located(layer, lambda: op.cost(ins, out.shape), ins)
         shapes[name] = out.shape
         fields_rf[name] = receptive_field(op, tuple(fields_rf[i] for i in layer.inputs))
@@ -91,33 +94,75 @@ def bindings(graph, at: dict, free) -> dict:
             known = ", ".join(sorted(names)) or "none"
             raise SpecError(f"unknown symbol '{key}'", None,
                             ((hint,) if hint else ()) + (f"the network's symbols: {known}",))
+        declared = next(s for s in symbols if s.name == key).span
         if not is_int(value) or value <= 0:
-            raise SpecError(f"symbol '{key}' must be bound to a positive whole number, got {value!r}")
+            raise SpecError(f"symbol '{key}' must be bound to a positive whole number, got {value!r}",
+                            declared, ("a size: a count of pixels or channels",))
+        if too_large(value):
+            raise SpecError(f"symbol '{key}' bound to a value of {len(str(value))} digits; sizes have "
+                            f"at most {MAX_DIGITS}", declared)
     unknown = [k for k in free if k not in names]
     if unknown:
-        raise SpecError(f"unknown symbol '{unknown[0]}'", None,
+        hint = did_you_mean(unknown[0], names)
+        raise SpecError(f"unknown symbol '{unknown[0]}'", None, ((hint,) if hint else ()) +
                         (f"the network's symbols: {', '.join(sorted(names)) or 'none'}",))
     return {s.name: at.get(s.name, None if s.name in free else s.default) for s in symbols}
 
 
-def bind_op(op: ops.Op, subs: dict) -> ops.Op:
-    """The op with bound symbols replaced by their values (concrete ops are returned as is)."""
+def bind_op(op: ops.Op, subs: dict, layer: Layer | None = None, values=None) -> ops.Op:
+    """The op with bound symbols replaced by their values (concrete ops are returned as is).
+    The bound op is checked again: a width b - 16 is fine until b = 16."""
     if not subs:
         return op
-    changes = {}
+    changes, worked = {}, []
     for f in fields(op):
         value = getattr(op, f.name)
         if isinstance(value, sympy.Basic):
             changes[f.name] = norm(value.xreplace(subs))
+            worked.append(f"{f.name} = {show(value)} = {show(changes[f.name])}")
         elif isinstance(value, tuple) and any(isinstance(v, sympy.Basic) for v in value):
             changes[f.name] = tuple(norm(v.xreplace(subs)) if isinstance(v, sympy.Basic) else v
                                     for v in value)
+            before, after = (", ".join(map(show, v)) for v in (value, changes[f.name]))
+            worked.append(f"{f.name} = ({before}) = ({after})")
     if not changes:
         return op
+    bound = ", ".join(f"{k} = {v}" for k, v in (values or {}).items() if v is not None)
     try:
+        for key, value in changes.items():
+            parts = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, sympy.Basic) and v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+                   for v in parts):
+                raise RuleError(f"argument '{key}' divides by zero", argument=key)
         return ops.make_checked(replace(op, **changes))
     except RuleError as e:
-        raise SpecError(f"{op.kind}: {e.message}", None, e.details) from None
+        details = e.details + tuple(w for w in worked if w.startswith(f"{e.argument} "))
+        details += (f"with {bound}",) if bound else ()
+        if layer is None:
+            raise SpecError(f"{op.kind}: {e.message}", None, details) from None
+        raise SpecError(f"{layer.kind} '{layer.name}': {e.message}", layer.span,
+                        details + layer.trace) from None
+
+
+def check_symbolic(shape):
+    """A symbolic size that nests too deep or grows huge numbers (a symbolic H halved a hundred
+    times) is refused here, before sympy's recursion or arithmetic runs away with it."""
+    for letter, value in zip(ops.Shape._fields, shape):
+        if not isinstance(value, sympy.Basic):
+            continue
+        todo, nodes = [(value, 1)], 0
+        while todo:
+            e, depth = todo.pop()
+            nodes += 1
+            if depth > MAX_SHAPE_DEPTH or nodes > MAX_SHAPE_NODES:
+                raise RuleError(f"output {letter} is too complex to follow symbolically "
+                                f"(more than {MAX_SHAPE_DEPTH} nested roundings or "
+                                f"{MAX_SHAPE_NODES} terms)", "bind the symbols (--set) to analyse it")
+            if e.is_Rational and too_large(norm(e)):
+                raise RuleError(f"output {letter} is too complex to follow symbolically (a number "
+                                f"in it has more than {MAX_DIGITS} digits)",
+                                "bind the symbols (--set) to analyse it")
+            todo.extend((a, depth + 1) for a in e.args)
 
 
 def located(layer: Layer, rule, ins):
@@ -127,6 +172,10 @@ def located(layer: Layer, rule, ins):
         context = tuple(f"input of '{layer.name}' is {s}" for s in ins[:1]) if len(ins) == 1 else ()
         raise SpecError(f"{layer.kind} '{layer.name}': {e.message}", layer.span,
                         e.details + context + layer.trace) from None
+    except RecursionError:  # check_symbolic should stop this first; never a traceback
+        raise SpecError(f"{layer.kind} '{layer.name}': sizes too deeply nested to analyse "
+                        f"symbolically", layer.span, ("bind the symbols (--set) to analyse it",)
+                        + layer.trace) from None
 
 
 def receptive_field(op: ops.Op, inputs: tuple):
@@ -134,7 +183,8 @@ def receptive_field(op: ops.Op, inputs: tuple):
         return (1, 1)
     if op.global_view or any(rf is None for rf in inputs):
         return None
-    size, jump = max(inputs, key=lambda rf: (rf[0], rf[1]) if is_int(rf[0]) else (0, 0))
+    # numbers compare; a symbolic size or stride cannot (sympy would raise on 'S < 2')
+    size, jump = max(inputs, key=lambda rf: (rf[0], rf[1]) if is_int(rf[0]) and is_int(rf[1]) else (0, 0))
     window = op.window()
     if window is None:
         return (size, jump)
@@ -155,7 +205,10 @@ def frozen_layers(graph, freeze: str | None) -> set:
         return set()
     if freeze not in graph:
         hint = did_you_mean(freeze, graph.nodes)
-        raise SpecError(f"cannot freeze through unknown layer '{freeze}'", None, (hint,) if hint else ())
+        names = list(graph.nodes)
+        listed = f"layers: {', '.join(names)}" if len(names) <= 20 else \
+            f"{len(names):,} layers; 'archcalc analyze' lists their names"
+        raise SpecError(f"cannot freeze through unknown layer '{freeze}'", None, (hint or listed,))
     return nx.ancestors(graph, freeze) | {freeze}
 
 
@@ -193,7 +246,7 @@ def symbolic_max(sums):
     """Max of activation sums, dropping any sum that another one provably covers. Each term
     is a product of positive sizes, so b - a with only positive coefficients means b >= a;
     sympy's own Max compares every pair with assumptions and took seconds on ResNet-152."""
-    unique = list(dict.fromkeys(sympy.sympify(s) for s in sums))
+    unique = list(dict.fromkeys(expr(s) for s in sums))
     kept = [a for a in unique if not any(b is not a and covers(b, a) for b in unique)]
     return kept[0] if len(kept) == 1 else sympy.Max(*kept, evaluate=False)
 

@@ -10,7 +10,7 @@ import sys
 
 from .errors import SpecError
 
-COMMANDS = ("analyze", "formula", "compare", "sweep", "report")
+COMMANDS = ("analyze", "formula", "compare", "sweep", "report", "run", "augment", "finetune")
 
 
 class _Parser(argparse.ArgumentParser):

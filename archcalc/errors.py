@@ -25,10 +25,11 @@ class Span:
 class RuleError(Exception):
     """A layer rule failed: a short message plus the arithmetic that shows why."""
 
-    def __init__(self, message: str, *details: str):
+    def __init__(self, message: str, *details: str, argument: str | None = None):
         super().__init__(message)
         self.message = message
         self.details = tuple(details)
+        self.argument = argument  # the hyperparameter at fault, to point the caret at it
 
 
 class SpecError(Exception):
@@ -52,19 +53,31 @@ class SpecError(Exception):
 def caret_lines(span: Span) -> list[str]:
     number = str(span.line)
     pad = " " * len(number)
-    text = span.text.rstrip("\n")
+    text = span.text.rstrip("\r\n")
     if len(text) > 200:  # a huge line is shown around the column, not whole
         start = max(0, span.column - 60)
-        text = text[start:start + 120]
-        column, end = span.column - start, min(span.end_column - start, 121)
+        head, tail = ("..." if start else ""), ("..." if start + 120 < len(text) else "")
+        text = head + text[start:start + 120] + tail
+        column = span.column - start + len(head)
+        end = min(span.end_column - start, 121) + len(head)
     else:
         column, end = span.column, span.end_column
+    text = printable(text)
     width = max(1, end - column)
-    return [f"{pad} |", f"{number} | {text}", f"{pad} | {' ' * (column - 1)}{'^' * width}"]
+    indent = "".join("\t" if c == "\t" else " " for c in text[:column - 1])  # tabs stay aligned
+    return [f"{pad} |", f"{number} | {text}", f"{pad} | {indent}{'^' * width}"]
+
+
+def printable(text: str) -> str:
+    """The source line as shown: control characters (a comment may hold terminal escapes)
+    become '?', one for one, so the caret stays under the right column."""
+    return "".join("?" if (ord(c) < 32 and c != "\t") or 127 <= ord(c) < 160 else c for c in text)
 
 
 def did_you_mean(word: str, choices) -> str:
     """A hint naming the closest known word, or '' when nothing is close."""
+    if len(word) > 100:  # no one misspells a hundred letters; difflib would only take time
+        return ""
     choices = sorted(choices)
     same_letters = [c for c in choices if c.lower() == word.lower()]
     close = same_letters or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)

@@ -4,7 +4,8 @@ The result is a networkx DiGraph whose nodes, in insertion order, are a topologi
 the layers (a source must be defined before it is read, so there are no cycles)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import networkx as nx
@@ -12,12 +13,19 @@ import sympy
 
 from . import ops
 from .errors import RuleError, Span, SpecError, did_you_mean
-from .sizes import floor_div, is_int, norm, show, symbol
+from .sizes import MAX_DIGITS, decimal, expr, floor_div, is_int, norm, show, symbol, too_large
 from .syntax import BinOp, LayerStmt, ListValue, Name, Num, Program, RepeatStmt, TupleValue
 
 MAX_LAYERS = 200_000
-MAX_DEPTH = 64
+MAX_DEPTH = 64         # blocks inside blocks and repeats inside repeats, counted together
+MAX_EXPR_NODES = 200   # a symbolic argument (after block arguments are substituted)
 WORDS = {"same", "on", "off", "floor", "ceil"}
+RESERVED = WORDS | {"in"}
+# Names other libraries give to the hyperparameters: a hint when one is used as an argument.
+ALIASES = {"channels": "c", "filters": "c", "out_channels": "c", "units": "c", "features": "c",
+           "kernel": "f", "kernel_size": "f", "stride": "s", "strides": "s", "padding": "p",
+           "pad": "p", "group": "groups", "dilation_rate": "dilation", "use_bias": "bias",
+           "rounding": "round", "ceil_mode": "round", "drop": "rate", "dropout": "rate"}
 
 
 @dataclass(frozen=True)
@@ -59,23 +67,60 @@ class _Scope:
 def build(program: Program) -> nx.DiGraph:
     """The layer graph of a program's network, symbols left free."""
     net = program.network
+    for definition in (*program.blocks.values(), net):
+        _check_params(definition, "symbol" if definition is net else "parameter")
     env, symbols = {}, []
     for param in net.params:
         default = None
         if param.default is not None:
             default = _eval(param.default, {})
             if not is_int(default) or default <= 0:
-                raise SpecError(f"default of symbol '{param.name}' must be a positive whole number",
-                                param.default.span)
+                raise SpecError(f"default of symbol '{param.name}' must be a positive whole number, "
+                                f"got {show(default)}", param.default.span)
         env[param.name] = symbol(param.name)
         symbols.append(Symbol(param.name, default, param.span))
     graph = nx.DiGraph(network=net.name, file=program.file, symbols=tuple(symbols))
     builder = _Builder(program, graph)
     scope = _Scope("", {}, {}, _explicit_names(net.body), None, (), {})
-    last = builder.body(net.body, scope, env, None, ())
+    try:
+        last = builder.body(net.body, scope, env, None, ())
+    except RecursionError:  # MAX_DEPTH and the parser's nesting limit stop this first
+        raise SpecError(f"spec nested too deeply to expand (the limit is {MAX_DEPTH} levels)",
+                        net.span) from None
     if last is None:
         raise SpecError(f"network '{net.name}' has no layers", net.span)
     return graph
+
+
+def _check_params(definition, what):
+    seen = {}
+    for p in definition.params:
+        if p.name in RESERVED:
+            raise SpecError(f"'{p.name}' is a reserved word and cannot name a {what}", p.span,
+                            (f"reserved: {', '.join(sorted(RESERVED))}",))
+        if p.name in seen:
+            raise SpecError(f"{what} '{p.name}' is declared twice", p.span,
+                            (f"first declared at {seen[p.name].where()}",))
+        seen[p.name] = p.span
+
+
+def _min_layers(body, env) -> int:
+    """A lower bound on the layers a body makes, from its statements and numeric repeat
+    counts, so a huge repeat is refused before anything is built."""
+    n = 0
+    for stmt in body:
+        if isinstance(stmt, RepeatStmt):
+            try:
+                count = _eval(stmt.count, env)
+            except SpecError:
+                count = 0  # the repeat itself reports it, in order
+            if is_int(count) and count > 0:
+                n += count * _min_layers(stmt.body, env)
+        elif stmt.kind != "freeze":
+            n += 1
+        if n > MAX_LAYERS:
+            break
+    return n
 
 
 def _explicit_names(body) -> set:
@@ -89,6 +134,14 @@ def _explicit_names(body) -> set:
 class _Builder:
     def __init__(self, program: Program, graph: nx.DiGraph):
         self.program, self.graph = program, graph
+        self.depth = 0  # blocks and repeats being expanded
+
+    def deeper(self, stmt, stack):
+        if self.depth >= MAX_DEPTH:
+            chain = list(stack) if len(stack) <= 6 else [*stack[:3], "...", *stack[-3:]]
+            raise SpecError(f"blocks and repeats nested more than {MAX_DEPTH} deep", stmt.span,
+                            (f"blocks: {' -> '.join(chain)}",) if chain else ())
+        self.depth += 1
 
     def body(self, body, scope, env, previous, stack):
         for stmt in body:
@@ -100,17 +153,36 @@ class _Builder:
 
     def repeat(self, stmt, scope, env, previous, stack):
         count = _eval(stmt.count, env)
+        if isinstance(count, sympy.Basic):
+            free = ", ".join(sorted(str(s) for s in count.free_symbols))
+            what = f"'{count}' is a symbol" if isinstance(count, sympy.Symbol) else \
+                f"{_clip(count)} depends on the symbol(s) {free}"
+            raise SpecError(f"repeat count must be a number, but {what}", stmt.count.span,
+                            ("the layers are fixed when the spec is read; symbols are sizes, bound "
+                             "only when it is analysed",) + scope.trace)
         if not is_int(count) or count < 0:
-            raise SpecError(f"repeat count must be a whole number, got {show(count)}", stmt.count.span)
-        if count * max(1, len(stmt.body)) + self.graph.number_of_nodes() > MAX_LAYERS:
-            raise SpecError(f"repeat {count:,} would make more than {MAX_LAYERS:,} layers", stmt.span)
-        for i in range(1, count + 1):
-            inner = _Scope(scope.prefix, dict(scope.names), scope.counters, scope.reserved,
-                           scope.input, scope.trace, scope.taken, f"{scope.suffix}_{i}")
-            previous = self.body(stmt.body, inner, env, previous, stack)
-            for local, qualified in inner.names.items():  # later statements see the last iteration
-                scope.names.setdefault(local, qualified)
+            raise SpecError(f"repeat count must be a whole number, got {_show_value(count)}",
+                            stmt.count.span, scope.trace)
+        before = self.graph.number_of_nodes()
+        self.too_many(stmt, count, count * _min_layers(stmt.body, env), before)
+        self.deeper(stmt, stack)
+        try:
+            for i in range(1, count + 1):
+                inner = _Scope(scope.prefix, dict(scope.names), scope.counters, scope.reserved,
+                               scope.input, scope.trace, scope.taken, f"{scope.suffix}_{i}")
+                previous = self.body(stmt.body, inner, env, previous, stack)
+                for local, qualified in inner.names.items():  # later statements see the last iteration
+                    scope.names.setdefault(local, qualified)
+                if i == 1:  # blocks in the body make more layers than it has statements
+                    self.too_many(stmt, count, count * (self.graph.number_of_nodes() - before), before)
+        finally:
+            self.depth -= 1
         return previous
+
+    def too_many(self, stmt, count, layers, before):
+        if before + layers > MAX_LAYERS:
+            raise SpecError(f"too many layers: repeat {count:,} makes at least {layers:,}", stmt.span,
+                            (f"a network has at most {MAX_LAYERS:,} layers",))
 
     def statement(self, stmt: LayerStmt, scope, env, previous, stack):
         sources = self.sources(stmt, scope, previous)
@@ -122,7 +194,10 @@ class _Builder:
         if stmt.kind in self.program.blocks:
             return self.instance(stmt, scope, env, sources, stack)
         hint = did_you_mean(stmt.kind, set(ops.KINDS) | set(self.program.blocks))
-        raise SpecError(f"unknown layer kind '{stmt.kind}'", stmt.kind_span, (hint,) if hint else ())
+        blocks = ", ".join(sorted(self.program.blocks))
+        known = f"kinds: {', '.join(sorted(ops.KINDS))}" + (f"; blocks: {blocks}" if blocks else "")
+        raise SpecError(f"unknown layer kind or block '{stmt.kind}'", stmt.kind_span,
+                        ((hint,) if hint else (known,)) + scope.trace)
 
     def freeze(self, stmt, scope, sources):
         """`freeze <- layer`: that layer and every layer it reads count as frozen."""
@@ -170,24 +245,25 @@ class _Builder:
             raise SpecError(f"layer '{scope.qualify(ref.name)}' reads itself (a cycle)", ref.span)
         if ref.name in scope.reserved:
             raise SpecError(f"source '{ref.name}' is used before it is defined", ref.span,
-                            ("a layer can read only layers defined above it",))
+                            ("a layer can read only layers defined above it, so a spec has no cycles",)
+                            + scope.trace)
         choices = set(scope.names) | ({"in"} if scope.input else set())
         hint = did_you_mean(ref.name, choices)
-        raise SpecError(f"unknown source '{ref.name}'", ref.span, (hint,) if hint else ())
+        raise SpecError(f"unknown source '{ref.name}'", ref.span, ((hint,) if hint else ()) + scope.trace)
 
     def layer(self, stmt, scope, env, sources):
         cls = ops.KINDS[stmt.kind]
+        local, name = self.local_name(stmt, scope, stmt.kind)
         low, high = cls.arity
         if len(sources) < low or (high is not None and len(sources) > high):
-            raise SpecError(_arity_message(stmt.kind, low, high, len(sources)), stmt.span,
-                            _trace_details(scope.trace))
-        positional, keywords = self.arguments(stmt, env, cls)
+            raise SpecError(f"{stmt.kind} '{name}': {_arity_message(low, high, len(sources))}",
+                            stmt.span, _trace_details(scope.trace))
+        positional, keywords = self.arguments(stmt, env, cls, scope.trace, f"{stmt.kind} '{name}'")
         try:
             op = ops.make(stmt.kind, positional, keywords)
         except RuleError as e:
-            raise SpecError(f"{stmt.kind} '{scope.qualify(stmt.name or stmt.kind)}': {e.message}",
-                            stmt.span, e.details + _trace_details(scope.trace)) from None
-        local, name = self.local_name(stmt, scope, stmt.kind)
+            raise SpecError(f"{stmt.kind} '{name}': {e.message}", _argument_span(stmt, cls, e.argument),
+                            e.details + _trace_details(scope.trace)) from None
         self.add(Layer(name, op, sources, stmt.span, scope.trace), scope, local)
         return name
 
@@ -199,84 +275,138 @@ class _Builder:
             self.graph.add_edge(source, layer.name)
         scope.names[local] = layer.name
 
-    def arguments(self, stmt, env, cls):
+    def arguments(self, stmt, env, cls, trace, who):
         known = {f.name for f in ops.hyperparameters(cls)}
         positional, keywords = [], {}
         for a in stmt.args:
             if a.key is None:
                 if keywords:
-                    raise SpecError("positional argument after a keyword argument", a.span)
-                positional.append(_value(a.value, env))
+                    raise SpecError(f"{who}: positional argument after a keyword argument", a.span,
+                                    (ops.usage(cls),) + trace)
+                positional.append(_value_of(a, env, who, trace))
                 continue
+            field = next((f for f in ops.hyperparameters(cls) if f.name == a.key), None)
+            if field is not None and field.metadata["kind"] in ops.WORDS and \
+                    isinstance(a.value, Name) and a.value.id not in env and a.value.id not in WORDS:
+                words = ops.WORDS[field.metadata["kind"]]
+                hint = did_you_mean(a.value.id, words)
+                raise SpecError(f"{who}: argument '{a.key}' must be one of {', '.join(words)}, got "
+                                f"'{a.value.id}'", a.value.span, ((hint,) if hint else ()) + trace)
             if a.key not in known:
-                hint = did_you_mean(a.key, known)
-                raise SpecError(f"unknown argument '{a.key}' for {stmt.kind}", a.span,
-                                ((hint,) if hint else ()) + (ops.usage(cls),))
+                hint = did_you_mean(a.key, known) or _alias_hint(a.key, known)
+                raise SpecError(f"{who}: unknown argument '{a.key}'", a.span,
+                                ((hint,) if hint else ()) + (ops.usage(cls),) + trace)
             if a.key in keywords:
-                raise SpecError(f"argument '{a.key}' given twice", a.span)
-            keywords[a.key] = _value(a.value, env)
+                raise SpecError(f"{who}: argument '{a.key}' given twice", a.span, trace)
+            keywords[a.key] = _value_of(a, env, who, trace)
         return positional, keywords
 
     def instance(self, stmt, scope, env, sources, stack):
         block = self.program.blocks[stmt.kind]
         if stmt.kind in stack:
             raise SpecError(f"block '{stmt.kind}' calls itself", stmt.span,
-                            (" -> ".join(stack + (stmt.kind,)),))
-        if len(stack) >= MAX_DEPTH:
-            raise SpecError(f"blocks nested more than {MAX_DEPTH} deep", stmt.span)
+                            (" -> ".join(stack + (stmt.kind,)),) + scope.trace)
         if len(sources) != 1:
-            raise SpecError(f"block '{stmt.kind}' takes one input, got {len(sources)}", stmt.span)
+            raise SpecError(f"block '{stmt.kind}' takes one input, got {len(sources)}", stmt.span,
+                            scope.trace)
         local, name = self.local_name(stmt, scope, stmt.kind)
-        inner_env = self.bind_block(block, stmt, env)
+        inner_env = self.bind_block(block, stmt, env, scope.trace)
         trace = (f"in block '{block.name}' instantiated as '{name}' at {stmt.span.where()}",) + scope.trace
         inner = _Scope(name + ".", {}, {}, _explicit_names(block.body), sources[0], trace, {})
-        last = self.body(block.body, inner, inner_env, sources[0], stack + (stmt.kind,))
+        self.deeper(stmt, stack + (stmt.kind,))
+        try:
+            last = self.body(block.body, inner, inner_env, sources[0], stack + (stmt.kind,))
+        finally:
+            self.depth -= 1
         if last is None or last == sources[0]:
             raise SpecError(f"block '{block.name}' has no layers", block.span)
         output = inner.names.get("out", last)
         scope.names[local] = output
         return output
 
-    def bind_block(self, block, stmt, env):
+    def bind_block(self, block, stmt, env, trace):
         params = [p.name for p in block.params]
         bound = {}
         positional = [a for a in stmt.args if a.key is None]
         if len(positional) > len(params):
             raise SpecError(f"block '{block.name}' takes {len(params)} argument(s), got {len(positional)}",
-                            stmt.span, (f"parameters: {', '.join(params) or 'none'}",))
+                            stmt.span, (f"parameters: {', '.join(params) or 'none'}",) + trace)
+        who = f"block '{block.name}' instance '{stmt.name or block.name}'"
         for p, a in zip(params, positional):
-            bound[p] = _value(a.value, env)
+            bound[p] = _value_of(a, env, who, trace)
         for a in stmt.args:
             if a.key is None:
                 continue
             if a.key not in params:
                 hint = did_you_mean(a.key, params)
                 raise SpecError(f"block '{block.name}' has no parameter '{a.key}'", a.span,
-                                (hint,) if hint else ())
+                                ((hint,) if hint else (f"parameters: {', '.join(params) or 'none'}",))
+                                + trace)
             if a.key in bound:
-                raise SpecError(f"argument '{a.key}' given twice", a.span)
-            bound[a.key] = _value(a.value, env)
+                raise SpecError(f"argument '{a.key}' given twice", a.span, trace)
+            bound[a.key] = _value_of(a, env, who, trace)
         for p in block.params:
             if p.name not in bound:
                 if p.default is None:
                     raise SpecError(f"block '{block.name}' needs argument '{p.name}'", stmt.span,
-                                    (f"parameters: {', '.join(params)}",))
+                                    (f"parameters: {', '.join(params)}",) + trace)
                 bound[p.name] = _eval(p.default, bound)
         return bound
 
 
-def _arity_message(kind, low, high, got):
+def _arity_message(low, high, got):
     if high == 0:
-        return f"{kind} reads no other layer, but {got} source(s) are given"
+        return f"reads no other layer, but {got} source(s) are given"
     if got == 0:
-        return f"{kind} has no input: it needs a layer above it or '<- source'"
+        return "has no input: it needs a layer above it or '<- source'"
     if high is None:
-        return f"{kind} needs at least {low} inputs, got {got}"
-    return f"{kind} takes {low} input(s), got {got}"
+        return f"needs at least {low} inputs, got {got}"
+    return f"takes {low} input(s), got {got}"
 
 
 def _trace_details(trace) -> tuple[str, ...]:
     return tuple(trace)
+
+
+def _argument_span(stmt, cls, name) -> Span:
+    """The caret for an error in one argument: that argument, else the whole statement."""
+    if name is None:
+        return stmt.span
+    for a in stmt.args:
+        if a.key == name:  # from the key to the end of its value: 's=0'
+            end = a.value.span
+            return replace(a.span, end_column=end.end_column) if end.line == a.span.line else a.span
+    slots = sorted((f for f in ops.hyperparameters(cls) if f.metadata["pos"] is not None),
+                   key=lambda f: f.metadata["pos"])
+    positional = [a for a in stmt.args if a.key is None]
+    for f, a in zip(slots, positional):
+        if f.name == name:
+            return a.span
+    return stmt.span
+
+
+def _alias_hint(key, known) -> str:
+    """'channels' -> did you mean 'c'? (the names other libraries use)."""
+    close = difflib.get_close_matches(key.lower(), ALIASES, n=1, cutoff=0.75) if len(key) < 40 else []
+    if close and ALIASES[close[0]] in known:
+        return f"did you mean '{ALIASES[close[0]]}'?"
+    return ""
+
+
+def _show_value(value) -> str:
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, Fraction):
+        return decimal(value)
+    return show(value)
+
+
+def _value_of(arg, env, who, trace):
+    """An argument's value; an error in it names the layer or block instance it belongs to."""
+    try:
+        return _value(arg.value, env)
+    except SpecError as e:
+        raise SpecError(f"{who}: {e.message}", e.span, e.details + tuple(trace)) from None
 
 
 def _value(node, env):
@@ -290,26 +420,43 @@ def _value(node, env):
 def _eval(node, env):
     """Evaluate a size expression: ints and Fractions stay exact, symbols become sympy."""
     if isinstance(node, Num):
-        return node.value
+        return _checked(node.value, node)
     if isinstance(node, Name):
         if node.id in env:
             return env[node.id]
         if node.id in WORDS:
             return node.id
-        hint = did_you_mean(node.id, env)
-        raise SpecError(f"unknown name '{node.id}'", node.span, (hint,) if hint else ())
+        hint = did_you_mean(node.id, set(env) | WORDS)
+        known = (f"names here: {', '.join(sorted(env))}" if env else "no symbols or parameters here") \
+            + f"; words: {', '.join(sorted(WORDS))}"
+        raise SpecError(f"unknown name '{node.id}'", node.span, (hint or known,))
     if isinstance(node, (TupleValue, ListValue)):
         raise SpecError("a tuple or list cannot be used in arithmetic", node.span)
     left, right = _eval(node.left, env), _eval(node.right, env)
-    for side, value in (("left", left), ("right", right)):
-        if isinstance(value, str):
-            raise SpecError(f"'{value}' cannot be used in arithmetic", node.span)
-    return _arith(node, left, right)
+    for value in (left, right):
+        if isinstance(value, (str, tuple, list)):
+            raise SpecError(f"{_show_value(value)} cannot be used in arithmetic", node.span)
+    return _checked(_arith(node, left, right), node)
 
 
 def _arith(node: BinOp, a, b):
     if node.op in ("/", "//") and b == 0:
         raise SpecError("division by zero", node.span)
+    if is_int(a) and is_int(b) or isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)):
+        if node.op == "+":
+            result = a + b
+        elif node.op == "-":
+            result = a - b
+        elif node.op == "*":
+            result = a * b
+        elif node.op == "//":
+            result = a // b  # exact for ints and Fractions alike
+        else:
+            result = Fraction(a) / Fraction(b)
+        if isinstance(result, Fraction) and result.denominator == 1:
+            return int(result)
+        return result
+    a, b = expr(a), expr(b)  # a symbol on one side: sympy, never from text
     if node.op == "+":
         result = a + b
     elif node.op == "-":
@@ -317,13 +464,35 @@ def _arith(node: BinOp, a, b):
     elif node.op == "*":
         result = a * b
     elif node.op == "//":
-        result = floor_div(a, b) if not isinstance(a, Fraction) and not isinstance(b, Fraction) \
-            else Fraction(a) // Fraction(b)
-    elif isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)):
-        result = Fraction(a, 1) / b
-        result = int(result) if result.denominator == 1 else result
+        result = floor_div(a, b)
     else:
-        result = sympy.sympify(a) / b
-    if isinstance(result, Fraction) and result.denominator == 1:
-        return int(result)
+        result = a / b
     return norm(result) if isinstance(result, sympy.Basic) else result
+
+
+def _checked(value, node):
+    """Sizes stay below 10^MAX_DIGITS, and a symbolic one small, so that every count made from
+    them is exact and quick (block arguments could otherwise double an expression per level)."""
+    if too_large(value):
+        digits = len(str(max(abs(value.numerator), value.denominator))) \
+            if isinstance(value, Fraction) else len(str(abs(value)))
+        raise SpecError(f"value too large: {digits} digits; sizes have at most {MAX_DIGITS}",
+                        node.span)
+    if isinstance(value, sympy.Basic):
+        todo, seen = [value], 0
+        while todo:
+            e = todo.pop()
+            seen += 1
+            if seen > MAX_EXPR_NODES:
+                raise SpecError(f"expression too large: more than {MAX_EXPR_NODES} terms",
+                                node.span, ("bind the symbols, or write the size more simply",))
+            if e.is_Rational and too_large(norm(e)):
+                raise SpecError(f"value too large: a number in {_clip(value)} has more than "
+                                f"{MAX_DIGITS} digits", node.span)
+            todo.extend(e.args)
+    return value
+
+
+def _clip(value) -> str:
+    text = show(value)
+    return text if len(text) <= 60 else text[:57] + "..."

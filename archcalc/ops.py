@@ -10,13 +10,16 @@ filters of f x f, stride s, padding p, n_C output channels. Counting conventions
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import ClassVar, NamedTuple
 
+import sympy
+
 from .errors import RuleError
-from .sizes import (ceil_div, decimal, differ, exact_div, floor_div, is_int, is_integer, is_nonnegative,
-                    is_positive, product, show, total)
+from .sizes import (ceil_div, decimal, differ, exact_div, expr, floor_div, is_int, is_integer,
+                    is_nonnegative, is_positive, norm, product, ratio, show, total)
 
 
 class Shape(NamedTuple):
@@ -80,19 +83,26 @@ def window_size(n, f, s, p, letter, ceil=False, strict=False):
     if is_nonnegative(span) is False:
         raise RuleError(f"window larger than its padded input in {letter}",
                         f"{letter}_prev + 2p = {show(n)} + 2*{show(p)} = {show(n + 2 * p)} < f = {show(f)}")
-    if is_int(span) and is_int(s):
+    if is_int(span) and is_int(s) and is_int(n) and is_int(p):
         exact = Fraction(span, s) + 1
-        if exact.denominator == 1:
-            return int(exact), None
-        if strict:
+        if exact.denominator != 1 and strict:
             raise RuleError(f"output {letter} is not an integer", f"{formula} = {worked} = {show(exact)}")
-        size = ceil_div(span, s) + 1 if ceil else span // s + 1
-        if ceil and (size - 1) * s >= n + p:  # the last window would start in the padding
-            size -= 1
+        if ceil:  # windows start at k*s; one that would start in the right padding is dropped
+            size = min(ceil_div(span, s), (n + p - 1) // s) + 1
+        else:
+            size = span // s + 1
+        if size == exact:
+            return size, None
         return size, f"{letter}: {worked} = {decimal(exact)} -> {size}"
     if strict and is_integer(span / s) is False:
         raise RuleError(f"output {letter} is not an integer", f"{formula} = {worked}")
-    size = (ceil_div(span, s) if ceil else floor_div(span, s)) + 1
+    if not ceil:
+        return floor_div(span, s) + 1, None
+    size = ceil_div(span, s) + 1
+    if is_nonnegative(f - p - s) is not True:
+        # The last window may start in the padding, and is then dropped, as above: the windows
+        # start at k*s <= n + p - 1. (With f >= p + s that never happens.)
+        size = norm(sympy.Min(expr(size), expr(floor_div(n + p - 1, s) + 1)))
     return size, None
 
 
@@ -147,7 +157,7 @@ class Conv(Op):
                                     f"has n_C_prev = {show(n_C_prev)} maps (0 to {show(n_C_prev - 1)})")
             return
         for what, value in (("n_C_prev", n_C_prev), ("c", self.c)):
-            if is_integer(value / self.groups) is False:
+            if is_integer(ratio(value, self.groups)) is False:
                 raise RuleError(f"groups={show(self.groups)} does not divide {what} = {show(value)}",
                                 f"{what}/groups = {show(value)}/{show(self.groups)} is not an integer")
 
@@ -232,6 +242,22 @@ def adaptive_windows(n, o):
     return [ceil_div((i + 1) * n, o) - floor_div(i * n, o) for i in range(o)]
 
 
+MAX_SYMBOLIC_WINDOWS = 1024
+
+
+def adaptive_window_sum(n, o):
+    """The windows' sizes summed: n + o - gcd(n, o) for numbers (each of the o windows ends
+    ceil((i+1)n/o) and starts floor(in/o); they differ by one exactly where o does not divide
+    i*n), so a huge o costs nothing. With a symbolic n the windows are summed one by one."""
+    if is_int(n):
+        return n + o - math.gcd(n, o)
+    if o > MAX_SYMBOLIC_WINDOWS:
+        raise RuleError(f"output size {o:,} over a symbolic input of {show(n)}: too many windows to "
+                        f"sum symbolically (at most {MAX_SYMBOLIC_WINDOWS:,})",
+                        "bind the symbols (--set) to count this layer")
+    return total(adaptive_windows(n, o))
+
+
 @dataclass(frozen=True)
 class AdaptiveAvgPool(Op):
     kind: ClassVar[str] = "adaptive_avgpool"
@@ -240,13 +266,15 @@ class AdaptiveAvgPool(Op):
 
     def out(self, ins, strict=False):
         if not is_int(self.out_size):
-            raise RuleError("adaptive_avgpool needs a numeric output size")
+            raise RuleError(f"the output size must be a number, got {show(self.out_size)}",
+                            "the output size sets the shape: bind its symbols (--set) or give a number",
+                            argument="out_size")
         return Out(Shape(self.out_size, self.out_size, ins[0].n_C))
 
     def cost(self, ins, out):
         (x,) = ins
-        rows = total(adaptive_windows(x.n_H, self.out_size))
-        cols = total(adaptive_windows(x.n_W, self.out_size))
+        rows = adaptive_window_sum(x.n_H, self.out_size)
+        cols = adaptive_window_sum(x.n_W, self.out_size)
         return Cost(other=product(rows, cols, x.n_C))
 
 
@@ -408,9 +436,128 @@ class Input(Op):
         return Out(Shape(*self.shape))
 
 
+# ---------------------------------------------------------------- kinds of modern CNNs (ONNX imports)
+# MobileNet (clip = ReLU6, hardswish), EfficientNet (swish, squeeze-and-excitation: mul),
+# ShuffleNet (shuffle, slice), TensorFlow exports (pad), and the rest of what real exports hold.
+
+@dataclass(frozen=True)
+class LeakyReLU(Activation):
+    """y = x for x > 0, alpha*x otherwise."""
+    kind: ClassVar[str] = "leaky_relu"
+    alpha: object = arg("real", Fraction(1, 100), positional=0)
+
+
+@dataclass(frozen=True)
+class Clip(Activation):
+    """y = min(max(x, lo), hi); MobileNet's ReLU6 is clip lo=0 hi=6."""
+    kind: ClassVar[str] = "clip"
+    lo: object = arg("real", 0)
+    hi: object = arg("real", 6)
+
+    def out(self, ins, strict=False):
+        if self.hi < self.lo:
+            raise RuleError(f"hi={decimal(Fraction(self.hi))} is below lo={decimal(Fraction(self.lo))}",
+                            argument="hi")
+        return Out(ins[0])
+
+
+@dataclass(frozen=True)
+class HardSigmoid(Activation):
+    """y = max(0, min(1, alpha*x + beta)); PyTorch's defaults (ONNX's are alpha=0.2)."""
+    kind: ClassVar[str] = "hardsigmoid"
+    alpha: object = arg("real", Fraction(1, 6))
+    beta: object = arg("real", Fraction(1, 2))
+
+
+@dataclass(frozen=True)
+class HardSwish(Activation):
+    """y = x * hardsigmoid(x) = x * max(0, min(1, x/6 + 1/2)) (MobileNetV3)."""
+    kind: ClassVar[str] = "hardswish"
+
+
+@dataclass(frozen=True)
+class Swish(Activation):
+    """y = x * sigmoid(x) (SiLU; EfficientNet)."""
+    kind: ClassVar[str] = "swish"
+
+
+@dataclass(frozen=True)
+class Identity(Op):
+    kind: ClassVar[str] = "identity"
+
+
+@dataclass(frozen=True)
+class Mul(Op):
+    """Element-wise product of its inputs; a size of 1 spreads over the others' (squeeze-and-
+    excitation: (H, W, C) times (1, 1, C) scales each map)."""
+    kind: ClassVar[str] = "mul"
+    arity: ClassVar[tuple] = (2, None)
+
+    def out(self, ins, strict=False):
+        sizes = []
+        for letter, column in zip(Shape._fields, zip(*ins)):
+            wide = [v for v in column if not (is_int(v) and v == 1)]
+            for k, v in enumerate(wide[1:], start=1):
+                if differ(wide[0], v):
+                    raise RuleError(f"inputs differ in {letter}: {show(wide[0])} vs {show(v)}",
+                                    "each size must equal the others' or be 1",
+                                    *(f"input {i + 1} is {x}" for i, x in enumerate(ins)))
+            sizes.append(wide[0] if wide else 1)
+        return Out(Shape(*sizes))
+
+    def cost(self, ins, out):
+        return Cost(other=(len(ins) - 1) * elements(out))
+
+
+@dataclass(frozen=True)
+class Shuffle(Op):
+    """ShuffleNet's channel shuffle: maps seen as (groups, n_C/groups), transposed."""
+    kind: ClassVar[str] = "shuffle"
+    groups: object = arg("size", positional=0, required=True)
+
+    def out(self, ins, strict=False):
+        n_C = ins[0].n_C
+        if is_integer(ratio(n_C, self.groups)) is False:
+            raise RuleError(f"groups={show(self.groups)} does not divide n_C = {show(n_C)}",
+                            argument="groups")
+        return Out(ins[0])
+
+
+@dataclass(frozen=True)
+class Pad(Op):
+    """Zeros around each map, each side its own (TensorFlow's 'same' pads more at the end)."""
+    kind: ClassVar[str] = "pad"
+    top: object = arg("count", 0)
+    bottom: object = arg("count", 0)
+    left: object = arg("count", 0)
+    right: object = arg("count", 0)
+
+    def out(self, ins, strict=False):
+        x = ins[0]
+        return Out(Shape(x.n_H + self.top + self.bottom, x.n_W + self.left + self.right, x.n_C))
+
+
+@dataclass(frozen=True)
+class Slice(Op):
+    """Channels start .. stop - 1 (ShuffleNet v2's channel split)."""
+    kind: ClassVar[str] = "slice"
+    start: object = arg("count", 0)
+    stop: object = arg("size", positional=0, required=True)
+
+    def out(self, ins, strict=False):
+        n_C = ins[0].n_C
+        if is_positive(self.stop - self.start) is False:
+            raise RuleError(f"empty channel range: start={show(self.start)} >= stop={show(self.stop)}")
+        if is_nonnegative(n_C - self.stop) is False:
+            raise RuleError(f"stop={show(self.stop)} is past the input's n_C = {show(n_C)}",
+                            argument="stop")
+        return Out(Shape(ins[0].n_H, ins[0].n_W, self.stop - self.start))
+
+
 KINDS: dict[str, type[Op]] = {op.kind: op for op in (
     Input, Conv, MaxPool, AvgPool, Subsample, GlobalAvgPool, AdaptiveAvgPool, Flatten, FC, RBF,
-    ReLU, Tanh, Sigmoid, Softmax, Dropout, BatchNorm, LRN, Add, Concat)}
+    ReLU, Tanh, Sigmoid, Softmax, Dropout, BatchNorm, LRN, Add, Concat,
+    LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice)}
 
 
 # ---------------------------------------------------------------- building an op from arguments
@@ -431,11 +578,16 @@ def make(kind: str, positional: list, keywords: dict) -> Op:
     values = dict(zip((f.name for f in slots), positional))
     for key, value in keywords.items():
         if key in values:
-            raise RuleError(f"argument '{key}' given twice")
+            raise RuleError(f"argument '{key}' given twice", "once by position, once by name",
+                            argument=key)
         values[key] = value
     for f in params:
         if f.name in values:
-            values[f.name] = check_value(kind, f.name, f.metadata["kind"], values[f.name])
+            try:
+                values[f.name] = check_value(kind, f.name, f.metadata["kind"], values[f.name])
+            except RuleError as e:
+                e.argument = f.name
+                raise
         elif f.metadata["required"]:
             raise RuleError(f"needs argument '{f.name}'", usage(cls))
     return cls(**values)
@@ -477,11 +629,14 @@ def check_value(kind, name, value_kind, value):
     if value_kind == "shape":
         if not isinstance(value, tuple) or len(value) != 3:
             raise RuleError(f"{where} must be a shape (n_H, n_W, n_C), got {show_any(value)}")
-        return tuple(check_size(where, v) for v in value)
+        return tuple(check_size(f"{letter} in {where}", v) for letter, v in zip(Shape._fields, value))
     if value_kind == "table":
         if not isinstance(value, list) or not all(isinstance(r, list) and r for r in value):
             raise RuleError(f"{where} must be a list of non-empty lists of input maps")
-        return tuple(tuple(check_size(where, i, allow_zero=True) for i in row) for row in value)
+        rows = tuple(tuple(check_size(where, i, allow_zero=True) for i in row) for row in value)
+        if not all(is_int(i) for row in rows for i in row):
+            raise RuleError(f"{where} must list input maps by number, got {show_any(value)}")
+        return rows
     raise AssertionError(value_kind)
 
 
@@ -517,5 +672,9 @@ def make_checked(op: Op) -> Op:
         value, value_kind = getattr(op, f.name), f.metadata["kind"]
         if value is not None and (value_kind in ("size", "count", "shape")
                                   or value_kind == "pad" and value != "same"):
-            check_value(op.kind, f.name, value_kind, value)
+            try:
+                check_value(op.kind, f.name, value_kind, value)
+            except RuleError as e:
+                e.argument = f.name
+                raise
     return op

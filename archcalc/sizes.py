@@ -1,6 +1,8 @@
 """Sizes are Python ints when known (the fast path) and sympy expressions when symbolic.
 
-Decisions on symbols use sympy's three-valued answers; nothing here calls `simplify`.
+Decisions on symbols use sympy's three-valued answers; nothing here calls `simplify`, and
+nothing here parses text: `expr` turns ints and Fractions into sympy numbers directly, so no
+string can ever reach `sympify`.
 """
 from __future__ import annotations
 
@@ -9,6 +11,30 @@ from fractions import Fraction
 import sympy
 
 Size = "int | sympy.Expr"
+
+# Every size in a spec, and every value bound to a symbol, is below 10^40. Counts built from
+# them (a flatten multiplies three sizes, a layer's MACs a few more) stay exact Python ints far
+# below the 4,300-digit printing limit and small enough for a float in the MB column.
+MAX_DIGITS = 40
+LIMIT = 10 ** MAX_DIGITS
+
+
+def too_large(x) -> bool:
+    """True for an int or Fraction whose numerator or denominator reaches 10^MAX_DIGITS."""
+    if isinstance(x, Fraction):
+        return abs(x.numerator) >= LIMIT or x.denominator >= LIMIT
+    return isinstance(x, int) and abs(x) >= LIMIT
+
+
+def expr(x) -> sympy.Expr:
+    """A size as a sympy expression, without `sympify`: ints, Fractions and sympy only."""
+    if isinstance(x, sympy.Basic):
+        return x
+    if isinstance(x, int) and not isinstance(x, bool):
+        return sympy.Integer(x)
+    if isinstance(x, Fraction):
+        return sympy.Rational(x.numerator, x.denominator)
+    raise TypeError(f"not a size: {x!r}")
 
 
 def symbol(name: str) -> sympy.Symbol:
@@ -28,10 +54,11 @@ def is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _flat(a, b):
-    """floor((floor(y) + c)/n) = floor((y + c)/n) for integers c, n: keeps nested floors flat."""
-    c, rest = sympy.sympify(a).as_coeff_Add()
-    if isinstance(rest, sympy.floor) and c.is_Integer and is_int(b):
+def _flat(a, b, rounding=sympy.floor):
+    """floor((floor(y) + c)/n) = floor((y + c)/n) for integers c and n > 0, and the same for
+    ceiling: keeps nested floors (and nested ceilings) flat."""
+    c, rest = expr(a).as_coeff_Add()
+    if isinstance(rest, rounding) and c.is_Integer and is_int(b) and b > 0:
         return (rest.args[0] + c) / b
     return None
 
@@ -40,20 +67,29 @@ def floor_div(a, b):
     if is_int(a) and is_int(b):
         return a // b
     flat = _flat(a, b)
-    return norm(sympy.floor(flat if flat is not None else sympy.sympify(a) / b))
+    return norm(sympy.floor(flat if flat is not None else expr(a) / b))
 
 
 def exact_div(a, b):
     """a/b where the rules have already checked that b divides a."""
     if is_int(a) and is_int(b):
         return a // b
-    return norm(sympy.sympify(a) / b)
+    return norm(expr(a) / b)
+
+
+def ratio(a, b):
+    """a/b exactly: a Fraction (an int when whole) for numbers, sympy otherwise; never a float."""
+    if is_int(a) and is_int(b):
+        q = Fraction(a, b)
+        return q.numerator if q.denominator == 1 else q
+    return norm(expr(a) / expr(b))
 
 
 def ceil_div(a, b):
     if is_int(a) and is_int(b):
         return -((-a) // b)
-    return norm(sympy.ceiling(sympy.sympify(a) / b))
+    flat = _flat(a, b, sympy.ceiling)
+    return norm(sympy.ceiling(flat if flat is not None else expr(a) / b))
 
 
 def total(terms):
@@ -74,13 +110,13 @@ def product(*factors):
 def is_positive(x) -> bool | None:
     if is_int(x) or isinstance(x, Fraction):
         return x > 0
-    return sympy.sympify(x).is_positive
+    return expr(x).is_positive
 
 
 def is_nonnegative(x) -> bool | None:
     if is_int(x) or isinstance(x, Fraction):
         return x >= 0
-    return sympy.sympify(x).is_nonnegative
+    return expr(x).is_nonnegative
 
 
 def is_integer(x) -> bool | None:
@@ -88,14 +124,14 @@ def is_integer(x) -> bool | None:
         return True
     if isinstance(x, Fraction):
         return x.denominator == 1
-    return sympy.sympify(x).is_integer
+    return expr(x).is_integer
 
 
 def differ(a, b) -> bool | None:
     """True when a != b is certain, False when equal, None when undecided."""
     if is_int(a) and is_int(b):
         return a != b
-    zero = sympy.sympify(a - b).is_zero
+    zero = expr(a - b).is_zero
     return None if zero is None else not zero
 
 
@@ -115,5 +151,8 @@ def decimal(x: Fraction) -> str:
         d //= 5
     if d != 1:
         return show(x)
-    text = f"{float(x):.6f}".rstrip("0").rstrip(".")
+    rounded = round(x, 6)  # exact: no float, so large sizes print every digit
+    sign = "-" if rounded < 0 else ""
+    whole, part = divmod(abs(rounded.numerator) * 10 ** 6 // rounded.denominator, 10 ** 6)
+    text = f"{sign}{whole}.{part:06d}".rstrip("0").rstrip(".")
     return text

@@ -2,6 +2,7 @@
 immutable nodes that carry their source spans, and turns lark's errors into located ones."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -10,6 +11,8 @@ from pathlib import Path
 import lark
 
 from .errors import Span, SpecError
+from .sizes import MAX_DIGITS
+from .syntax_errors import syntax_error
 
 MAX_SOURCE_CHARS = 10_000_000
 
@@ -100,13 +103,11 @@ class Program:
 
 
 OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//"}
-FRIENDLY = {
-    "NAME": "a name", "NUMBER": "a number", "_SEP": "end of line", "LBRACE": "'{'",
-    "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
-    "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "__ANON_0": "'<-'", "DOT": "'.'",
-    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "__ANON_1": "'//'",
-    "BLOCK": "'block'", "NETWORK": "'network'", "REPEAT": "'repeat'", "$END": "end of file",
-}
+MAX_LINE_CHARS = 10_000
+MAX_STATEMENTS = 250_000  # written out; graph.MAX_LAYERS bounds what repeats and blocks make
+SEPARATORS = re.compile(r"(?:[ \t]*(?:#[^\n]*)?(?:\r?\n|;))+")  # the grammar's _SEP
+MAX_NESTING = 100  # brackets, chained operators and repeats, counted together
+MAX_NUMBER_CHARS = MAX_DIGITS + 20  # a literal longer than this is refused before int() reads it
 
 
 @lru_cache(maxsize=1)
@@ -119,50 +120,33 @@ def parse(text: str, file: str = "<spec>") -> Program:
     """Parse spec text into a Program; every failure is a located SpecError."""
     if len(text) > MAX_SOURCE_CHARS:
         raise SpecError(f"spec is {len(text):,} characters; the limit is {MAX_SOURCE_CHARS:,}")
-    lines = text.splitlines() or [""]
+    lines = text.split("\n")  # lark counts lines at '\n' only; str.splitlines() splits at more
+    for number, line in enumerate(lines, start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise SpecError(f"line {number} is {len(line):,} characters long; the limit is "
+                            f"{MAX_LINE_CHARS:,}", Span(file, number, MAX_LINE_CHARS + 1,
+                                                         MAX_LINE_CHARS + 2, line))
+    if len(lines) + text.count(";") > MAX_STATEMENTS:  # cheap bound first; count only if needed
+        for count, match in enumerate(SEPARATORS.finditer(text), start=1):
+            if count > MAX_STATEMENTS:
+                number = text.count("\n", 0, match.start()) + 1
+                raise SpecError(f"more than {MAX_STATEMENTS:,} statements; the spec is refused "
+                                f"before it is read", Span(file, number, 1, 2, lines[number - 1]),
+                                ("write long runs of layers with 'repeat'",))
     try:
         tree = _parser().parse(text)
+        return _Builder(file, lines).program(tree)
     except lark.exceptions.UnexpectedInput as e:
-        raise _syntax_error(e, file, lines) from None
-    return _Builder(file, lines).program(tree)
-
-
-def _syntax_error(e, file, lines) -> SpecError:
-    line = max(1, getattr(e, "line", 1) or 1)
-    column = max(1, getattr(e, "column", 1) or 1)
-    at_end = isinstance(e, lark.exceptions.UnexpectedEOF) or (
-        isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END")
-    if at_end or line > len(lines):
-        line, column = len(lines), len(lines[-1]) + 1
-    text = lines[line - 1] if line <= len(lines) else ""
-    if isinstance(e, lark.exceptions.UnexpectedCharacters):
-        found = f"unexpected character {text[column - 1:column]!r}"
-        width = 1
-    elif isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type != "$END":
-        token = str(e.token)
-        found = "unexpected end of line" if e.token.type == "_SEP" else f"unexpected {token!r}"
-        width = 1 if e.token.type == "_SEP" else len(token)
-    else:
-        found = "unexpected end of file"
-        width = 1
-    wanted = getattr(e, "expected", None) or getattr(e, "allowed", None) or ()
-    expected = sorted({FRIENDLY.get(t, repr(t)) for t in wanted})
-    span = Span(file, line, column, column + width, text)
-    details = (f"expected {_one_of(expected)}",) if expected else ()
-    return SpecError(f"syntax error: {found}", span, details)
-
-
-OPERATOR_WORDS = {"'+'", "'-'", "'*'", "'/'", "'//'"}
-
-
-def _one_of(words: list[str]) -> str:
-    if len(words) > 6 and OPERATOR_WORDS <= set(words):  # LALR lists every operator; fold them
-        words = sorted(set(words) - OPERATOR_WORDS) + ["an operator"]
-    return words[0] if len(words) == 1 else "one of " + ", ".join(words)
+        raise syntax_error(_parser(), text, e, file, lines) from None
+    except RecursionError:  # the nesting limit should stop this first; never a traceback
+        raise SpecError(f"spec nested too deeply to read (the limit is {MAX_NESTING} levels)") from None
 
 
 class _Builder:
-    """Walks lark's tree once and returns frozen AST nodes (no lark objects leak out)."""
+    """Walks lark's tree once and returns frozen AST nodes (no lark objects leak out).
+
+    Every recursive step passes its depth on; past MAX_NESTING levels the spec is refused with
+    a located message, long before Python's recursion limit."""
 
     def __init__(self, file: str, lines: list[str]):
         self.file, self.lines = file, lines
@@ -172,6 +156,12 @@ class _Builder:
         line, column = meta.line, meta.column
         end = meta.end_column if meta.end_line == line else len(self.lines[line - 1]) + 1
         return Span(self.file, line, column, end, self.lines[line - 1])
+
+    def nest(self, node, depth: int) -> int:
+        if depth > MAX_NESTING:
+            raise SpecError(f"nested more than {MAX_NESTING} levels deep", self.span(node),
+                            ("brackets, repeats and chained operators each add a level",))
+        return depth + 1
 
     def program(self, tree) -> Program:
         blocks, networks = {}, []
@@ -196,22 +186,24 @@ class _Builder:
         name, params, body = node.children
         head = self.span(name)
         params = tuple(self.param(p) for p in params.children) if params is not None else ()
-        return BlockDef(str(name), params, self.body(body), head)
+        return BlockDef(str(name), params, self.body(body, 1), head)
 
     def param(self, node) -> Param:
         name, default = node.children
-        return Param(str(name), None if default is None else self.expr(default), self.span(name))
+        default = None if default is None else self.expr(default, 1)
+        return Param(str(name), default, self.span(name))
 
-    def body(self, node) -> tuple:
-        return tuple(self.stmt(s) for s in node.children)
+    def body(self, node, depth) -> tuple:
+        return tuple(self.stmt(s, depth) for s in node.children)
 
-    def stmt(self, node):
+    def stmt(self, node, depth):
         if node.data == "repeat":
+            depth = self.nest(node, depth)
             count, body = node.children
-            return RepeatStmt(self.expr(count), self.body(body), self.span(node))
+            return RepeatStmt(self.expr(count, depth), self.body(body, depth), self.span(node))
         kind, name, sources, args = node.children
         refs = None if sources is None else tuple(self.ref(r) for r in sources.children)
-        arglist = () if args is None else tuple(self.arg(a) for a in args.children)
+        arglist = () if args is None else tuple(self.arg(a, depth) for a in args.children)
         return LayerStmt(str(kind), None if name is None else str(name), refs, arglist,
                          self.span(node), self.span(kind),
                          None if name is None else self.span(name))
@@ -219,29 +211,36 @@ class _Builder:
     def ref(self, node) -> Ref:
         return Ref(".".join(str(t) for t in node.children), self.span(node))
 
-    def arg(self, node) -> Arg:
+    def arg(self, node, depth) -> Arg:
         if node.data == "keyword":
             key, value = node.children
-            return Arg(str(key), self.value(value), self.span(key))
+            return Arg(str(key), self.value(value, depth), self.span(key))
         (value,) = node.children
-        return Arg(None, self.value(value), self.span(node))
+        return Arg(None, self.value(value, depth), self.span(node))
 
-    def value(self, node):
+    def value(self, node, depth):
         if isinstance(node, lark.Tree) and node.data == "tuple":
-            return TupleValue(tuple(self.expr(c) for c in node.children), self.span(node))
+            depth = self.nest(node, depth)
+            return TupleValue(tuple(self.expr(c, depth) for c in node.children), self.span(node))
         if isinstance(node, lark.Tree) and node.data == "list":
-            items = tuple(self.value(c) for c in node.children if c is not None)
+            depth = self.nest(node, depth)
+            items = tuple(self.value(c, depth) for c in node.children if c is not None)
             return ListValue(items, self.span(node))
-        return self.expr(node)
+        return self.expr(node, depth)
 
-    def expr(self, node):
+    def expr(self, node, depth):
         if node.data == "number":
             (token,) = node.children
             text = str(token)
+            if len(text) > MAX_NUMBER_CHARS:
+                raise SpecError(f"a number of {len(text):,} digits; sizes have at most {MAX_DIGITS}",
+                                self.span(token))
             value = Fraction(text) if "." in text else int(text)
             return Num(value, self.span(token))
         if node.data == "name":
             (token,) = node.children
             return Name(str(token), self.span(token))
+        depth = self.nest(node, depth)
         left, right = node.children
-        return BinOp(OPERATORS[node.data], self.expr(left), self.expr(right), self.span(node))
+        return BinOp(OPERATORS[node.data], self.expr(left, depth), self.expr(right, depth),
+                     self.span(node))

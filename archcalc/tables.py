@@ -38,7 +38,9 @@ def scaled(x) -> str:
     """138,357,544 (138.36 M): K, M, G are powers of 1000."""
     if not is_int(x):
         return show(x)
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+    if abs(x) >= 10**18:  # past exa, a scale word no longer helps: scientific notation
+        return f"{x:,} ({x:.3e})"
+    for unit, size in (("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(x) >= size:
             return f"{x:,} ({x / size:.2f} {unit})"
     return f"{x:,}"

@@ -48,6 +48,20 @@ CASES = [
     ("(5, 5, 16)", "flatten f", (1, 1, 400), 0, 0),
     ("(55, 55, 96)", "lrn n : 5", (55, 55, 96), 0, 0),
     ("(1, 1, 84)", "rbf r : 10", (1, 1, 10), 840, 0),
+    # activations of modern CNNs: shapes unchanged, no params, no MACs
+    ("(8, 8, 4)", "leaky_relu a : 0.1", (8, 8, 4), 0, 0),
+    ("(8, 8, 4)", "clip a : lo=0 hi=6", (8, 8, 4), 0, 0),
+    ("(8, 8, 4)", "hardsigmoid a", (8, 8, 4), 0, 0),
+    ("(8, 8, 4)", "hardswish a", (8, 8, 4), 0, 0),
+    ("(8, 8, 4)", "swish a", (8, 8, 4), 0, 0),
+    ("(8, 8, 4)", "identity a", (8, 8, 4), 0, 0),
+    ("(8, 8, 4)", "mul m <- x, x", (8, 8, 4), 0, 0),
+    # 6 maps as 3 groups of 2, transposed: shape unchanged
+    ("(8, 8, 6)", "shuffle s : 3", (8, 8, 6), 0, 0),
+    # 7 + 0 + 1 = 8 rows, 7 + 0 + 1 = 8 columns
+    ("(7, 7, 3)", "pad p : top=0 bottom=1 left=0 right=1", (8, 8, 3), 0, 0),
+    # channels 2, 3, 4
+    ("(8, 8, 6)", "slice s : start=2 stop=5", (8, 8, 3), 0, 0),
 ]
 
 
@@ -138,3 +152,62 @@ def test_freeze_through_a_layer():
     a = archcalc.analyze(archcalc.loads(text), freeze="a")
     # a: 10*5 + 5 = 55 frozen; b: 5*3 + 3 = 18 trainable
     assert (a.totals["trainable_params"], a.totals["frozen_params"]) == (18, 55)
+
+
+def test_mul_spreads_a_size_of_one_squeeze_and_excitation():
+    text = """network SE {
+        input x : (14, 14, 32)
+        gap   g
+        conv  r : f=1 c=8
+        relu
+        conv  e : f=1 c=32
+        sigmoid
+        mul   m <- x, sigmoid1
+    }"""
+    a = archcalc.analyze(archcalc.loads(text))
+    assert tuple(a.row("m").out_shape) == (14, 14, 32)
+    assert a.row("m").other_ops == 14 * 14 * 32  # one product per output element
+    assert a.row("m").macs == 0                   # element-wise work is never MACs
+    with pytest.raises(archcalc.SpecError, match="inputs differ in n_C: 32 vs 8"):
+        archcalc.analyze(archcalc.loads(text.replace("x, sigmoid1", "x, relu1")))
+
+
+@pytest.mark.parametrize("statement, message", [
+    ("shuffle s : 4", "groups=4 does not divide n_C = 6"),
+    ("slice s : start=2 stop=9", "stop=9 is past the input's n_C = 6"),
+    ("slice s : start=5 stop=5", "empty channel range"),
+    ("clip c : lo=6 hi=1", "hi=1 is below lo=6"),
+])
+def test_modern_kinds_refuse_bad_arguments(statement, message):
+    with pytest.raises(archcalc.SpecError, match=message):
+        last_row("(8, 8, 6)", statement)
+
+
+def test_modern_kernels_follow_their_definitions():
+    import numpy as np
+
+    from archcalc.kernels import KERNELS, Context
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4, 6)) * 4
+
+    def run(op, *xs):
+        return KERNELS[op.kind].run(op, tuple(np.array(a) for a in xs), {}, Context(np.float64))
+
+    sig = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(run(ops.LeakyReLU(alpha=0.1), x), np.where(x > 0, x, 0.1 * x))
+    np.testing.assert_allclose(run(ops.Clip(lo=0, hi=6), x), np.minimum(np.maximum(x, 0), 6))
+    np.testing.assert_allclose(run(ops.HardSigmoid(), x), np.clip(x / 6 + 0.5, 0, 1))
+    np.testing.assert_allclose(run(ops.HardSwish(), x), x * np.clip(x / 6 + 0.5, 0, 1))
+    np.testing.assert_allclose(run(ops.Swish(), x), x * sig)
+    np.testing.assert_allclose(run(ops.Identity(), x), x)
+    scale = rng.standard_normal((2, 1, 1, 6))
+    np.testing.assert_allclose(run(ops.Mul(), x, scale), x * scale)
+    np.testing.assert_allclose(run(ops.Mul(), scale, x), x * scale)
+    y = run(ops.Shuffle(groups=3), x)  # output map j*3 + g is input map g*2 + j
+    for g in range(3):
+        for j in range(2):
+            np.testing.assert_array_equal(y[..., j * 3 + g], x[..., g * 2 + j])
+    y = run(ops.Pad(top=1, right=2), x)
+    assert y.shape == (2, 4, 6, 6) and y[:, 0].sum() == 0 and y[:, :, 4:].sum() == 0
+    np.testing.assert_array_equal(y[:, 1:, :4], x)
+    np.testing.assert_array_equal(run(ops.Slice(start=2, stop=5), x), x[..., 2:5])

@@ -1,7 +1,10 @@
 """One module per `archcalc` subcommand, each with `add_parser(subparsers)` and `main(args)`."""
 from __future__ import annotations
 
+import re
+
 from ..errors import SpecError
+from ..sizes import MAX_DIGITS
 
 
 def parse_sets(pairs) -> dict:
@@ -12,8 +15,11 @@ def parse_sets(pairs) -> dict:
         name, text = name.strip(), text.strip()
         if not sep or not name:
             raise SpecError(f"--set takes NAME=VALUE, got '{pair}'")
-        if not text.isdigit() or int(text) <= 0:
+        if not re.fullmatch(r"[0-9]+", text) or not text.strip("0"):  # ASCII digits only: not '²'
             raise SpecError(f"--set {name}: the value must be a positive whole number, got '{text}'")
+        if len(text.lstrip("0")) > MAX_DIGITS:  # refused before int() reads a million digits
+            raise SpecError(f"--set {name}: the value has {len(text.lstrip('0')):,} digits; sizes have "
+                            f"at most {MAX_DIGITS}")
         values[name] = int(text)
     return values
 

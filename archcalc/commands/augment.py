@@ -1,0 +1,44 @@
+"""`archcalc augment [IMAGE] --out PNG`: a grid of data augmentations of a real image."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import augment
+from ..errors import SpecError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("augment", help="a PNG grid of data augmentations (mirror, crops, "
+                                       "rotation, shear, warp, colour shift, PCA colour)")
+    p.add_argument("image", nargs="?",
+                   help="an image file (PNG, or JPEG with Pillow); default: matplotlib's "
+                        "sample photograph grace_hopper.jpg")
+    p.add_argument("--out", default="reports/augmentation.png",
+                   help="the PNG to write (default: reports/augmentation.png)")
+    p.add_argument("--size", type=int, default=256,
+                   help="the image's centre square is resized to SIZE x SIZE (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
+    p.set_defaults(main=main)
+
+
+def main(args) -> int:
+    if args.size < 8:
+        raise SpecError(f"--size must be at least 8, got {args.size}")
+    if args.image is None:
+        image, source = augment.sample_image(args.size)
+    else:
+        try:
+            image = augment.load_image(args.image, args.size)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise SpecError(f"cannot read image '{args.image}': {e}") from None
+        source = Path(args.image).name
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pca = augment.grid_figure(image, out, args.seed, source)
+    except OSError as e:
+        raise SpecError(f"cannot write '{out}': {e.strerror or e}") from None
+    values = ", ".join(f"{v:.4f}" for v in pca.values)
+    print(f"{out}: 12 augmentations of {source}, {args.size}x{args.size}, seed {args.seed}")
+    print(f"colour PCA of its pixels: eigenvalues ({values})")
+    return 0

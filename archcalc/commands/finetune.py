@@ -1,0 +1,92 @@
+"""`archcalc finetune SPEC --freeze LAYER`: transfer learning on cached features.
+
+The frozen part runs once over the data (scikit-learn's digits by default, or an .npz of
+images and labels) into a memory-mapped feature cache; a new softmax head is trained on the
+cached features; the full network's weights are saved for `archcalc run --weights`."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .. import load, transfer
+from ..errors import SpecError
+from . import parse_sets
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("finetune", help="freeze a network, cache its features, train a new "
+                                        "softmax head, save the weights")
+    p.add_argument("spec", help="a .arch spec file")
+    p.add_argument("--freeze", metavar="LAYER", required=True,
+                   help="the last frozen layer (it and every layer it reads); the fc layers "
+                        "after it are trained, the last one anew as a k-way classifier")
+    p.add_argument("--data", default="digits", metavar="digits|FILE.npz",
+                   help="'digits' (scikit-learn's 8x8 digits, resized to the spec's input; "
+                        "the default) or an .npz with arrays x (N, n_H, n_W, n_C) and y (N,)")
+    p.add_argument("--classes", type=int, metavar="K",
+                   help="width of the new classifier (default: largest label + 1)")
+    p.add_argument("--weights", metavar="FILE.npz",
+                   help="pretrained weights keyed 'LAYER/KEY' (default: seeded initialisation)")
+    p.add_argument("--out", metavar="FILE.npz",
+                   help="where to save the full network's weights (default: SPEC_finetuned.npz)")
+    p.add_argument("--cache", metavar="FILE.npy",
+                   help="the feature cache (default: SPEC_LAYER_features.npy); reused when "
+                        "spec, weights and data are unchanged")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch", type=int, default=32, help="mini-batch size (default 32)")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    p.add_argument("--momentum", type=float, default=0.9, help="0 for plain gradient descent")
+    p.add_argument("--decay", type=float, default=1e-4, help="weight decay (default 1e-4)")
+    p.add_argument("--test-fraction", type=float, default=0.25,
+                   help="share of the images held out for the accuracy (default 0.25)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the split and the mini-batches (default 0)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
+                   help="bind a free symbol (repeatable); the images' size binds H and W")
+    p.set_defaults(main=main)
+
+
+def main(args) -> int:
+    for option in ("epochs", "batch", "lr"):
+        if getattr(args, option) <= 0:
+            raise SpecError(f"--{option} must be positive, got {getattr(args, option)}")
+    if not 0 <= args.momentum < 1 or args.decay < 0:
+        raise SpecError("--momentum must be in [0, 1) and --decay non-negative")
+    graph = load(args.spec)
+    at = parse_sets(args.set)
+    if args.data == "digits":
+        x, y = transfer.digits(transfer.input_shape(graph, at))
+        data = f"scikit-learn digits, 8x8 resized to {x.shape[1]}x{x.shape[2]}x{x.shape[3]}"
+    else:
+        x, y = read_data(args.data)
+        data = f"'{args.data}', {x.shape[1]}x{x.shape[2]}x{x.shape[3]}"
+    stem = f"{Path(args.spec).stem}_{args.freeze}"
+    out = args.out or f"{Path(args.spec).stem}_finetuned.npz"
+    cache = args.cache or f"{stem}_features.npy"
+    result = transfer.finetune(graph, x, y, args.freeze, classes=args.classes,
+                               test_fraction=args.test_fraction, epochs=args.epochs,
+                               batch=args.batch, lr=args.lr, decay=args.decay,
+                               momentum=args.momentum, seed=args.seed, weights=args.weights,
+                               cache=cache, out=out)
+    print(transfer.report(result, data), end="")
+    return 0
+
+
+def read_data(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile) or not {"x", "y"} <= set(z.files):
+                raise SpecError(f"data '{path}' must be an .npz with arrays x and y")
+            x, y = z["x"], z["y"]
+    except AttributeError:
+        raise SpecError(f"data '{path}' must be an .npz with arrays x and y") from None
+    except OSError as e:
+        raise SpecError(f"cannot read data '{path}': {e.strerror or e}") from None
+    except (ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise SpecError(f"data '{path}' is not a readable .npz archive: {e}") from None
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or y.dtype.kind not in "iu":
+        raise SpecError(f"data '{path}': x must be (N, n_H, n_W, n_C) and y (N,) whole-number "
+                        f"labels; got x {x.shape}, y {y.shape} {y.dtype}")
+    return x, y.astype(np.int64)

@@ -1,0 +1,117 @@
+"""`archcalc run SPEC`: the network run forward on NumPy arrays (NHWC), timed; `--verify`
+checks every layer's shape, multiply-accumulates and weight count against the analysis."""
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+
+from .. import load, testtime
+from .. import weights as wts
+from ..errors import SpecError
+from ..executor import check, run, size_text
+from . import add_binding_options, parse_sets
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run the network forward with NumPy and time it")
+    p.add_argument("spec", help="a .arch spec file")
+    p.add_argument("--batch", type=int, metavar="N",
+                   help="images in the random input (default 1; with --input, its first axis)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input and weights")
+    p.add_argument("--weights", metavar="FILE.npz", help="weights keyed 'LAYER/KEY' (default: random)")
+    p.add_argument("--save-weights", metavar="FILE.npz", help="write the weights used")
+    p.add_argument("--input", metavar="X.npy", help="input array (N, n_H, n_W, n_C)")
+    p.add_argument("--output", metavar="Y.npy", help="write the output array (N, n_H, n_W, n_C)")
+    p.add_argument("--verify", action="store_true",
+                   help="check shapes, MACs and weight counts against the analysis")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--repeat", type=int, default=1, metavar="K",
+                   help="run K times and report the fastest")
+    p.add_argument("--max-memory", type=float, default=8.0, metavar="GIB",
+                   help="refuse a run predicted to need more (default 8 GiB)")
+    add_binding_options(p)
+    testtime.add_options(p)  # --crops, --crop-from, --ensemble
+    p.set_defaults(main=main)
+
+
+def main(args) -> int:
+    for option, value in (("--batch", args.batch), ("--repeat", args.repeat), ("--max-memory", args.max_memory)):
+        if value is not None and value <= 0:
+            raise SpecError(f"{option} must be positive, got {value}")
+    graph = load(args.spec)
+    x = read_array(args.input) if args.input else None
+    if testtime.wants_test_time(args):  # multi-crop and ensembles: archcalc.testtime
+        lines, evaluation = testtime.command(args, graph, x, parse_sets(args.set))
+        print("\n".join(lines))
+        if args.output:
+            write_array(args.output, evaluation.output)
+        return 0
+    options = dict(seed=args.seed, at=parse_sets(args.set), batch=args.batch, dtype=args.dtype,
+                   memory_limit=int(args.max_memory * 2**30), strict=args.strict,
+                   trace_memory=args.verify)
+    best = result = run(graph, x, args.weights, **options)
+    for _ in range(args.repeat - 1):  # the same weights again: only the pass is timed
+        result = run(graph, x, result.weights, **options)
+        best = min(best, result, key=lambda r: r.seconds)
+    print("\n".join(summary(best, args)))
+    if args.verify:
+        print(verify_line(best))
+    if args.output:
+        write_array(args.output, best.output)
+    if args.save_weights:
+        wts.save(args.save_weights, best.weights)
+    return 0
+
+
+def summary(r, args) -> list[str]:
+    a = r.analysis
+    inputs = f"'{args.input}'" if args.input else f"random (seed {args.seed})"
+    weights = f"'{args.weights}'" if args.weights else f"random (seed {args.seed})"
+    macs = r.total_macs
+    rate = f", {macs / r.seconds / 1e9:,.1f} GMAC/s" if r.seconds > 0 else ""
+    best = f", fastest of {args.repeat}" if args.repeat > 1 else ""
+    bound = ", ".join(f"{k}={v}" for k, v in a.symbols.items())
+    return [
+        f"{a.network}{f' ({bound})' if bound else ''}: batch {r.batch}, {r.dtype}, "
+        f"input {inputs}, weights {weights}",
+        f"output '{a.rows[-1].name}': {tuple(r.output.shape)}",
+        f"time: {r.seconds * 1e3:,.1f} ms ({r.seconds * 1e3 / r.batch:,.2f} ms per image){best}; "
+        f"{macs // r.batch:,} MACs per image{rate}",
+        f"memory: live activations peak {size_text(r.peak_bytes)} (predicted {size_text(r.predicted_bytes)}), "
+        f"weights {size_text(r.weight_bytes)}, workspace {size_text(r.workspace_bytes)}",
+    ]
+
+
+def verify_line(r) -> str:
+    """One line when every figure agrees; a SpecError listing each disagreement otherwise."""
+    problems = check(r)
+    if problems:
+        raise SpecError(f"verify: {len(problems)} disagreement(s) with the analysis", None,
+                        tuple(problems))
+    predicted = r.predicted_bytes + r.weight_bytes
+    measured = r.traced_bytes + r.weight_bytes
+    return (f"verify: {len(r.analysis.rows)} layers: every shape, MAC count and weight count equals "
+            f"the analysis ({r.total_macs // r.batch:,} MACs per image); measured peak "
+            f"{size_text(measured)} = {measured / predicted:.2f} x predicted (activations + weights)")
+
+
+def read_array(path) -> np.ndarray:
+    try:
+        a = np.load(path, allow_pickle=False)
+    except OSError as e:
+        raise SpecError(f"cannot read input '{path}': {e.strerror or e}") from None
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise SpecError(f"input '{path}' is not a readable .npy array: {e}") from None
+    if not isinstance(a, np.ndarray):
+        a.close()
+        raise SpecError(f"input '{path}' is an .npz archive; give one .npy array (N, n_H, n_W, n_C)")
+    return a
+
+
+def write_array(path, a) -> None:
+    try:
+        with open(path, "wb") as f:  # a file object: np.save would otherwise append '.npy'
+            np.save(f, a)
+    except OSError as e:
+        raise SpecError(f"cannot write output '{path}': {e.strerror or e}") from None

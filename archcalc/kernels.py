@@ -1,0 +1,550 @@
+"""One NumPy kernel and one weight-shape rule per layer kind, in a closed table (KERNELS).
+
+Activations are NHWC arrays (N, n_H, n_W, n_C): the course's (n_H, n_W, n_C) with the batch in
+front; a vector is (N, 1, 1, n). A kernel takes its bound op (every size an int), its inputs,
+its weights (key -> array, shapes from its weight rule) and a Context that counts the
+multiply-accumulates of the products it actually runs and lends a reused workspace.
+
+Kernels work out their output sizes from their own semantics (the windows that fit, as
+PyTorch defines them), never from ops.py's shape rules, so `--verify` compares two
+independent computations.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+# An im2col tile: large enough for BLAS, small enough that the block and the matmul's reads
+# of it stay in the 32 MiB L3 (VGG-16 at batch 8: 8 MiB tiles ran 10-15% faster than 24 MiB)
+TILE_BYTES = 8 * 2**20
+
+
+class Context:
+    """What a kernel may use besides its inputs: a MAC counter, a workspace, and whether it
+    may overwrite its first input (no later layer reads it)."""
+
+    def __init__(self, dtype=np.float32, tile_bytes=TILE_BYTES):
+        self.dtype = np.dtype(dtype)
+        self.tile_bytes = tile_bytes
+        self.macs = 0
+        self.own = False
+        self.relu = False  # a ReLU fused into this layer's output (set by the executor)
+        self.feed = None   # the array an input layer returns
+        self._buffers = {}
+
+    def workspace(self, shape, slot="cols") -> np.ndarray:
+        """A scratch array of `shape`, reusing one buffer per slot: fresh large allocations go
+        back to the OS and fault in again on every call (2x slower on VGG-16)."""
+        size = int(np.prod(shape))
+        if self._buffers.get(slot, np.empty(0)).size < size:
+            self._buffers[slot] = np.empty(size, self.dtype)
+        return self._buffers[slot][:size].reshape(shape)
+
+    @property
+    def workspace_bytes(self) -> int:
+        return sum(b.nbytes for b in self._buffers.values())
+
+    def matmul(self, a, b, out=None):
+        """a @ b, counting the multiply-accumulates of the operands as they are."""
+        self.macs += int(np.prod(a.shape[:-1])) * a.shape[-1] * b.shape[-1]
+        return np.matmul(a, b, out=out)
+
+    def multiply_add(self, acc, a, b):
+        """acc += a * b element-wise (a depthwise convolution's taps), counting each product."""
+        product = np.multiply(a, b)
+        self.macs += product.size
+        acc += product
+
+
+class Kernel(NamedTuple):
+    run: Callable      # (op, xs, w, ctx) -> y
+    weights: Callable  # (op, in_shapes) -> {key: shape}
+
+
+def no_weights(op, ins) -> dict:
+    return {}
+
+
+# ---------------------------------------------------------------- windows along one axis
+
+class Axis(NamedTuple):
+    """The pooling windows of one spatial axis: `size` outputs, and for each offset k in the
+    window the outputs [lo, hi) whose tap k reads a real input (not padding), at i*s + shift."""
+    size: int
+    stride: int
+    taps: tuple
+
+
+def window_count(n, f, s, p, ceil=False) -> int:
+    """Windows of f (stride s) that fit the input padded by p on both sides. Ceil mode
+    (PyTorch's ceil_mode) also keeps a last window that overhangs the right edge, provided it
+    starts inside the input or its left padding."""
+    end = min(n + 2 * p - f + s, n + p) if ceil else n + 2 * p - f + 1
+    return len(range(0, end, s))
+
+
+def axis(n, f, s, p, ceil=False) -> Axis:
+    o = window_count(n, f, s, p, ceil)
+    return Axis(o, s, tuple(reach(o, n, s, k - p) for k in range(f)))
+
+
+def reach(o, n, s, shift):
+    """Outputs i in [lo, hi) with 0 <= i*s + shift < n."""
+    lo = min(o, max(0, -(shift // s)))
+    hi = min(o, max(lo, (n - 1 - shift) // s + 1))
+    return lo, hi, shift
+
+
+def source(lo, hi, s, shift) -> slice:
+    """Input indices read by outputs lo..hi-1 through a tap at `shift`."""
+    return slice(lo * s + shift, (hi - 1) * s + shift + 1, s)
+
+
+def along(dim, index) -> tuple:
+    return (slice(None),) * dim + (index,)
+
+
+def reduce_axis(x, ax: Axis, dim, ufunc, init):
+    """Combine each window's taps along one axis (max or sum); padding never takes part."""
+    shape = list(x.shape)
+    shape[dim] = ax.size
+    y = np.full(shape, init, x.dtype)
+    for lo, hi, shift in ax.taps:
+        if lo < hi:
+            dst = y[along(dim, slice(lo, hi))]
+            ufunc(dst, x[along(dim, source(lo, hi, ax.stride, shift))], out=dst)
+    return y
+
+
+def pool_axes(op, x):
+    _, H, W, _ = x.shape
+    ceil = op.round == "ceil"
+    return axis(H, op.f, op.stride(), op.p, ceil), axis(W, op.f, op.stride(), op.p, ceil)
+
+
+def window_sum(op, x):
+    """Sum of each f x f window, in two passes (rows, then columns): sums are separable."""
+    rows, cols = pool_axes(op, x)
+    return reduce_axis(reduce_axis(x, rows, 1, np.add, 0), cols, 2, np.add, 0)
+
+
+# ---------------------------------------------------------------- convolution
+
+def conv_weights(op, ins) -> dict:
+    if op.table is not None:  # filter j's taps packed in its table row's order
+        shapes = {"W": (op.f, op.f, sum(len(row) for row in op.table))}
+    else:
+        shapes = {"W": (op.f, op.f, ins[0].n_C // op.groups, op.c)}
+    if op.bias:
+        shapes["b"] = (op.c,)
+    return shapes
+
+
+def conv(op, xs, w, ctx):
+    (x,) = xs
+    if op.table is None and op.groups > 1 and op.groups == x.shape[-1]:
+        return finish(depthwise(op, x, w["W"], ctx), op, w, ctx)
+    if op.f == 1 and op.pad() == 0 and op.table is None and op.groups == 1:
+        return pointwise(op, x, w, ctx)
+    return conv_im2col(op, x, w, ctx)
+
+
+def finish(block, op, w, ctx):
+    """Bias, and a ReLU the executor fused into this convolution, applied to a block of
+    outputs while it is still in cache."""
+    if op.bias:
+        block += w["b"]
+    if ctx.relu:
+        np.maximum(block, 0, out=block)
+    return block
+
+
+def pointwise(op, x, w, ctx):
+    """A 1x1 convolution is a matrix product over every position, in row blocks; a stride
+    gathers the positions it keeps into the workspace first."""
+    N, H, W, C = x.shape
+    s = op.s
+    oh, ow = len(range(0, H, s)), len(range(0, W, s))
+    y = np.empty((N, oh, ow, op.c), ctx.dtype)
+    flat, matrix = y.reshape(-1, op.c), w["W"].reshape(C, op.c)
+    for n0, n1, i0, i1 in tiles(N, oh, ow * max(C, op.c) * ctx.dtype.itemsize, ctx.tile_bytes):
+        src = x[n0:n1, i0 * s:(i1 - 1) * s + 1:s, ::s]
+        if s > 1:
+            gathered = ctx.workspace(src.shape, "gather")
+            gathered[...] = src
+            src = gathered
+        block = flat[tile_rows((n0, n1, i0, i1), oh, ow)]
+        ctx.matmul(src.reshape(-1, C), matrix, out=block)
+        finish(block, op, w, ctx)
+    return y
+
+
+def conv_im2col(op, x, w, ctx):
+    N, H, W, C = x.shape
+    ceil = op.round == "ceil"
+    oh = window_count(H, op.dilation * (op.f - 1) + 1, op.s, op.pad(), ceil)
+    ow = window_count(W, op.dilation * (op.f - 1) + 1, op.s, op.pad(), ceil)
+    sets = filters(op, w["W"], C)
+    y = np.empty((N, oh, ow, op.c), ctx.dtype)
+    flat = y.reshape(-1, op.c)
+    row_bytes = ow * max(m.shape[0] for _, m, _ in sets) * ctx.dtype.itemsize
+    for tile in tiles(N, oh, row_bytes, ctx.tile_bytes):
+        block = flat[tile_rows(tile, oh, ow)]
+        src = slab(x, op, ow, tile, ctx)
+        for channels, matrix, outs in sets:
+            patches = im2col(src[..., channels], op, tile[3] - tile[2], ow, ctx)
+            ctx.matmul(patches, matrix, out=block[:, outs])
+        finish(block, op, w, ctx)
+    return y
+
+
+def slab(x, op, ow, tile, ctx):
+    """The input rows a tile of outputs reads, inside zero borders (the padding, and the
+    overhang of a ceil-mode window) in a reused buffer; the rows themselves if none is needed."""
+    n0, n1, i0, i1 = tile
+    _, H, W, C = x.shape
+    p, s, extent = op.pad(), op.s, op.dilation * (op.f - 1) + 1
+    top, bottom = i0 * s - p, (i1 - 1) * s + extent - p  # input rows [top, bottom)
+    right = max(0, (ow - 1) * s + extent - p - W)        # columns read past the input
+    if p == 0 and right == 0 and top >= 0 and bottom <= H:
+        return x[n0:n1, top:bottom]
+    xp = ctx.workspace((n1 - n0, bottom - top, p + W + right, C), "pad")
+    a, b = max(top, 0) - top, min(bottom, H) - top       # the real rows, within the slab
+    xp[:, :a] = 0
+    xp[:, b:] = 0
+    xp[:, a:b, :p] = 0
+    xp[:, a:b, p + W:] = 0
+    xp[:, a:b, p:p + W] = x[n0:n1, a + top:b + top]
+    return xp
+
+
+def filters(op, W, C):
+    """(input channels, weight matrix (f*f*k, m), output channels) for each independent set
+    of filters: one set, one per group, or one per output map of a connection table."""
+    if op.table is not None:
+        sets, start = [], 0
+        for j, row in enumerate(op.table):
+            sets.append((list(row), W[:, :, start:start + len(row)].reshape(-1, 1), slice(j, j + 1)))
+            start += len(row)
+        return sets
+    cg, mg = C // op.groups, op.c // op.groups
+    return [(slice(g * cg, (g + 1) * cg), W[..., g * mg:(g + 1) * mg].reshape(-1, mg),
+             slice(g * mg, (g + 1) * mg)) for g in range(op.groups)]
+
+
+def tiles(N, oh, row_bytes, budget):
+    """(n0, n1, i0, i1): whole images, or row bands of one image, whose im2col block stays
+    within `budget` bytes; either way the block's outputs are contiguous rows of y."""
+    per_image = max(1, oh * row_bytes)
+    if per_image <= budget:
+        k = max(1, budget // per_image)
+        return [(n0, min(N, n0 + k), 0, oh) for n0 in range(0, N, k)]
+    r = max(1, budget // max(1, row_bytes))
+    return [(n, n + 1, i0, min(oh, i0 + r)) for n in range(N) for i0 in range(0, oh, r)]
+
+
+def tile_rows(tile, oh, ow) -> slice:
+    n0, n1, i0, i1 = tile
+    return slice((n0 * oh + i0) * ow, ((n1 - 1) * oh + i1) * ow)
+
+
+def im2col(src, op, oh, ow, ctx):
+    """The patches of oh x ow outputs as a (positions, f*f*C) matrix, channel axis innermost:
+    for each kernel row, one copy from a strided view of the slab. With dilation 1 a window's
+    row is f*C contiguous numbers, so each copy moves long runs."""
+    n, f, s, d, C = src.shape[0], op.f, op.s, op.dilation, src.shape[-1]
+    block = ctx.workspace((n, oh, ow, f, f, C), "cols")
+    sN, sH, sW, sC = src.strides
+    for kh in range(f):
+        block[:, :, :, kh] = as_strided(src[:, kh * d:], (n, oh, ow, f, C),
+                                        (sN, s * sH, s * sW, d * sW, sC), writeable=False)
+    return block.reshape(-1, f * f * C)
+
+
+def depthwise(op, x, W, ctx):
+    """Each filter reads one input map: a sum over kernel offsets of shifted element-wise
+    products, every product over the whole padded map (as the MAC count assumes)."""
+    N, H, W_in, C = x.shape
+    ceil, s, d, m = op.round == "ceil", op.s, op.dilation, op.c // op.groups
+    oh = window_count(H, d * (op.f - 1) + 1, s, op.pad(), ceil)
+    ow = window_count(W_in, d * (op.f - 1) + 1, s, op.pad(), ceil)
+    xp = slab(x, op, ow, (0, N, 0, oh), ctx)
+    if m > 1:
+        xp = np.repeat(xp, m, axis=-1)  # output map j reads input map j // m
+    y = np.zeros((N, oh, ow, op.c), ctx.dtype)
+    for kh in range(op.f):
+        for kw in range(op.f):
+            tap = xp[:, kh * d:kh * d + (oh - 1) * s + 1:s, kw * d:kw * d + (ow - 1) * s + 1:s]
+            ctx.multiply_add(y, tap, W[kh, kw, 0])
+    return y
+
+
+# ---------------------------------------------------------------- pooling
+
+def maxpool(op, xs, w, ctx):
+    (x,) = xs
+    rows, cols = pool_axes(op, x)
+    return reduce_axis(reduce_axis(x, rows, 1, np.maximum, -np.inf), cols, 2, np.maximum, -np.inf)
+
+
+def avgpool(op, xs, w, ctx):
+    (x,) = xs
+    _, H, W, _ = x.shape
+    y = window_sum(op, x)
+    rows = divisor(H, op.f, op.stride(), op.p, y.shape[1], op.count_pad)
+    cols = divisor(W, op.f, op.stride(), op.p, y.shape[2], op.count_pad)
+    y /= np.outer(rows, cols)[:, :, None].astype(ctx.dtype)
+    return y
+
+
+def divisor(n, f, s, p, o, count_pad):
+    """PyTorch's avg_pool2d divisor per output along one axis: the window clipped to the
+    padded input (count_include_pad), or to the real input only."""
+    start = np.arange(o) * s - p
+    if count_pad:
+        return np.minimum(start + f, n + p) - start
+    return np.minimum(start + f, n) - np.maximum(start, 0)
+
+
+def subsample_weights(op, ins) -> dict:
+    return {"coeff": (ins[0].n_C,), "b": (ins[0].n_C,)}
+
+
+def subsample(op, xs, w, ctx):
+    """LeNet-5's S layers: each window's sum times a trainable coefficient, plus a bias."""
+    y = window_sum(op, xs[0])
+    y *= w["coeff"]
+    y += w["b"]
+    return y
+
+
+def gap(op, xs, w, ctx):
+    return xs[0].mean(axis=(1, 2), keepdims=True, dtype=ctx.dtype)
+
+
+def adaptive_avgpool(op, xs, w, ctx):
+    """PyTorch's adaptive average pool: output i averages [floor(i*n/o), ceil((i+1)*n/o))."""
+    y = xs[0]
+    for dim in (1, 2):
+        n, o = y.shape[dim], op.out_size
+        spans = [((i * n) // o, -((-(i + 1) * n) // o)) for i in range(o)]
+        y = np.stack([y[along(dim, slice(a, b))].sum(axis=dim) / (b - a) for a, b in spans], axis=dim)
+    return y.astype(ctx.dtype, copy=False)
+
+
+# ---------------------------------------------------------------- vectors
+
+def flatten(op, xs, w, ctx):
+    x = xs[0]  # NHWC order: the channel index runs fastest
+    return x.reshape(x.shape[0], 1, 1, -1)
+
+
+def fc_weights(op, ins) -> dict:
+    shapes = {"W": (ins[0].n_C, op.c)}
+    if op.bias:
+        shapes["b"] = (op.c,)
+    return shapes
+
+
+def fc(op, xs, w, ctx):
+    x = xs[0]
+    y = ctx.matmul(x.reshape(x.shape[0], -1), w["W"])
+    if op.bias:
+        y += w["b"]
+    return y.reshape(x.shape[0], 1, 1, op.c)
+
+
+def rbf_weights(op, ins) -> dict:
+    return {"P": (op.c, ins[0].n_C)}  # prototype i is row i
+
+
+def rbf(op, xs, w, ctx):
+    """y_i = sum_j (x_j - P_ij)^2: the distance to each fixed prototype (not counted as MACs,
+    by the house convention: only conv and fc products are)."""
+    x = xs[0].reshape(xs[0].shape[0], 1, -1)
+    d = x - w["P"][None]
+    return np.einsum("ncj,ncj->nc", d, d).reshape(x.shape[0], 1, 1, -1)
+
+
+# ---------------------------------------------------------------- element-wise
+
+def target(ctx, x):
+    """Where an element-wise result goes: over the input when nobody reads it later."""
+    return x if ctx.own else None
+
+
+def relu(op, xs, w, ctx):
+    return np.maximum(xs[0], 0, out=target(ctx, xs[0]))
+
+
+def tanh(op, xs, w, ctx):
+    return np.tanh(xs[0], out=target(ctx, xs[0]))
+
+
+def sigmoid(op, xs, w, ctx):
+    y = np.multiply(xs[0], 0.5, out=target(ctx, xs[0]))  # 1/(1 + e^-x) = (1 + tanh(x/2))/2:
+    np.tanh(y, out=y)                                     # no overflow for large -x
+    y += 1
+    y *= 0.5
+    return y
+
+
+def softmax(op, xs, w, ctx):
+    """Over the channels; the maximum is subtracted first so exp cannot overflow."""
+    x = xs[0]
+    y = np.subtract(x, x.max(axis=-1, keepdims=True), out=target(ctx, x))
+    np.exp(y, out=y)
+    y /= y.sum(axis=-1, keepdims=True)
+    return y
+
+
+def dropout(op, xs, w, ctx):
+    return xs[0]  # the identity at inference (PyTorch scales during training instead)
+
+
+def batchnorm_weights(op, ins) -> dict:
+    n_C = ins[0].n_C
+    return {"gamma": (n_C,), "beta": (n_C,), "mean": (n_C,), "var": (n_C,)}
+
+
+def batchnorm(op, xs, w, ctx):
+    """Inference form: gamma (x - mean)/sqrt(var + eps) + beta, as one scale and one shift."""
+    scale = w["gamma"] / np.sqrt(w["var"] + ctx.dtype.type(float(op.eps)))
+    y = np.multiply(xs[0], scale, out=target(ctx, xs[0]))
+    y += w["beta"] - w["mean"] * scale
+    return y
+
+
+def lrn(op, xs, w, ctx):
+    """AlexNet's normalisation across channels (Krizhevsky et al. 2012, section 3.3):
+    b_c = a_c / (k + alpha * sum of a^2 over `size` channels around c)^beta. The sum is over
+    channels c - size//2 .. c + (size-1)//2 that exist; the paper's alpha is not divided by
+    size (PyTorch's and Caffe's is)."""
+    x = xs[0]
+    C = x.shape[-1]
+    squares = x * x
+    total = np.zeros_like(x)
+    for shift in range(-(op.size // 2), (op.size - 1) // 2 + 1):
+        lo, hi = max(0, -shift), min(C, C - shift)
+        if lo < hi:
+            total[..., lo:hi] += squares[..., lo + shift:hi + shift]
+    dtype = ctx.dtype.type
+    total *= dtype(float(op.alpha))
+    total += dtype(float(op.k))
+    return x / total ** dtype(float(op.beta))
+
+
+# ---------------------------------------------------------------- joins and the input
+
+def add(op, xs, w, ctx):
+    y = np.add(xs[0], xs[1], out=target(ctx, xs[0]))
+    for x in xs[2:]:
+        y += x
+    return y
+
+
+def concat(op, xs, w, ctx):
+    return np.concatenate(xs, axis=-1)
+
+
+def input_(op, xs, w, ctx):
+    return ctx.feed
+
+
+# ---------------------------------------------------------------- kinds of modern CNNs
+
+def leaky_relu(op, xs, w, ctx):
+    x = xs[0]
+    return np.where(x > 0, x, x * ctx.dtype.type(float(op.alpha))).astype(ctx.dtype, copy=False)
+
+
+def clip(op, xs, w, ctx):
+    dtype = ctx.dtype.type
+    return np.clip(xs[0], dtype(float(op.lo)), dtype(float(op.hi)), out=target(ctx, xs[0]))
+
+
+def hardsigmoid(op, xs, w, ctx):
+    dtype = ctx.dtype.type
+    y = np.multiply(xs[0], dtype(float(op.alpha)), out=target(ctx, xs[0]))
+    y += dtype(float(op.beta))
+    return np.clip(y, 0, 1, out=y)
+
+
+def hardswish(op, xs, w, ctx):
+    x = xs[0]
+    gate = np.multiply(x, ctx.dtype.type(1 / 6))
+    gate += ctx.dtype.type(0.5)
+    np.clip(gate, 0, 1, out=gate)
+    return np.multiply(x, gate, out=target(ctx, x))
+
+
+def swish(op, xs, w, ctx):
+    x = xs[0]
+    gate = sigmoid(op, (x,), w, Context(ctx.dtype))  # a fresh context: never over x
+    return np.multiply(x, gate, out=gate)
+
+
+def identity(op, xs, w, ctx):
+    return xs[0]
+
+
+def mul(op, xs, w, ctx):
+    """Element-wise, a size of 1 broadcast (squeeze-and-excitation's (N, 1, 1, C) scales)."""
+    shape = np.broadcast_shapes(*(x.shape for x in xs))
+    out = target(ctx, xs[0]) if xs[0].shape == shape else None
+    y = np.multiply(xs[0], xs[1], out=out)
+    for x in xs[2:]:
+        y *= x
+    return y
+
+
+def shuffle(op, xs, w, ctx):
+    """Channel j*groups + g of the output is channel g*(C/groups) + j of the input: PyTorch's
+    view(N, groups, C/groups, H, W).transpose(1, 2), in NHWC."""
+    x = xs[0]
+    N, H, W, C = x.shape
+    g = op.groups
+    return np.ascontiguousarray(x.reshape(N, H, W, g, C // g).swapaxes(3, 4)).reshape(N, H, W, C)
+
+
+def pad(op, xs, w, ctx):
+    return np.pad(xs[0], ((0, 0), (op.top, op.bottom), (op.left, op.right), (0, 0)))
+
+
+def slice_(op, xs, w, ctx):
+    return np.ascontiguousarray(xs[0][..., op.start:op.stop])
+
+
+KERNELS: dict[str, Kernel] = {
+    "input": Kernel(input_, no_weights),
+    "conv": Kernel(conv, conv_weights),
+    "maxpool": Kernel(maxpool, no_weights),
+    "avgpool": Kernel(avgpool, no_weights),
+    "subsample": Kernel(subsample, subsample_weights),
+    "gap": Kernel(gap, no_weights),
+    "adaptive_avgpool": Kernel(adaptive_avgpool, no_weights),
+    "flatten": Kernel(flatten, no_weights),
+    "fc": Kernel(fc, fc_weights),
+    "rbf": Kernel(rbf, rbf_weights),
+    "relu": Kernel(relu, no_weights),
+    "tanh": Kernel(tanh, no_weights),
+    "sigmoid": Kernel(sigmoid, no_weights),
+    "softmax": Kernel(softmax, no_weights),
+    "dropout": Kernel(dropout, no_weights),
+    "batchnorm": Kernel(batchnorm, batchnorm_weights),
+    "lrn": Kernel(lrn, no_weights),
+    "add": Kernel(add, no_weights),
+    "concat": Kernel(concat, no_weights),
+    "leaky_relu": Kernel(leaky_relu, no_weights),
+    "clip": Kernel(clip, no_weights),
+    "hardsigmoid": Kernel(hardsigmoid, no_weights),
+    "hardswish": Kernel(hardswish, no_weights),
+    "swish": Kernel(swish, no_weights),
+    "identity": Kernel(identity, no_weights),
+    "mul": Kernel(mul, no_weights),
+    "shuffle": Kernel(shuffle, no_weights),
+    "pad": Kernel(pad, no_weights),
+    "slice": Kernel(slice_, no_weights),
+}

@@ -1,0 +1,235 @@
+"""Test-time averaging: multi-crop evaluation and ensembles, with their cost checked.
+
+- Multi-crop (Krizhevsky et al. 2012; torchvision's TenCrop): the network runs on several
+  crops of each image and the outputs are averaged. The 10 crops are the four corners and the
+  centre, then the mirror image of each of those five; 5 is the first five; 2 the centre and
+  its mirror; 1 the centre alone. The centre crop starts at round((H - h)/2), as torchvision's.
+- Ensembles: k networks (the same spec with different weights, or different specs with the
+  same input and output) each run on every crop; their outputs are averaged, never their
+  weights.
+
+The cost is the analysis' MACs per image x crops x models (costs.test_time); `evaluate` runs
+every pass with the executor and compares its counted multiplications with that figure.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import costs
+from .analysis import analyze
+from .augment import as_batch, crop_at
+from .errors import SpecError
+from .executor import run
+
+CROP_SETS = {1: "the centre crop", 2: "the centre crop and its mirror",
+             5: "4 corners + centre", 10: "4 corners + centre, and their mirrors"}
+
+
+# ---------------------------------------------------------------- crops
+
+def crop_boxes(shape, size, n=10) -> list[tuple[int, int, bool]]:
+    """(top, left, mirrored) of each of the n crops of `size` (h, w or one side) in images of
+    `shape` (H, W): corners top-left, top-right, bottom-left, bottom-right, then the centre."""
+    if n not in CROP_SETS:
+        raise SpecError(f"--crops takes {', '.join(map(str, CROP_SETS))}, got {n}")
+    H, W = (int(v) for v in shape[:2])
+    h, w = (int(size), int(size)) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
+    if h > H or w > W:
+        raise SpecError(f"a {h}x{w} crop does not fit {H}x{W} images", None,
+                        ("the images must be at least the network's input size",))
+    centre = (int(round((H - h) / 2)), int(round((W - w) / 2)), False)
+    corners = [(0, 0, False), (0, W - w, False), (H - h, 0, False), (H - h, W - w, False)]
+    if n == 1:
+        return [centre]
+    if n == 2:
+        return [centre, centre[:2] + (True,)]
+    five = corners + [centre]
+    return five if n == 5 else five + [(t, l, True) for t, l, _ in five]
+
+
+def crops(x, size, n=10) -> np.ndarray:
+    """The n crops of every image, (n, N, h, w, C), in crop_boxes' order; mirrored crops are
+    the crop flipped left-right."""
+    x = as_batch(x)
+    h, w = (size, size) if np.ndim(size) == 0 else size
+    out = []
+    for top, left, mirrored in crop_boxes(x.shape[1:3], (h, w), n):
+        c = crop_at(x, top, left, (h, w))
+        out.append(c[:, :, ::-1] if mirrored else c)
+    return np.stack(out)
+
+
+def ten_crops(x, size) -> np.ndarray:
+    return crops(x, size, 10)
+
+
+# ---------------------------------------------------------------- members and evaluation
+
+@dataclass(frozen=True)
+class Member:
+    """One network of an ensemble: a graph, its weights (None: seeded, an .npz path, or a
+    dict) and the seed of a seeded initialisation."""
+    graph: object
+    weights: object = None
+    seed: int = 0
+    label: str = ""
+
+
+@dataclass
+class Evaluation:
+    output: np.ndarray          # (N, ...) the average over models and crops
+    outputs: np.ndarray         # (models, crops, N, ...) every pass's output
+    crops: int
+    models: int
+    images: int
+    crop_size: tuple
+    macs_per_image: list        # each member's forward MACs per image, from the analysis
+    predicted_macs: int         # analysis: sum over members of MACs x crops, times N
+    counted_macs: int           # the executor's count over every pass
+    params: int                 # sum of the members' params (an ensemble stores them all)
+    seconds: float
+    labels: list = field(default_factory=list)
+
+    @property
+    def multiplier(self) -> float:
+        """Cost against one pass of the first network: crops x models for a plain ensemble."""
+        return self.predicted_macs / (self.macs_per_image[0] * self.images)
+
+    @property
+    def agrees(self) -> bool:
+        return self.predicted_macs == self.counted_macs
+
+
+def input_size(graph, at=None) -> tuple:
+    """(n_H, n_W, n_C) of the network's one input, symbols bound by `at` then defaults."""
+    a = analyze(graph, at=at or {})
+    rows = [r for r in a.rows if r.kind == "input"]
+    if len(rows) != 1:
+        raise SpecError(f"test-time averaging needs a network with one input, this one has {len(rows)}")
+    if a.free:
+        raise SpecError(f"symbol '{a.free[0]}' has no value", None, (f"bind it: --set {a.free[0]}=VALUE",))
+    return tuple(int(v) for v in rows[0].out_shape), a
+
+
+def evaluate(members, images, n_crops=10, at=None, dtype=np.float32,
+             memory_limit=None) -> Evaluation:
+    """Run every member on every crop of `images` (N, H, W, C) and average the outputs. The
+    crop size is each member's input size (the members must agree on it)."""
+    members = list(members)
+    if not members:
+        raise SpecError("an ensemble needs at least one network")
+    images = as_batch(images)
+    sizes, analyses = zip(*(input_size(m.graph, at) for m in members))
+    if len(set(sizes)) > 1:
+        raise SpecError("the ensemble's networks take different inputs: "
+                        + ", ".join(str(s) for s in sizes))
+    h, w, c = sizes[0]
+    if images.shape[3] != c:
+        raise SpecError(f"the images have {images.shape[3]} channels, the network takes {c}")
+    views = crops(images, (h, w), n_crops)
+    binding = {k: v for k, v in analyses[0].symbols.items() if v is not None}
+    outputs, counted = [], 0
+    start = time.perf_counter()
+    for m, a in zip(members, analyses):
+        weights, per_crop = m.weights, []
+        for view in views:
+            r = run(m.graph, view, weights, seed=m.seed, at=binding, dtype=dtype,
+                    memory_limit=memory_limit)
+            weights = r.weights  # the same weights for every crop, initialised once
+            per_crop.append(r.output)
+            counted += r.total_macs
+        outputs.append(np.stack(per_crop))
+    shapes = {o.shape[2:] for o in outputs}
+    if len(shapes) > 1:
+        raise SpecError("the ensemble's networks give outputs of different shapes: "
+                        + ", ".join(str(s) for s in shapes))
+    seconds = time.perf_counter() - start
+    outputs = np.stack(outputs)
+    n = len(images)
+    predicted = sum(int(costs.test_time(a, n_crops, 1).macs) for a in analyses) * n
+    return Evaluation(outputs.mean(axis=(0, 1)), outputs, n_crops, len(members), n, (h, w),
+                      [int(a.totals["macs"]) for a in analyses], predicted, counted,
+                      sum(int(a.totals["params"]) for a in analyses), seconds,
+                      [m.label for m in members])
+
+
+# ---------------------------------------------------------------- `archcalc run --crops --ensemble`
+
+def add_options(p) -> None:
+    """The `run` command's test-time options."""
+    p.add_argument("--crops", type=int, default=1, choices=sorted(CROP_SETS), metavar="N",
+                   help="average the outputs over N crops of each image: 1 (centre), 2 (and its "
+                        "mirror), 5 (corners + centre), 10 (and their mirrors)")
+    p.add_argument("--crop-from", type=int, metavar="S",
+                   help="with random input: S x S images to crop from (default: with more than "
+                        "one crop ceil(8/7 x the input), 256 for 224; else the input's size)")
+    p.add_argument("--ensemble", nargs="+", metavar="K|FILE.npz",
+                   help="average the outputs of K networks of the spec (seeds SEED .. SEED+K-1), "
+                        "or of one network per weights file")
+
+
+def wants_test_time(args) -> bool:
+    return args.crops != 1 or args.ensemble is not None
+
+
+def members_from(graph, args) -> list[Member]:
+    items = args.ensemble or []
+    if not items:
+        return [Member(graph, args.weights, args.seed,
+                       f"'{args.weights}'" if args.weights else f"seed {args.seed}")]
+    if len(items) == 1 and items[0].isdigit():
+        k = int(items[0])
+        if k < 1:
+            raise SpecError(f"--ensemble K needs K >= 1, got {k}")
+        if args.weights:
+            raise SpecError("--ensemble K draws K seeded networks; it cannot take --weights too",
+                            None, ("give the weights files instead: --ensemble A.npz B.npz",))
+        return [Member(graph, None, args.seed + i, f"seed {args.seed + i}") for i in range(k)]
+    bad = [i for i in items if not i.endswith(".npz")]
+    if bad:
+        raise SpecError(f"--ensemble takes one number K or .npz weights files, got '{bad[0]}'")
+    return [Member(graph, path, args.seed, f"'{path}'") for path in items]
+
+
+def command(args, graph, x, at) -> tuple[list[str], Evaluation]:
+    """`archcalc run` with --crops/--ensemble: report lines and the evaluation, its MACs
+    checked. `x`: the input images (None: --batch random images of --crop-from pixels)."""
+    (h, w, c), a = input_size(graph, at)
+    if x is None:
+        side = args.crop_from or (math.ceil(max(h, w) * 8 / 7) if args.crops > 1 else max(h, w))
+        x = np.random.default_rng(args.seed).standard_normal((args.batch or 1, side, side, c),
+                                                              dtype=np.float32)
+        source = f"random {side}x{side}x{c} images (seed {args.seed})"
+    else:
+        source = f"'{args.input}', {x.shape[1]}x{x.shape[2]}x{x.shape[3]} images"
+    members = members_from(graph, args)
+    e = evaluate(members, x, args.crops, at, np.dtype(args.dtype),
+                 int(args.max_memory * 2**30) if args.max_memory else None)
+    if not e.agrees:
+        raise SpecError(f"the executor counted {e.counted_macs:,} MACs, the analysis predicts "
+                        f"{e.predicted_macs:,} ({e.crops} crops x {e.models} models)")
+    passes = e.crops * e.models
+    per = e.predicted_macs // e.images
+    tt = costs.test_time(a, e.crops, e.models)
+    models = f"{e.models} model{'s' if e.models > 1 else ''} ({', '.join(e.labels)})"
+    lines = [
+        f"{a.network}: {e.images} x {source}",
+        f"test time: {e.crops} crops of {h}x{w} ({CROP_SETS[e.crops]}) x {models} = "
+        f"{passes} forward passes per image",
+        f"output: {tuple(e.output.shape)}, the average of {passes} outputs (outputs, not weights)",
+        f"MACs per image: {a.totals['macs']:,} x {e.crops} crop{'s' * (e.crops > 1)} x "
+        f"{e.models} model{'s' * (e.models > 1)} = {per:,}"
+        + f" (analysis, costs.test_time: {tt.macs:,})"
+        + f"; the executor counted {e.counted_macs // e.images:,}: they agree "
+        f"(cost multiplier {e.multiplier:g}x)",
+        f"params held: {e.models} x {a.totals['params']:,} = {e.params:,}; time {e.seconds * 1e3:,.1f} ms",
+    ]
+    if e.output.ndim == 4 and e.output.shape[1:3] == (1, 1):
+        top = e.output.reshape(e.images, -1).argmax(axis=1)
+        lines.append("top-1 class per image: " + " ".join(map(str, top[:20]))
+                     + (" ..." if e.images > 20 else ""))
+    return lines, e

@@ -1,0 +1,134 @@
+"""Weights: seeded initialisation, and .npz files keyed by layer name.
+
+An array's key is 'LAYER/KEY' ('conv1/W', 'layer1.b0.bn1/gamma'), KEY and shape given by the
+layer kind's weight rule in kernels.py. Initialisation, as a user would expect it:
+- conv and fc kernels W: He uniform (variance 2/fan_in) when the layer's output goes on to a
+  ReLU, leaky or clipped (through BatchNorm, pooling, dropout, adds or concats), Glorot
+  uniform otherwise (tanh, sigmoid, softmax, the logits); fan_in = f*f*n_C_prev/groups,
+  fan_out = f*f*n_C;
+- biases b and BatchNorm's beta and running mean 0, gamma and running variance 1;
+- LeNet-5's subsampling coefficients 1/f^2 (the window's average), RBF prototypes +1/-1
+  (the paper's stylised bitmaps had +1/-1 pixels).
+Each layer draws from its own generator, seeded by (seed, layer name), so adding a layer does
+not change the weights of the others.
+"""
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SpecError, did_you_mean
+
+PASS_THROUGH = {"batchnorm", "dropout", "add", "concat", "maxpool", "avgpool", "lrn", "identity", "pad"}
+RECTIFIERS = {"relu", "leaky_relu", "clip"}  # clip: ReLU6
+
+
+def key(layer: str, name: str) -> str:
+    return f"{layer}/{name}"
+
+
+def initialise(graph, ops: dict, expected: dict, seed: int, dtype) -> dict:
+    """{layer: {key: array}} for every layer that has weights."""
+    return {layer: initial(graph, layer, ops[layer], shapes, seed, np.dtype(dtype))
+            for layer, shapes in expected.items() if shapes}
+
+
+def initial(graph, layer, op, shapes, seed, dtype) -> dict:
+    rng = np.random.default_rng([seed, zlib.crc32(layer.encode())])
+    out = {}
+    for name, shape in shapes.items():
+        if name == "W":
+            out[name] = kernel_init(rng, op, shape, feeds_relu(graph, layer), dtype)
+        elif name == "P":
+            out[name] = np.where(rng.random(shape) < 0.5, -1, 1).astype(dtype)
+        elif name == "coeff":
+            out[name] = np.full(shape, 1 / op.f ** 2, dtype)
+        else:
+            out[name] = np.full(shape, 1 if name in ("gamma", "var") else 0, dtype)
+    return out
+
+
+def kernel_init(rng, op, shape, relu: bool, dtype):
+    """Uniform on [-limit, limit]: He (variance 2/fan_in) before a ReLU, Glorot (variance
+    2/(fan_in + fan_out)) otherwise. Uniform rather than normal: the same variance, drawn
+    twice as fast (VGG-16's fc6 alone has 103 million weights)."""
+    fan_in = int(np.prod(shape)) // op.c
+    fan_out = (op.f ** 2 if op.kind == "conv" else 1) * op.c
+    limit = np.sqrt(6 / fan_in) if relu else np.sqrt(6 / (fan_in + fan_out))
+    w = rng.random(shape, dtype=dtype)
+    w *= dtype.type(2 * limit)
+    w -= dtype.type(limit)
+    return w
+
+
+def feeds_relu(graph, layer) -> bool:
+    """Whether the layer's output reaches a ReLU (or a leaky or clipped one) through layers
+    that keep its sign's meaning."""
+    seen, todo = set(), list(graph.successors(layer))
+    while todo:
+        name = todo.pop()
+        kind = graph.nodes[name]["layer"].kind
+        if kind in RECTIFIERS:
+            return True
+        if kind in PASS_THROUGH and name not in seen:
+            seen.add(name)
+            todo += graph.successors(name)
+    return False
+
+
+# ---------------------------------------------------------------- files
+
+def save(path, weights: dict) -> None:
+    """Write {layer: {key: array}} as one .npz, arrays keyed 'LAYER/KEY'."""
+    flat = {key(layer, name): a for layer, arrays in weights.items() for name, a in arrays.items()}
+    try:
+        with open(path, "wb") as f:  # a file object: np.savez would otherwise append '.npz'
+            np.savez(f, **flat)
+    except OSError as e:
+        raise SpecError(f"cannot write weights '{path}': {e.strerror or e}") from None
+
+
+def read(path) -> dict:
+    """The arrays of an .npz file, loaded without pickle (a weights file is data, not code)."""
+    path = Path(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise SpecError(f"weights '{path}' hold a single array, not an .npz archive of "
+                            "arrays keyed 'LAYER/KEY'")
+        with z:
+            return {name: z[name] for name in z.files}
+    except OSError as e:
+        raise SpecError(f"cannot read weights '{path}': {e.strerror or e}") from None
+    except (ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise SpecError(f"weights '{path}' is not a readable .npz archive: {e}") from None
+
+
+def fit(flat: dict, expected: dict, graph, dtype, source: str) -> dict:
+    """Check a flat {'LAYER/KEY': array} mapping against the spec's weight shapes and return
+    {layer: {key: array in dtype}}; a SpecError names the layer and the expected shape."""
+    wanted = {key(layer, name): (layer, name, shape)
+              for layer, shapes in expected.items() for name, shape in shapes.items()}
+    for k in flat:
+        if k not in wanted:
+            hint = did_you_mean(k, wanted)
+            raise SpecError(f"{source} has an array '{k}' that no layer of the network takes", None,
+                            ((hint,) if hint else ()) + ("arrays are keyed 'LAYER/KEY', e.g. 'conv1/W'",))
+    out = {}
+    for k, (layer, name, shape) in wanted.items():
+        node = graph.nodes[layer]["layer"]
+        where = f"{node.kind} '{layer}'"
+        if k not in flat:
+            raise SpecError(f"{where}: {source} has no array '{k}' (expected shape {shape})", node.span)
+        a = np.asarray(flat[k])
+        if a.shape != shape:
+            raise SpecError(f"{where}: weights '{k}' in {source} have shape {a.shape}, the spec "
+                            f"expects {shape}", node.span)
+        if a.dtype.kind not in "fiu":
+            raise SpecError(f"{where}: weights '{k}' in {source} are {a.dtype}, not real numbers",
+                            node.span)
+        out.setdefault(layer, {})[name] = np.ascontiguousarray(a, dtype=dtype)
+    return out

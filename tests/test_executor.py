@@ -1,0 +1,310 @@
+"""The executor against the analysis: every spec runs, and every executed shape, counted
+multiply-accumulate and weight array agrees with the static figures; weights files; errors."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import archcalc
+from archcalc import analyze, loads
+from archcalc.cli import main as cli
+from archcalc.errors import SpecError
+from archcalc.executor import check, run
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+SIZES = (32, 48, 64, 67, 80, 96, 112, 128, 160, 192, 224, 227)  # tried in turn for H and W
+
+
+def spatial_symbols(graph) -> list:
+    """Symbols that stand for an input's n_H or n_W (not widths such as a bottleneck's b)."""
+    names = set()
+    for name in graph.nodes:
+        layer = graph.nodes[name]["layer"]
+        if layer.kind == "input":
+            names |= {str(v) for v in layer.op.shape[:2] if not isinstance(v, int)}
+    return sorted(names)
+
+
+def small_input(graph) -> dict:
+    """The smallest size from SIZES at which the spec analyses without error."""
+    names = spatial_symbols(graph)
+    if not names:
+        return {}
+    for size in SIZES:
+        at = {n: size for n in names}
+        try:
+            analyze(graph, at=at)
+            return at
+        except SpecError:
+            continue
+    pytest.fail(f"no size in {SIZES} fits {names}")
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.arch")), ids=lambda p: p.stem)
+def test_every_spec_runs_and_agrees_with_the_analysis(path):
+    graph = archcalc.load(path)
+    result = run(graph, batch=2, at=small_input(graph))
+    assert check(result) == []
+    assert np.isfinite(result.output).all()
+    assert result.peak_bytes <= result.predicted_bytes
+
+
+MOBILE = """\
+block inverted(c, e, s=1) {
+    conv      expand : f=1 c=e bias=off
+    batchnorm bn1
+    clip      act1   : lo=0 hi=6
+    conv      dw     : f=3 c=e s=s p=1 groups=e bias=off
+    batchnorm bn2
+    hardswish act2
+    gap       sq     <- act2
+    conv      se1    : f=1 c=8
+    relu      ser
+    conv      se2    : f=1 c=e
+    hardsigmoid gate
+    mul       scaled <- act2, gate
+    conv      project <- scaled : f=1 c=c bias=off
+    batchnorm out
+}
+
+network Mobile(H=40, W=40) {
+    input     x    : (H, W, 3)
+    pad       p0   : top=0 bottom=1 left=0 right=1
+    conv      stem : f=3 c=16 s=2
+    batchnorm bn
+    swish     act
+    inverted  b1   : c=16 e=48
+    shuffle   sh   : 4
+    slice     half : 8 start=0
+    slice     other <- sh : 16 start=8
+    concat    both <- half, other
+    conv      dw2  : f=5 c=32 groups=16 p=same dilation=2 round=ceil
+    leaky_relu lr  : 0.1
+    identity  id
+    gap
+    flatten
+    fc        fc   : 10
+    softmax
+}
+"""
+
+
+def test_depthwise_squeeze_excitation_shuffle_and_friends_agree_with_the_analysis():
+    """The kinds no spec in specs/ uses yet: depthwise (a multiplier, dilation, ceil),
+    clip, hardswish, hardsigmoid, swish, leaky_relu, mul, shuffle, slice, pad, identity."""
+    graph = loads(MOBILE)
+    fused = run(graph, batch=2)
+    kept = run(graph, None, fused.weights, batch=2, keep=True)
+    assert check(fused) == [] and check(kept) == []
+    np.testing.assert_allclose(fused.output, kept.output, rtol=1e-5, atol=1e-6)
+
+
+def test_check_names_the_layer_and_both_numbers():
+    result = run(SPECS / "lenet5.arch")
+    result.macs["c1"] += 7
+    result.shapes["s2"] = (1, 13, 14, 6)
+    problems = check(result)
+    assert "conv 'c1': counted 117,607 multiply-accumulates per image, the analysis says 117,600" in problems
+    assert "avgpool 's2': executed shape (13, 14, 6), the analysis says (14, 14, 6)" in problems
+
+
+# ---------------------------------------------------------------- what run returns
+
+def test_output_and_activations_are_nhwc_and_fusion_does_not_change_them():
+    graph = archcalc.load(SPECS / "resnet18.arch")
+    x = np.random.default_rng(3).standard_normal((2, 64, 64, 3)).astype(np.float32)
+    fused = run(graph, x)                      # BatchNorm folded, ReLUs inside the convs
+    kept = run(graph, x, fused.weights, keep=True)  # every layer on its own
+    assert fused.analysis.symbols == {"H": 64, "W": 64}  # bound from the input's size
+    assert fused.output.shape == (2, 1, 1, 1000)
+    assert kept.activations["conv1"].shape == (2, 32, 32, 64)
+    np.testing.assert_allclose(fused.output, kept.output, rtol=1e-4, atol=1e-4)
+    assert check(fused) == [] and check(kept) == []
+
+
+def test_keep_frees_nothing_early_and_the_schedule_matches_the_analysis():
+    """Without views or in-place work, the live activations' peak is the analysis's peak."""
+    graph = archcalc.load(SPECS / "inception_naive.arch")
+    result = run(graph, keep=True)
+    assert result.peak_bytes == result.predicted_bytes
+    assert set(result.activations) == set(graph.nodes)
+
+
+def test_traced_peak_stays_within_one_and_a_half_of_the_prediction():
+    """The real peak (workspace and temporaries included, by tracemalloc) plus weights, against
+    the analysis's live activations plus weights."""
+    result = run(SPECS / "resnet18.arch", batch=4, at={"H": 96, "W": 96}, trace_memory=True)
+    measured = result.traced_bytes + result.weight_bytes
+    assert measured <= 1.5 * (result.predicted_bytes + result.weight_bytes)
+
+
+def test_float64_on_request():
+    x = np.random.default_rng(0).standard_normal((2, 32, 32, 1))
+    r32 = run(SPECS / "lenet5.arch", x)
+    r64 = run(SPECS / "lenet5.arch", x, r32.weights, dtype=np.float64)
+    assert r32.output.dtype == np.float32 and r64.output.dtype == np.float64
+    np.testing.assert_allclose(r32.output, r64.output, rtol=1e-5, atol=1e-6)
+
+
+def test_the_callers_input_is_left_alone():
+    x = np.random.default_rng(0).standard_normal((1, 32, 32, 1)).astype(np.float32)
+    before = x.copy()
+    run(SPECS / "lenet5.arch", x)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_seed_decides_weights_and_input():
+    a, b, c = (run(SPECS / "lenet5.arch", seed=s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a.output, b.output)
+    assert not np.array_equal(a.output, c.output)
+
+
+def test_weights_follow_the_activation():
+    """He before a ReLU (variance 2/fan_in), Glorot before tanh (2/(fan_in + fan_out))."""
+    relu = run(SPECS / "resnet18.arch", at={"H": 32, "W": 32}).weights["layer3.b0.conv2"]["W"]
+    tanh = run(SPECS / "lenet5.arch").weights["c3"]["W"]
+    assert relu.shape == (3, 3, 256, 256)  # through BatchNorm to a ReLU
+    assert relu.var() == pytest.approx(2 / (9 * 256), rel=0.05)
+    assert tanh.var() == pytest.approx(2 / (25 * 6 + 25 * 16), rel=0.1)
+
+
+# ---------------------------------------------------------------- weights files
+
+def test_weights_round_trip_through_npz(tmp_path):
+    first = run(SPECS / "lenet5_1998.arch")
+    path = tmp_path / "w.npz"
+    archcalc.weights.save(path, first.weights)
+    with np.load(path) as z:
+        assert z["c3/W"].shape == (5, 5, 60)  # the connection table's taps, packed
+        assert sorted(z.files)[:3] == ["c1/W", "c1/b", "c3/W"]
+    again = run(SPECS / "lenet5_1998.arch", weights=path)
+    np.testing.assert_array_equal(first.output, again.output)
+
+
+def write(path, arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def lenet_weights():
+    return {f"{layer}/{k}": a for layer, arrays in run(SPECS / "lenet5.arch").weights.items()
+            for k, a in arrays.items()}
+
+
+def test_a_misshapen_array_names_the_layer_and_the_expected_shape(tmp_path):
+    arrays = lenet_weights()
+    arrays["c3/W"] = np.zeros((3, 3, 6, 16))
+    with pytest.raises(SpecError) as e:
+        run(SPECS / "lenet5.arch", weights=write(tmp_path / "w.npz", arrays))
+    assert "conv 'c3': weights 'c3/W'" in e.value.message
+    assert "have shape (3, 3, 6, 16), the spec expects (5, 5, 6, 16)" in e.value.message
+    assert "lenet5.arch:9" in str(e.value)  # the caret points at the layer's line
+
+
+def test_missing_and_unknown_arrays_are_named(tmp_path):
+    arrays = lenet_weights()
+    del arrays["f5/b"]
+    with pytest.raises(SpecError, match=r"fc 'f5': .* has no array 'f5/b' \(expected shape \(120,\)\)"):
+        run(SPECS / "lenet5.arch", weights=write(tmp_path / "a.npz", arrays))
+    arrays = lenet_weights()
+    arrays["f5/bias"] = arrays.pop("f5/b")
+    with pytest.raises(SpecError, match="'f5/bias' that no layer") as e:
+        run(SPECS / "lenet5.arch", weights=write(tmp_path / "b.npz", arrays))
+    assert "did you mean 'f5/b'?" in str(e.value)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not an archive", "not a readable .npz"),
+    (None, "cannot read weights"),
+])
+def test_unreadable_weights_files(tmp_path, content, message):
+    path = tmp_path / "w.npz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SpecError, match=message):
+        run(SPECS / "lenet5.arch", weights=path)
+
+
+def test_pickled_arrays_are_refused(tmp_path):
+    arrays = lenet_weights()
+    arrays["c1/W"] = np.array([object()] * 150, dtype=object).reshape(5, 5, 1, 6)
+    path = tmp_path / "w.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(SpecError, match="not a readable .npz"):
+        run(SPECS / "lenet5.arch", weights=path)
+    assert zipfile.is_zipfile(path)
+
+
+def test_a_single_array_is_not_a_weights_file(tmp_path):
+    np.save(tmp_path / "w.npy", np.zeros(3))
+    with pytest.raises(SpecError, match="single array"):
+        run(SPECS / "lenet5.arch", weights=tmp_path / "w.npy")
+
+
+# ---------------------------------------------------------------- errors users can cause
+
+def test_wrong_input_shape_with_an_nchw_hint():
+    with pytest.raises(SpecError) as e:
+        run(SPECS / "lenet5.arch", np.zeros((2, 1, 32, 32)))
+    assert "images of shape (1, 32, 32), the spec expects (32, 32, 1)" in e.value.message
+    assert "transpose(0, 2, 3, 1)" in str(e.value)
+
+
+def test_input_must_be_four_dimensional():
+    with pytest.raises(SpecError, match=r"\(N, n_H, n_W, n_C\); got float64 of shape \(32, 32, 1\)"):
+        run(SPECS / "lenet5.arch", np.zeros((32, 32, 1)))
+
+
+def test_a_symbol_without_value_is_named():
+    graph = loads("network N(H, W=8) {\n input x : (H, W, 1)\n conv : f=3 c=2\n}\n")
+    with pytest.raises(SpecError, match="symbol 'H' has no value") as e:
+        run(graph)
+    assert "--set H=VALUE" in str(e.value)
+    assert run(graph, at={"H": 5}).output.shape == (1, 3, 6, 2)
+    assert run(graph, np.zeros((1, 7, 8, 1))).output.shape == (1, 5, 6, 2)
+
+
+def test_a_run_over_the_memory_limit_is_refused_up_front():
+    with pytest.raises(SpecError, match=r"batch 64 would need about [\d,.]+ GiB") as e:
+        run(SPECS / "vgg16.arch", batch=64, memory_limit=2**30)
+    assert "live activations" in e.value.message
+
+
+# ---------------------------------------------------------------- the command
+
+def test_cli_run_verify(capsys):
+    assert cli(["run", str(SPECS / "resnet18.arch"), "--verify", "--set", "H=32", "--set", "W=32",
+                "--batch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "ResNet18 (H=32, W=32): batch 2, float32" in out
+    assert "verify: " in out and "every shape, MAC count and weight count equals the analysis" in out
+
+
+def test_cli_input_output_and_weights_files(tmp_path, capsys):
+    x = np.random.default_rng(0).standard_normal((3, 32, 32, 1)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    spec = str(SPECS / "lenet5.arch")
+    args = ["run", spec, "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")]
+    assert cli(args + ["--save-weights", str(tmp_path / "w.npz")]) == 0
+    assert cli(args[:4] + ["--output", str(tmp_path / "y2.npy"), "--weights", str(tmp_path / "w.npz"),
+                           "--dtype", "float64"]) == 0
+    y, y2 = np.load(tmp_path / "y.npy"), np.load(tmp_path / "y2.npy")
+    assert y.shape == (3, 1, 1, 10) and y2.dtype == np.float64
+    np.testing.assert_allclose(y, y2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y, run(spec, x, tmp_path / "w.npz").output)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--weights", "missing.npz"], "cannot read weights 'missing.npz'"),
+    (["--input", "missing.npy"], "cannot read input 'missing.npy'"),
+    (["--batch", "0"], "--batch must be positive"),
+    (["--set", "Q=3"], "unknown symbol 'Q'"),
+])
+def test_cli_errors_are_messages_not_tracebacks(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli(["run", str(SPECS / "lenet5.arch")] + args) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

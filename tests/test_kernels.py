@@ -1,0 +1,384 @@
+"""Every kernel against a naive reference written plainly with loops, on small random inputs.
+
+The references follow the definitions (PyTorch's, for pooling windows and divisors), not the
+kernels' code: output sizes from the floor/ceil formulas, padding as explicit zeros or -inf.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from archcalc import ops
+from archcalc.kernels import KERNELS, TILE_BYTES, Context
+
+RNG = np.random.default_rng(1)
+
+
+def run_kernel(op, xs, w=None, dtype=np.float64, own=False, tile_bytes=TILE_BYTES):
+    ctx = Context(dtype, tile_bytes)
+    ctx.own = own
+    xs = tuple(np.asarray(x, dtype) for x in xs)
+    w = {k: np.asarray(v, dtype) for k, v in (w or {}).items()}
+    return KERNELS[op.kind].run(op, xs, w, ctx), ctx
+
+
+def random(*shape):
+    return RNG.standard_normal(shape)
+
+
+def out_size(n, f, s, p, ceil):
+    """PyTorch's rule: floor or ceil of (n + 2p - f)/s, plus one; a ceil-mode window that
+    would start in the right padding is dropped."""
+    o = (-(-(n + 2 * p - f) // s) if ceil else (n + 2 * p - f) // s) + 1
+    if ceil and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+def padded(x, p, extra, value):
+    """x with p rows and columns of `value` before, p + extra after."""
+    N, H, W, C = x.shape
+    out = np.full((N, H + 2 * p + extra, W + 2 * p + extra, C), value)
+    out[:, p:p + H, p:p + W] = x
+    return out
+
+
+# ---------------------------------------------------------------- convolution
+
+def conv_reference(x, W, b, f, s, p, d, groups, table, ceil):
+    N, H, Wd, C = x.shape
+    c = len(table) if table else W.shape[-1]
+    fe = d * (f - 1) + 1
+    oh, ow = out_size(H, fe, s, p, ceil), out_size(Wd, fe, s, p, ceil)
+    xp = padded(x, p, fe + s, 0.0)
+    y = np.zeros((N, oh, ow, c))
+    offsets = np.cumsum([0] + [len(r) for r in table]) if table else None
+    for n in range(N):
+        for i in range(oh):
+            for j in range(ow):
+                for k in range(c):
+                    total = 0.0
+                    for kh in range(f):
+                        for kw in range(f):
+                            pixel = xp[n, i * s + kh * d, j * s + kw * d]
+                            if table:
+                                chans = list(table[k])
+                                weights = W[kh, kw, offsets[k]:offsets[k + 1]]
+                            else:
+                                cg, g = C // groups, k // (c // groups)
+                                chans = list(range(g * cg, (g + 1) * cg))
+                                weights = W[kh, kw, :, k]
+                            total += sum(pixel[ch] * wt for ch, wt in zip(chans, weights))
+                    y[n, i, j, k] = total + (b[k] if b is not None else 0)
+    return y
+
+
+CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
+    (7, 7, 3, 4, 3, 1, 0, 1, 1, True, "floor"),
+    (8, 9, 4, 6, 3, 2, 1, 1, 2, True, "floor"),
+    (9, 9, 4, 4, 3, 1, 2, 2, 4, False, "floor"),     # depthwise, dilated
+    (9, 8, 4, 8, 3, 2, 1, 1, 4, True, "ceil"),       # depthwise, 2 filters per map, ceil
+    (6, 6, 5, 3, 1, 2, 0, 1, 1, True, "floor"),      # 1x1, stride 2
+    (6, 5, 5, 3, 1, 1, 0, 1, 1, False, "floor"),     # 1x1: a plain matmul
+    (5, 5, 2, 3, 1, 1, 1, 1, 1, True, "floor"),      # 1x1 with padding
+    (10, 7, 3, 5, 5, 3, 2, 1, 1, True, "ceil"),
+    (11, 11, 6, 4, 3, 1, "same", 2, 1, True, "floor"),
+    (12, 12, 6, 6, 5, 2, "same", 1, 3, False, "floor"),
+    (8, 8, 3, 2, 8, 1, 0, 1, 1, True, "floor"),      # one window: LeNet's C5
+]
+
+
+@pytest.mark.parametrize("case", CONVS, ids=lambda c: "x".join(map(str, c)))
+@pytest.mark.parametrize("tile_bytes", [TILE_BYTES, 300, 1], ids=["whole", "bands", "rows"])
+def test_conv_equals_reference(case, tile_bytes):
+    H, W_, C, c, f, s, p, d, groups, bias, rnd = case
+    op = ops.Conv(f=f, c=c, s=s, p=p, groups=groups, dilation=d, bias=bias, round=rnd)
+    x, W, b = random(2, H, W_, C), random(f, f, C // groups, c), random(c)
+    y, ctx = run_kernel(op, [x], {"W": W, "b": b} if bias else {"W": W}, tile_bytes=tile_bytes)
+    pad = op.pad()
+    want = conv_reference(x, W, b if bias else None, f, s, pad, d, groups, None, rnd == "ceil")
+    np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10)
+    oh, ow = want.shape[1:3]
+    assert ctx.macs == 2 * oh * ow * c * f * f * (C // groups)
+
+
+def test_conv_with_connection_table_equals_reference():
+    table = ((0, 1, 2), (1, 2, 3), (3, 0), (0, 1, 2, 3), (2,))
+    op = ops.Conv(f=3, c=5, s=1, p=1, table=table)
+    taps = sum(len(r) for r in table)
+    x, W, b = random(2, 6, 7, 4), random(3, 3, taps), random(5)
+    y, ctx = run_kernel(op, [x], {"W": W, "b": b}, tile_bytes=200)
+    np.testing.assert_allclose(y, conv_reference(x, W, b, 3, 1, 1, 1, 1, table, False), atol=1e-10)
+    assert ctx.macs == 2 * 6 * 7 * 3 * 3 * taps
+
+
+def test_conv_float32_close_to_float64():
+    op = ops.Conv(f=3, c=8, s=1, p=1)
+    x, W, b = random(2, 9, 9, 5), random(3, 3, 5, 8), random(8)
+    y32, _ = run_kernel(op, [x], {"W": W, "b": b}, dtype=np.float32)
+    y64, _ = run_kernel(op, [x], {"W": W, "b": b})
+    assert y32.dtype == np.float32 and y64.dtype == np.float64
+    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- pooling
+
+def pool_reference(x, f, s, p, ceil, how, count_pad=True):
+    N, H, W, C = x.shape
+    oh, ow = out_size(H, f, s, p, ceil), out_size(W, f, s, p, ceil)
+    y = np.zeros((N, oh, ow, C))
+    for n in range(N):
+        for i in range(oh):
+            for j in range(ow):
+                for c in range(C):
+                    h0, w0 = i * s - p, j * s - p
+                    h1, w1 = min(h0 + f, H + p), min(w0 + f, W + p)
+                    pool_size = (h1 - h0) * (w1 - w0)
+                    h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, H), min(w1, W)
+                    window = [x[n, a, b_, c] for a in range(h0, h1) for b_ in range(w0, w1)]
+                    if how == "max":
+                        y[n, i, j, c] = max(window)
+                    elif how == "sum":
+                        y[n, i, j, c] = sum(window)
+                    else:
+                        y[n, i, j, c] = sum(window) / (pool_size if count_pad else len(window))
+    return y
+
+
+POOLS = [  # (H, W, f, s, p, round)
+    (6, 6, 2, 2, 0, "floor"),
+    (7, 7, 3, 2, 0, "floor"),
+    (7, 7, 3, 2, 1, "floor"),
+    (7, 8, 3, 2, 0, "ceil"),
+    (8, 7, 3, 2, 1, "ceil"),
+    (9, 9, 3, 1, 1, "ceil"),
+    (10, 10, 2, 3, 1, "ceil"),
+    (5, 5, 5, 1, 0, "floor"),
+]
+
+
+@pytest.mark.parametrize("case", POOLS, ids=lambda c: "x".join(map(str, c)))
+def test_maxpool_equals_reference(case):
+    H, W, f, s, p, rnd = case
+    x = random(2, H, W, 3)
+    y, _ = run_kernel(ops.MaxPool(f=f, s=s, p=p, round=rnd), [x])
+    np.testing.assert_array_equal(y, pool_reference(x, f, s, p, rnd == "ceil", "max"))
+
+
+@pytest.mark.parametrize("count_pad", [True, False])
+@pytest.mark.parametrize("case", POOLS, ids=lambda c: "x".join(map(str, c)))
+def test_avgpool_equals_reference(case, count_pad):
+    H, W, f, s, p, rnd = case
+    x = random(2, H, W, 3)
+    y, _ = run_kernel(ops.AvgPool(f=f, s=s, p=p, round=rnd, count_pad=count_pad), [x])
+    np.testing.assert_allclose(y, pool_reference(x, f, s, p, rnd == "ceil", "avg", count_pad), atol=1e-12)
+
+
+def test_subsample_is_window_sum_times_coefficient_plus_bias():
+    x, coeff, b = random(2, 8, 8, 3), random(3), random(3)
+    y, _ = run_kernel(ops.Subsample(f=2, s=2), [x], {"coeff": coeff, "b": b})
+    np.testing.assert_allclose(y, pool_reference(x, 2, 2, 0, False, "sum") * coeff + b, atol=1e-12)
+
+
+def test_gap_is_the_mean_of_each_map():
+    x = random(2, 5, 4, 3)
+    y, _ = run_kernel(ops.GlobalAvgPool(), [x])
+    want = [[[[np.mean([x[n, i, j, c] for i in range(5) for j in range(4)]) for c in range(3)]]]
+            for n in range(2)]
+    np.testing.assert_allclose(y, np.array(want), atol=1e-12)
+
+
+@pytest.mark.parametrize("H, W, o", [(7, 7, 7), (10, 9, 4), (5, 13, 3), (3, 3, 5)])
+def test_adaptive_avgpool_uses_pytorch_windows(H, W, o):
+    x = random(2, H, W, 3)
+    y, _ = run_kernel(ops.AdaptiveAvgPool(out_size=o), [x])
+    assert y.shape == (2, o, o, 3)
+    for i in range(o):
+        h0, h1 = math.floor(i * H / o), math.ceil((i + 1) * H / o)
+        for j in range(o):
+            w0, w1 = math.floor(j * W / o), math.ceil((j + 1) * W / o)
+            np.testing.assert_allclose(y[:, i, j], x[:, h0:h1, w0:w1].mean(axis=(1, 2)), atol=1e-12)
+
+
+# ---------------------------------------------------------------- vectors
+
+def test_flatten_keeps_nhwc_order():
+    x = random(2, 3, 4, 5)
+    y, _ = run_kernel(ops.Flatten(), [x])
+    assert y.shape == (2, 1, 1, 60)
+    for i in range(3):
+        for j in range(4):
+            for c in range(5):
+                assert y[1, 0, 0, (i * 4 + j) * 5 + c] == x[1, i, j, c]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fc_equals_reference(bias):
+    x, W, b = random(3, 1, 1, 7), random(7, 4), random(4)
+    y, ctx = run_kernel(ops.FC(c=4, bias=bias), [x], {"W": W, "b": b} if bias else {"W": W})
+    for n in range(3):
+        for k in range(4):
+            want = sum(x[n, 0, 0, j] * W[j, k] for j in range(7)) + (b[k] if bias else 0)
+            assert y[n, 0, 0, k] == pytest.approx(want)
+    assert ctx.macs == 3 * 7 * 4
+
+
+def test_rbf_is_the_squared_distance_to_each_prototype():
+    x, P = random(2, 1, 1, 6), random(4, 6)
+    y, ctx = run_kernel(ops.RBF(c=4), [x], {"P": P})
+    for n in range(2):
+        for i in range(4):
+            assert y[n, 0, 0, i] == pytest.approx(sum((x[n, 0, 0, j] - P[i, j]) ** 2 for j in range(6)))
+    assert ctx.macs == 0  # not a conv or fc product: "other ops" by the house convention
+
+
+# ---------------------------------------------------------------- element-wise
+
+ELEMENTWISE = {
+    "relu": (ops.ReLU(), lambda v: max(v, 0.0)),
+    "tanh": (ops.Tanh(), math.tanh),
+    "sigmoid": (ops.Sigmoid(), lambda v: 1 / (1 + math.exp(-v))),
+    "dropout": (ops.Dropout(), lambda v: v),
+    "identity": (ops.Identity(), lambda v: v),
+    "leaky_relu": (ops.LeakyReLU(alpha=Fraction(1, 10)), lambda v: v if v > 0 else 0.1 * v),
+    "clip": (ops.Clip(lo=0, hi=6), lambda v: min(max(v, 0.0), 6.0)),
+    "hardsigmoid": (ops.HardSigmoid(), lambda v: max(0.0, min(1.0, v / 6 + 0.5))),
+    "hardswish": (ops.HardSwish(), lambda v: v * max(0.0, min(1.0, v / 6 + 0.5))),
+    "swish": (ops.Swish(), lambda v: v / (1 + math.exp(-v))),
+}
+
+
+@pytest.mark.parametrize("own", [False, True])
+@pytest.mark.parametrize("kind", ELEMENTWISE)
+def test_elementwise_equals_reference(kind, own):
+    op, f = ELEMENTWISE[kind]
+    x = random(2, 3, 3, 4) * 5
+    before = x.copy()
+    y, _ = run_kernel(op, [x], own=own)
+    np.testing.assert_allclose(y, np.vectorize(f)(before), atol=1e-12)
+
+
+def test_kernels_leave_their_input_alone_unless_told():
+    x = np.asarray(random(2, 3, 3, 4))
+    for op in [spec[0] for spec in ELEMENTWISE.values()] + [ops.Softmax(), ops.BatchNorm(), ops.Add()]:
+        w = {k: np.ones(4) for k in ("gamma", "beta", "mean", "var")} if op.kind == "batchnorm" else {}
+        before = x.copy()
+        KERNELS[op.kind].run(op, (x, x) if op.kind == "add" else (x,), w, Context(np.float64))
+        np.testing.assert_array_equal(x, before)
+
+
+def test_sigmoid_does_not_overflow():
+    y, _ = run_kernel(ops.Sigmoid(), [np.array([-1e4, 0, 1e4]).reshape(1, 1, 1, 3)], dtype=np.float32)
+    np.testing.assert_array_equal(y.ravel(), [0, 0.5, 1])
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_softmax_over_channels(own):
+    x = random(2, 2, 2, 5) * 30
+    y, _ = run_kernel(ops.Softmax(), [x.copy()], own=own)
+    for idx in np.ndindex(2, 2, 2):
+        e = [math.exp(v - max(x[idx])) for v in x[idx]]
+        np.testing.assert_allclose(y[idx], [v / sum(e) for v in e], atol=1e-12)
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_batchnorm_inference_form(own):
+    x = random(2, 3, 3, 4)
+    w = {"gamma": random(4), "beta": random(4), "mean": random(4), "var": RNG.random(4) + 0.5}
+    y, _ = run_kernel(ops.BatchNorm(eps=Fraction(1, 1000)), [x.copy()], w, own=own)
+    for idx in np.ndindex(2, 3, 3, 4):
+        c = idx[-1]
+        want = w["gamma"][c] * (x[idx] - w["mean"][c]) / math.sqrt(w["var"][c] + 0.001) + w["beta"][c]
+        assert y[idx] == pytest.approx(want)
+
+
+@pytest.mark.parametrize("size", [5, 4, 1])
+def test_lrn_across_channels(size):
+    x = random(2, 2, 3, 7)
+    op = ops.LRN(size=size, alpha=Fraction(1, 100), beta=Fraction(3, 4), k=2)
+    y, _ = run_kernel(op, [x])
+    for idx in np.ndindex(2, 2, 3, 7):
+        c = idx[-1]
+        window = range(max(0, c - size // 2), min(7, c + (size - 1) // 2 + 1))
+        total = sum(x[idx[:-1] + (j,)] ** 2 for j in window)
+        assert y[idx] == pytest.approx(x[idx] / (2 + 0.01 * total) ** 0.75)
+
+
+# ---------------------------------------------------------------- joins
+
+@pytest.mark.parametrize("own", [False, True])
+def test_add_of_three(own):
+    a, b, c = random(2, 3, 3, 4), random(2, 3, 3, 4), random(2, 3, 3, 4)
+    y, _ = run_kernel(ops.Add(), [a.copy(), b, c], own=own)
+    for idx in np.ndindex(a.shape):
+        assert y[idx] == pytest.approx(a[idx] + b[idx] + c[idx])
+
+
+def test_mul_spreads_sizes_of_one():
+    a, gate, c = random(2, 3, 4, 5), random(2, 1, 1, 5), random(2, 3, 4, 1)
+    y, ctx = run_kernel(ops.Mul(), [a, gate, c])
+    for n, i, j, k in np.ndindex(2, 3, 4, 5):
+        assert y[n, i, j, k] == pytest.approx(a[n, i, j, k] * gate[n, 0, 0, k] * c[n, i, j, 0])
+    assert ctx.macs == 0  # "other ops": only conv and fc products are MACs
+
+
+def test_shuffle_transposes_groups_of_channels():
+    x = random(2, 2, 3, 12)
+    y, _ = run_kernel(ops.Shuffle(groups=3), [x])
+    for g in range(3):
+        for k in range(4):  # channel g*4 + k of the input is channel k*3 + g of the output
+            np.testing.assert_array_equal(y[..., k * 3 + g], x[..., g * 4 + k])
+
+
+def test_pad_puts_zeros_on_each_side():
+    x = random(2, 3, 4, 2)
+    y, _ = run_kernel(ops.Pad(top=1, bottom=2, left=0, right=3), [x])
+    assert y.shape == (2, 6, 7, 2)
+    for n, i, j, c in np.ndindex(y.shape):
+        inside = 1 <= i < 4 and j < 4
+        assert y[n, i, j, c] == (x[n, i - 1, j, c] if inside else 0)
+
+
+def test_slice_keeps_a_range_of_channels():
+    x = random(2, 3, 3, 8)
+    y, _ = run_kernel(ops.Slice(start=2, stop=7), [x])
+    np.testing.assert_array_equal(y, np.stack([x[..., c] for c in range(2, 7)], axis=-1))
+
+
+def test_concat_joins_channels_in_order():
+    a, b = random(2, 3, 3, 2), random(2, 3, 3, 5)
+    y, _ = run_kernel(ops.Concat(), [a, b])
+    assert y.shape == (2, 3, 3, 7)
+    np.testing.assert_array_equal(y[..., :2], a)
+    np.testing.assert_array_equal(y[..., 2:], b)
+
+
+# ---------------------------------------------------------------- the table is closed
+
+def test_every_kind_has_a_kernel_and_a_weight_rule():
+    assert set(KERNELS) == set(ops.KINDS)
+    for kernel in KERNELS.values():
+        assert callable(kernel.run) and callable(kernel.weights)
+
+
+WEIGHTED = [
+    (ops.Conv(f=3, c=6, groups=2), ops.Shape(8, 8, 4)),
+    (ops.Conv(f=5, c=3, table=((0, 1), (1, 2, 3), (0,))), ops.Shape(8, 8, 4)),
+    (ops.Conv(f=1, c=6, bias=False), ops.Shape(8, 8, 4)),
+    (ops.FC(c=10), ops.Shape(1, 1, 84)),
+    (ops.RBF(c=10), ops.Shape(1, 1, 84)),
+    (ops.Subsample(f=2, s=2), ops.Shape(8, 8, 6)),
+    (ops.BatchNorm(), ops.Shape(8, 8, 6)),
+]
+
+
+@pytest.mark.parametrize("op, x", WEIGHTED, ids=lambda v: getattr(v, "kind", ""))
+def test_weight_rule_holds_the_counted_parameters(op, x):
+    """The arrays a kernel reads hold exactly the analysis's params (learnt and fixed) and state."""
+    out = op.out((x,)).shape
+    cost = op.cost((x,), out)
+    shapes = KERNELS[op.kind].weights(op, (x,))
+    assert sum(math.prod(s) for s in shapes.values()) == cost.weights + cost.fixed + cost.state

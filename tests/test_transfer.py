@@ -1,0 +1,141 @@
+"""Transfer learning: the split, the feature cache, the head's training, the saved weights."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+
+from archcalc import SpecError, load
+from archcalc import transfer as T
+from archcalc import weights as wts
+from archcalc.cli import main
+from archcalc.executor import run
+from conftest import SPECS
+
+C1, C3 = 28 * 28 * 6 * 5 * 5 * 1, 10 * 10 * 16 * 5 * 5 * 6  # LeNet-5's two convolutions' MACs
+F5, F6, OUT = 400 * 120, 120 * 84, 84 * 10
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return load(SPECS / "lenet5.arch")
+
+
+@pytest.fixture(scope="module")
+def digits(lenet):
+    return T.digits(T.input_shape(lenet))
+
+
+def test_split_freezes_the_conv_part_and_trains_a_new_k_way_head(lenet):
+    s = T.split(lenet, "s4", 12)
+    assert s.frozen == ("x", "c1", "tanh1", "s2", "c3", "tanh2", "s4")
+    assert s.head == ("flatten1", "f5", "tanh3", "f6", "tanh4", "out", "softmax1")
+    assert (s.classifier, s.classes) == ("out", 12)
+    assert s.graph.nodes["out"]["layer"].op.c == 12 and s.graph.graph["freeze"] == "s4"
+    assert lenet.nodes["out"]["layer"].op.c == 10 and "freeze" not in lenet.graph  # untouched
+    assert T.frozen_graph(s).nodes["s4"] and list(T.frozen_graph(s).nodes)[-1] == "s4"
+
+
+@pytest.mark.parametrize("through, message", [
+    ("c3", "avgpool 's4' follows the frozen part"),
+    ("out", "nothing to train after 'out'"),
+    ("s5", "unknown layer 's5'"),
+])
+def test_split_explains_what_it_cannot_train(lenet, through, message):
+    with pytest.raises(SpecError, match=message):
+        T.split(lenet, through)
+
+
+def test_features_are_the_frozen_layers_output_cached_once(lenet, digits, tmp_path):
+    x = digits[0][:40]
+    s = T.split(lenet, "s4", 10)
+    params = T.network_weights(s, seed=3)
+    frozen = {n: params[n] for n in s.frozen if n in params}
+    f = T.extract(s, x, tmp_path / "f.npy", frozen, batch=16, progress=False)
+    full = run(lenet, x, params, keep=True)
+    assert isinstance(f.array, np.memmap) and f.array.dtype == np.float32
+    # the same numbers up to float32 rounding (BLAS sums in another order at another batch)
+    assert np.allclose(np.load(tmp_path / "f.npy"), full.activations["s4"], rtol=1e-5, atol=1e-6)
+    assert not f.reused and f.counted_macs == 40 * (C1 + C3)  # executor's count = analysis
+    again = T.extract(s, x, tmp_path / "f.npy", frozen, batch=16, progress=False)
+    assert again.reused and again.counted_macs == 0
+    changed = T.extract(s, x[:39], tmp_path / "f.npy", frozen, progress=False)
+    assert not changed.reused and changed.array.shape == (39, 5, 5, 16)
+
+
+def test_progress_bar_shows_for_long_runs_only():
+    quiet, loud = io.StringIO(), io.StringIO()
+    bar = T.Progress(100, "features", quiet)  # shown after a second: nothing for a quick run
+    bar.update(100)
+    bar.close()
+    bar = T.Progress(100, "features", loud, after=0)
+    bar.update(100)
+    bar.close()
+    assert quiet.getvalue() == ""
+    assert loud.getvalue().startswith("\rfeatures [" + "#" * 30 + "] 100/100 images")
+    assert loud.getvalue().endswith("\n")
+
+
+def test_head_gradients_match_finite_differences(lenet):
+    s = T.split(lenet, "s4", 10)
+    layers = T.head_layers(s)
+    rng = np.random.default_rng(0)
+    params = {n: {k: a.astype(np.float64) for k, a in p.items()}
+              for n, p in T.network_weights(s).items() if n in ("f5", "f6", "out")}
+    x, y = rng.standard_normal((5, 5, 5, 16)), rng.integers(0, 10, 5)
+    logits, saved = T.head_forward(layers, params, x)
+    grads = T.head_backward(layers, params, saved, T.softmax(logits), y, decay=0.01)
+    for name, key, index in (("f5", "W", (3, 7)), ("f6", "b", (5,)), ("out", "W", (2, 4))):
+        a = params[name][key]
+        old, eps = a[index], 1e-6
+        a[index] = old + eps
+        up = T.objective(layers, params, x, y, 0.01)
+        a[index] = old - eps
+        down = T.objective(layers, params, x, y, 0.01)
+        a[index] = old
+        assert grads[name][key][index] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9)
+
+
+def test_finetune_on_digits_beats_chance_widely_and_saves_the_full_network(lenet, digits, tmp_path):
+    x, y = digits
+    out = tmp_path / "w.npz"
+    f = T.finetune(lenet, x, y, "s4", epochs=8, batch=64, lr=0.1, cache=tmp_path / "f.npy",
+                   out=out, progress=False)
+    losses = f.training.losses
+    assert losses[0] == pytest.approx(math.log(10), abs=0.15)  # an untrained 10-way head
+    assert losses[-1] < 0.3 * losses[0] and losses[1] < losses[0]
+    assert f.test_accuracy > 0.85 and f.chance < 0.15  # chance is 1 in 10
+    assert (f.n_train, f.n_test) == (1348, 449)
+    # the saved .npz is the executor's format for the whole network, and reproduces the head
+    saved = wts.read(out)
+    assert set(saved) == {f"{n}/{k}" for n in ("c1", "c3", "f5", "f6", "out") for k in "Wb"}
+    assert f.executor_agrees is True
+    # costs from the analysis: the frozen part once instead of every epoch
+    assert f.frozen_macs == C1 + C3 == 357_600
+    per_image = (C1 + C3 + F5 + F6 + OUT) + 2 * (F5 + F6 + OUT)
+    assert f.cost.epoch_macs_without_cache == per_image * 1348 * 8
+    assert f.cost.epoch_macs_without_cache - f.cost.epoch_macs_with_cache == 357_600 * 1348 * 7
+    assert f.features.counted_macs == 357_600 * 1797
+
+
+def test_pretrained_weights_are_kept_and_the_classifier_is_new(lenet, digits, tmp_path):
+    x, y = digits[0][:60], digits[1][:60]
+    first = T.finetune(lenet, x, y, "tanh4", epochs=2, cache=tmp_path / "a.npy",
+                       out=tmp_path / "a.npz", progress=False, verify=False)
+    second = T.finetune(lenet, x, y, "tanh4", classes=12, epochs=2, seed=1,
+                        weights=tmp_path / "a.npz", cache=tmp_path / "b.npy", progress=False)
+    assert np.array_equal(second.weights["f6"]["W"], first.weights["f6"]["W"])  # frozen, given
+    assert second.weights["out"]["W"].shape == (84, 12)
+    assert second.split.head == ("out", "softmax1") and second.executor_agrees
+
+
+def test_finetune_command(tmp_path, capsys):
+    status = main(["finetune", str(SPECS / "lenet5.arch"), "--freeze", "f6", "--epochs", "3",
+                   "--cache", str(tmp_path / "f.npy"), "--out", str(tmp_path / "w.npz")])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "frozen through 'f6'" in out and "accuracy: train" in out and "saved by the cache" in out
+    assert "agrees with the analysis" in out and "predicts exactly as the head" in out
+    assert main(["run", str(SPECS / "lenet5.arch"), "--weights", str(tmp_path / "w.npz")]) == 0
