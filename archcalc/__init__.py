@@ -17,7 +17,7 @@ def loads(text: str, file: str = "<spec>"):
     return build(parse(text, file))
 
 
-def load(path) -> "networkx.DiGraph":
+def load(path):
     """A spec file -> layer graph; an ONNX model (.onnx) -> the same kind of graph, with its
     weights in graph.graph["weights"] (archcalc.onnx_import; needs the onnx extra)."""
     path = Path(path)

@@ -389,3 +389,15 @@ def check(result: Result) -> list[str]:
 
 def shape_text(shape) -> str:
     return "(" + ", ".join(str(v) for v in shape) + ")"
+
+
+def single_input(graph, at=None, purpose="this command") -> tuple[tuple, Analysis]:
+    """(n_H, n_W, n_C) of the network's one input with symbols bound (`at`, then defaults),
+    and the analysis that bound them; commands that make their own inputs need exactly one."""
+    a = analyze(graph, at=at or {})
+    rows = [r for r in a.rows if r.kind == "input"]
+    if len(rows) != 1:
+        raise SpecError(f"{purpose} needs a network with one input, this one has {len(rows)}")
+    if a.free:
+        raise SpecError(f"symbol '{a.free[0]}' has no value", None, (f"bind it: --set {a.free[0]}=VALUE",))
+    return tuple(int(v) for v in rows[0].out_shape), a

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import costs
-from .analysis import analyze
 from .augment import as_batch, crop_at
 from .errors import SpecError
-from .executor import run
+from .executor import run, single_input
 
 CROP_SETS = {1: "the centre crop", 2: "the centre crop and its mirror",
              5: "4 corners + centre", 10: "4 corners + centre, and their mirrors"}
@@ -104,17 +103,6 @@ class Evaluation:
         return self.predicted_macs == self.counted_macs
 
 
-def input_size(graph, at=None) -> tuple:
-    """(n_H, n_W, n_C) of the network's one input, symbols bound by `at` then defaults."""
-    a = analyze(graph, at=at or {})
-    rows = [r for r in a.rows if r.kind == "input"]
-    if len(rows) != 1:
-        raise SpecError(f"test-time averaging needs a network with one input, this one has {len(rows)}")
-    if a.free:
-        raise SpecError(f"symbol '{a.free[0]}' has no value", None, (f"bind it: --set {a.free[0]}=VALUE",))
-    return tuple(int(v) for v in rows[0].out_shape), a
-
-
 def evaluate(members, images, n_crops=10, at=None, dtype=np.float32,
              memory_limit=None) -> Evaluation:
     """Run every member on every crop of `images` (N, H, W, C) and average the outputs. The
@@ -123,7 +111,7 @@ def evaluate(members, images, n_crops=10, at=None, dtype=np.float32,
     if not members:
         raise SpecError("an ensemble needs at least one network")
     images = as_batch(images)
-    sizes, analyses = zip(*(input_size(m.graph, at) for m in members))
+    sizes, analyses = zip(*(single_input(m.graph, at, "test-time averaging") for m in members))
     if len(set(sizes)) > 1:
         raise SpecError("the ensemble's networks take different inputs: "
                         + ", ".join(str(s) for s in sizes))
@@ -198,7 +186,7 @@ def members_from(graph, args) -> list[Member]:
 def command(args, graph, x, at) -> tuple[list[str], Evaluation]:
     """`archcalc run` with --crops/--ensemble: report lines and the evaluation, its MACs
     checked. `x`: the input images (None: --batch random images of --crop-from pixels)."""
-    (h, w, c), a = input_size(graph, at)
+    (h, w, c), a = single_input(graph, at, "test-time averaging")
     if x is None:
         side = args.crop_from or (math.ceil(max(h, w) * 8 / 7) if args.crops > 1 else max(h, w))
         x = np.random.default_rng(args.seed).standard_normal((args.batch or 1, side, side, c),

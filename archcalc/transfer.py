@@ -395,16 +395,6 @@ def digits(shape) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(np.repeat(x, C, axis=-1)), d.target.astype(np.int64)
 
 
-def input_shape(graph, at=None) -> tuple:
-    a = analyze(graph, at=at or {})
-    inputs = [r for r in a.rows if r.kind == "input"]
-    if len(inputs) != 1:
-        raise SpecError(f"finetune needs a network with one input, this one has {len(inputs)}")
-    if a.free:
-        raise SpecError(f"symbol '{a.free[0]}' has no value", None, (f"bind it: --set {a.free[0]}=VALUE",))
-    return tuple(int(v) for v in inputs[0].out_shape)
-
-
 def train_test_split(n, test_fraction, seed) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
     n_test = int(round(n * test_fraction))

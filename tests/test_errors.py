@@ -3,7 +3,6 @@
 A first-line comment `# args: ...` adds command-line arguments to `archcalc analyze`."""
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import tracemalloc

@@ -11,7 +11,7 @@ from archcalc import SpecError, load
 from archcalc import transfer as T
 from archcalc import weights as wts
 from archcalc.cli import main
-from archcalc.executor import run
+from archcalc.executor import run, single_input
 from conftest import SPECS
 
 C1, C3 = 28 * 28 * 6 * 5 * 5 * 1, 10 * 10 * 16 * 5 * 5 * 6  # LeNet-5's two convolutions' MACs
@@ -25,7 +25,7 @@ def lenet():
 
 @pytest.fixture(scope="module")
 def digits(lenet):
-    return T.digits(T.input_shape(lenet))
+    return T.digits(single_input(lenet)[0])
 
 
 def test_split_freezes_the_conv_part_and_trains_a_new_k_way_head(lenet):

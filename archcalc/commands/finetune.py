@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import load, transfer
 from ..errors import SpecError
+from ..executor import single_input
 from . import parse_sets
 
 
@@ -57,7 +58,7 @@ def main(args) -> int:
     graph = load(args.spec)
     at = parse_sets(args.set)
     if args.data == "digits":
-        x, y = transfer.digits(transfer.input_shape(graph, at))
+        x, y = transfer.digits(single_input(graph, at, "finetune")[0])
         data = f"scikit-learn digits, 8x8 resized to {x.shape[1]}x{x.shape[2]}x{x.shape[3]}"
     else:
         x, y = read_data(args.data)

@@ -1,7 +1,6 @@
 """`archcalc sweep SPEC --vary b=4..64 [--vary ...] [--metric macs] [--plot out.png]`."""
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 from tabulate import tabulate
