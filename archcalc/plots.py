@@ -166,62 +166,77 @@ def _overlap(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
+SPACING = 2.6  # horizontal distance between branches, in node widths of the drawing
+
+
 def graph_drawing(nodes, edges, title, path) -> None:
     """Layered drawing: nodes (name, label) top to bottom by depth, edges labelled with the
     shape they carry; branches spread sideways, joins gather them again."""
-    depth, order = _layers(nodes, edges)
-    width = max(len(v) for v in order.values())
-    fig = _figure(max(6.0, 2.6 * width), max(4.0, 0.95 * (max(depth.values()) + 1) + 0.8))
+    place = _positions(nodes, edges)
+    xs = [p[0] for p in place.values()]
+    depth = -min(p[1] for p in place.values())
+    fig = _figure(max(6.0, (max(xs) - min(xs)) + 3.5), max(4.0, 0.95 * (depth + 1) + 0.8))
     ax = fig.subplots()
     ax.set_axis_off()
-    place = {}
-    for d, names in order.items():
-        for k, name in enumerate(names):
-            place[name] = ((k - (len(names) - 1) / 2) * 2.6, -d)
     labels = dict(nodes)
+    bow = 0.0
     for a, b, shape in edges:
         (x0, y0), (x1, y1) = place[a], place[b]
-        skip = y0 - y1 > 1  # a shortcut past other layers bows out to the side
-        bend = 0.45 if skip else 0.0
-        offset = -bend * (y0 - y1) / 2 if skip and abs(x1 - x0) < 1e-9 else 0.0  # the arc's apex
+        straight_through = abs(x1 - x0) < 1e-9 and y0 - y1 > 1  # would cross the nodes between
+        bend = 0.45 if straight_through else 0.0
+        bow = max(bow, bend * (y0 - y1) / 2)
         ax.annotate("", (x1, y1 + 0.22), (x0, y0 - 0.22),
                     arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 1.0,
                                 "connectionstyle": f"arc3,rad={bend}"})
-        mx, my = (x0 + x1) / 2 + offset, (y0 + y1) / 2
-        ax.text(mx, my, shape, fontsize=6.5, ha="center", va="center", color="0.25",
+        # label an arc at its apex, a long straight edge near its source, a short one midway
+        along = 0.5 if straight_through or y0 - y1 <= 1 else 0.3
+        apex = bend * (y0 - y1) / 2  # arc3's curve passes half the control distance out
+        lx, ly = x0 + (x1 - x0) * along - apex, y0 + (y1 - y0) * along
+        ax.text(lx, ly, shape, fontsize=6.5, ha="center", va="center", color="0.25",
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.9})
     for name, (x, y) in place.items():
         ax.text(x, y, labels[name], ha="center", va="center", fontsize=7.5,
                 bbox={"boxstyle": "round,pad=0.3", "facecolor": "#e8f0fb", "edgecolor": "#4a78b5"})
-    xs = [p[0] for p in place.values()]
-    bow = max((0.45 * (place[a][1] - place[b][1]) / 2 for a, b, _ in edges
-               if place[a][1] - place[b][1] > 1), default=0)
     ax.set_xlim(min(xs) - 1.6 - bow, max(xs) + 1.6)
-    ax.set_ylim(-max(depth.values()) - 0.6, 0.6)
+    ax.set_ylim(-depth - 0.6, 0.6)
     ax.set_title(title)
     save(fig, path)
 
 
-def _layers(nodes, edges):
-    """Depth = longest path from a source; order within a depth by the mean place of parents."""
+def _positions(nodes, edges) -> dict:
+    """(x, y) per node. y: minus the longest path from a source. x: the main branch (the
+    child with the most layers below it) stays under its parent, other branches step aside
+    left and right; a join sits under its deepest input, so a block's output lines up again."""
     parents = {n: [] for n, _ in nodes}
+    children = {n: [] for n, _ in nodes}
     for a, b, _ in edges:
         parents[b].append(a)
+        children[a].append(b)
+    order = [n for n, _ in nodes]  # topological
     depth = {}
-    for n, _ in nodes:  # nodes come in topological order
+    for n in order:
         depth[n] = 1 + max((depth[p] for p in parents[n]), default=-1)
-    order: dict[int, list] = {}
-    position = {}
-    for n, _ in nodes:
-        order.setdefault(depth[n], []).append(n)
-    for d in sorted(order):
-        names = order[d]
-        key = {n: (sum(position[p] for p in parents[n]) / len(parents[n]) if parents[n] else 0,
-                   i) for i, n in enumerate(names)}
-        names.sort(key=lambda n: key[n])
-        for i, n in enumerate(names):
-            position[n] = i - (len(names) - 1) / 2
-    return depth, order
+    below = {}
+    for n in reversed(order):
+        below[n] = 1 + sum(below[c] for c in children[n] if len(parents[c]) == 1)
+    x = {}
+    roots = [n for n in order if not parents[n]]
+    for i, n in enumerate(roots):
+        x[n] = i * SPACING
+    for n in order:
+        branches = [c for c in children[n] if len(parents[c]) == 1]
+        main = max(branches, key=lambda c: below[c], default=None)
+        side = 0
+        for c in branches:
+            if c is main:
+                x[c] = x[n]
+            else:
+                side = -side if side > 0 else -side + 1
+                x[c] = x[n] + side * SPACING
+        for c in children[n]:
+            if len(parents[c]) > 1 and all(p in x for p in parents[c]):
+                x[c] = x[max(parents[c], key=lambda p: depth[p])]
+    return {n: (x[n], -depth[n]) for n in order}
 
 
 def nice_range(low: int, high: int, points: int = 60) -> list[int]:
