@@ -81,6 +81,9 @@ def analyze(graph: nx.DiGraph, at: dict | None = None, free=(), strict: bool = F
         notes += [f"{layer.kind} '{name}': {n}" for n in out.notes]
         rows.append(make_row(layer, op, ins, out.shape, cost, name in frozen, fields_rf[name]))
     rows = tuple(rows)
+    if (graph.graph.get("shared") or {}).get("params"):
+        notes.append(f"{graph.graph['shared']['params']:,} parameters are read by several layers: "
+                     "shown in each layer's row, counted once in the totals")
     return Analysis(graph.graph["network"], graph.graph["file"], values, rows,
                     totals(rows, graph), tuple(notes), strict, freeze)
 
@@ -215,6 +218,16 @@ def frozen_layers(graph, freeze: str | None) -> set:
 def totals(rows: tuple[Row, ...], graph) -> dict:
     out = {key: total(getattr(r, key) for r in rows) for key in TOTAL_KEYS[:-1]}
     out["peak_activations"] = peak_activations(rows, graph)
+    # An imported model's tensor that several layers read shows in each of their rows and
+    # counts once in the totals (graph.graph["shared"]: the numbers counted twice or more).
+    shared = graph.graph.get("shared") or {}
+    if shared.get("params"):
+        n = shared["params"]
+        out["params"] -= n
+        out["frozen_params"] -= max(0, n - out["trainable_params"]) if is_int(out["trainable_params"]) else 0
+        out["trainable_params"] -= min(n, out["trainable_params"]) if is_int(out["trainable_params"]) else n
+    if shared.get("state"):
+        out["state"] -= shared["state"]
     return out
 
 

@@ -10,7 +10,8 @@ import sys
 
 from .errors import SpecError
 
-COMMANDS = ("analyze", "formula", "compare", "sweep", "report", "run", "augment", "finetune")
+COMMANDS = ("analyze", "formula", "compare", "sweep", "report", "run", "augment", "finetune",
+            "import_", "export")
 
 
 class _Parser(argparse.ArgumentParser):

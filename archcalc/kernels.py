@@ -517,6 +517,32 @@ def slice_(op, xs, w, ctx):
     return np.ascontiguousarray(xs[0][..., op.start:op.stop])
 
 
+def conv_hw_weights(op, ins) -> dict:
+    shapes = {"W": (op.fh, op.fw, ins[0].n_C // op.groups, op.c)}
+    if op.bias:
+        shapes["b"] = (op.c,)
+    return shapes
+
+
+def conv_hw(op, xs, w, ctx):
+    """An fh x fw convolution: the padded input's patches (a strided view, copied once with
+    the channel axis innermost) times the filters, one matmul per group."""
+    x = np.pad(xs[0], ((0, 0), (op.ph, op.ph), (op.pw, op.pw), (0, 0)))
+    N, H, W, C = x.shape
+    s, fh, fw = op.s, op.fh, op.fw
+    oh, ow = (H - fh) // s + 1, (W - fw) // s + 1
+    sN, sH, sW, sC = x.strides
+    patches = as_strided(x, (N, oh, ow, fh, fw, C), (sN, s * sH, s * sW, sH, sW, sC), writeable=False)
+    y = np.empty((N * oh * ow, op.c), ctx.dtype)
+    cg, mg = C // op.groups, op.c // op.groups
+    for g in range(op.groups):
+        cols = np.ascontiguousarray(patches[..., g * cg:(g + 1) * cg]).reshape(-1, fh * fw * cg)
+        ctx.matmul(cols, w["W"][..., g * mg:(g + 1) * mg].reshape(-1, mg), out=y[:, g * mg:(g + 1) * mg])
+    if op.bias:
+        y += w["b"]
+    return y.reshape(N, oh, ow, op.c)
+
+
 KERNELS: dict[str, Kernel] = {
     "input": Kernel(input_, no_weights),
     "conv": Kernel(conv, conv_weights),
@@ -547,4 +573,5 @@ KERNELS: dict[str, Kernel] = {
     "shuffle": Kernel(shuffle, no_weights),
     "pad": Kernel(pad, no_weights),
     "slice": Kernel(slice_, no_weights),
+    "conv_hw": Kernel(conv_hw, conv_hw_weights),
 }

@@ -554,10 +554,42 @@ class Slice(Op):
         return Out(Shape(ins[0].n_H, ins[0].n_W, self.stop - self.start))
 
 
+@dataclass(frozen=True)
+class ConvHW(Op):
+    """A convolution with an fh x fw filter and padding ph, pw (Inception v3's 1x7 and 7x1):
+    n_H = floor((n_H_prev + 2ph - fh)/s) + 1, n_W likewise with fw, pw."""
+    kind: ClassVar[str] = "conv_hw"
+    fh: object = arg("size", positional=0, required=True)
+    fw: object = arg("size", positional=1, required=True)
+    c: object = arg("size", positional=2, required=True)
+    s: object = arg("size", 1)
+    ph: object = arg("count", 0)
+    pw: object = arg("count", 0)
+    groups: object = arg("size", 1)
+    bias: bool = arg("flag", True)
+
+    def out(self, ins, strict=False):
+        (x,) = ins
+        for what, value in (("n_C_prev", x.n_C), ("c", self.c)):
+            if is_integer(ratio(value, self.groups)) is False:
+                raise RuleError(f"groups={show(self.groups)} does not divide {what} = {show(value)}")
+        n_H, note_h = window_size(x.n_H, self.fh, self.s, self.ph, "n_H", False, strict)
+        n_W, note_w = window_size(x.n_W, self.fw, self.s, self.pw, "n_W", False, strict)
+        return Out(Shape(n_H, n_W, self.c), tuple(n for n in (note_h, note_w) if n))
+
+    def cost(self, ins, out):
+        taps = self.fh * self.fw * exact_div(self.c * ins[0].n_C, self.groups)
+        return Cost(weights=taps + (self.c if self.bias else 0), macs=product(out.n_H, out.n_W, taps),
+                    other=elements(out) if self.bias else 0)
+
+    def window(self):  # the receptive field is one size: the longer side
+        return (self.fh if is_int(self.fh) and is_int(self.fw) and self.fh >= self.fw else self.fw), self.s
+
+
 KINDS: dict[str, type[Op]] = {op.kind: op for op in (
     Input, Conv, MaxPool, AvgPool, Subsample, GlobalAvgPool, AdaptiveAvgPool, Flatten, FC, RBF,
     ReLU, Tanh, Sigmoid, Softmax, Dropout, BatchNorm, LRN, Add, Concat,
-    LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice)}
+    LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice, ConvHW)}
 
 
 # ---------------------------------------------------------------- building an op from arguments

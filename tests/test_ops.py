@@ -62,6 +62,9 @@ CASES = [
     ("(7, 7, 3)", "pad p : top=0 bottom=1 left=0 right=1", (8, 8, 3), 0, 0),
     # channels 2, 3, 4
     ("(8, 8, 6)", "slice s : start=2 stop=5", (8, 8, 3), 0, 0),
+    # Inception v3's 1x7: (17 + 0 - 1) + 1 = 17 rows, (17 + 2*3 - 7) + 1 = 17 columns;
+    # (1*7*8 + 1)*4 = 228; 17*17*4 * 1*7*8 = 64,736
+    ("(17, 17, 8)", "conv_hw c : 1 7 4 pw=3", (17, 17, 4), 228, 64_736),
 ]
 
 
@@ -211,3 +214,10 @@ def test_modern_kernels_follow_their_definitions():
     assert y.shape == (2, 4, 6, 6) and y[:, 0].sum() == 0 and y[:, :, 4:].sum() == 0
     np.testing.assert_array_equal(y[:, 1:, :4], x)
     np.testing.assert_array_equal(run(ops.Slice(start=2, stop=5), x), x[..., 2:5])
+    W, b = rng.standard_normal((1, 3, 6, 4)), rng.standard_normal(4)
+    ctx = Context(np.float64)
+    y = KERNELS["conv_hw"].run(ops.ConvHW(fh=1, fw=3, c=4, pw=1), (x,), {"W": W, "b": b}, ctx)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))
+    want = sum(np.einsum("nhwc,cd->nhwd", xp[:, :, k:k + 4], W[0, k]) for k in range(3)) + b
+    np.testing.assert_allclose(y, want)
+    assert ctx.macs == 2 * 3 * 4 * 4 * 1 * 3 * 6  # outputs x taps: the analysis' MACs

@@ -41,6 +41,11 @@ def main(args) -> int:
             raise SpecError(f"{option} must be positive, got {value}")
     graph = load(args.spec)
     x = read_array(args.input) if args.input else None
+    model = graph.graph.get("onnx")  # an ONNX model: its weights, arrays in its layout (NCHW)
+    if model is not None:
+        from ..onnx_import import model_input
+        x = model_input(graph, x)
+        args.weights = args.weights or graph.graph["weights"]
     if testtime.wants_test_time(args):  # multi-crop and ensembles: archcalc.testtime
         lines, evaluation = testtime.command(args, graph, x, parse_sets(args.set))
         print("\n".join(lines))
@@ -54,6 +59,9 @@ def main(args) -> int:
     for _ in range(args.repeat - 1):  # the same weights again: only the pass is timed
         result = run(graph, x, result.weights, **options)
         best = min(best, result, key=lambda r: r.seconds)
+    if model is not None:  # the output in the model's layout: (N, C, H, W) or (N, n)
+        from ..onnx_import import model_output
+        best.output = model_output(graph, best.analysis.rows[-1].name, best.output)
     print("\n".join(summary(best, args)))
     if args.verify:
         print(verify_line(best))
@@ -67,7 +75,8 @@ def main(args) -> int:
 def summary(r, args) -> list[str]:
     a = r.analysis
     inputs = f"'{args.input}'" if args.input else f"random (seed {args.seed})"
-    weights = f"'{args.weights}'" if args.weights else f"random (seed {args.seed})"
+    weights = f"random (seed {args.seed})" if not args.weights else \
+        "the model's" if isinstance(args.weights, dict) else f"'{args.weights}'"
     macs = r.total_macs
     rate = f", {macs / r.seconds / 1e9:,.1f} GMAC/s" if r.seconds > 0 else ""
     best = f", fastest of {args.repeat}" if args.repeat > 1 else ""

@@ -1,0 +1,34 @@
+"""`archcalc export SPEC -o MODEL.onnx`: the network as an ONNX model (NCHW), checked with
+onnx.checker, its weights from the executor's seeded initialisation or an .npz."""
+from __future__ import annotations
+
+from .. import load
+from ..onnx_export import export
+from . import parse_sets
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="write the network as an ONNX model (needs the onnx extra)")
+    p.add_argument("spec", help="a .arch spec file")
+    p.add_argument("-o", "--output", metavar="MODEL.onnx", required=True)
+    p.add_argument("--weights", metavar="FILE.npz", help="weights keyed 'LAYER/KEY' (default: random)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
+                   help="bind a free symbol (repeatable); others take their defaults")
+    p.add_argument("--fold-bn", action="store_true",
+                   help="fold each BatchNorm into the convolution it follows (as PyTorch's eval export)")
+    p.add_argument("--free", metavar="NAMES", default="",
+                   help="comma-separated symbols left as named dimensions of the model's input")
+    p.set_defaults(main=main)
+
+
+def main(args) -> int:
+    graph = load(args.spec)
+    free = tuple(n.strip() for n in args.free.split(",") if n.strip())
+    model = export(graph, args.output, weights=args.weights, at=parse_sets(args.set), free=free,
+                   seed=args.seed, fold_bn=args.fold_bn)
+    inputs = ", ".join(f"{i.name} ({', '.join(d.dim_param or str(d.dim_value) for d in i.type.tensor_type.shape.dim)})"
+                       for i in model.graph.input)
+    print(f"wrote {args.output}: {len(model.graph.node)} nodes, opset {model.opset_import[0].version}, "
+          f"input {inputs}; checked with onnx.checker")
+    return 0

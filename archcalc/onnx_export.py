@@ -1,0 +1,463 @@
+"""Layer graph -> ONNX model, with weights from the executor's initialisation or a .npz.
+
+Layout: the model is NCHW-native, as PyTorch's exports are: its input is (N, C, H, W), maps
+stay (N, C, H, W) and vectors are (N, n); archcalc's (H, W, C) weights are transposed into
+ONNX's layouts (conv (c, C/groups, f, f), Gemm (c, n) with transB=1). No transposes at the
+edges: the one place where the two layouts differ in meaning is a flatten of a map, whose
+elements archcalc orders (H, W, C) and PyTorch (C, H, W); it is exported as
+Transpose(0, 2, 3, 1) then Flatten, so every weight keeps its meaning and the model's output
+equals the executor's. Nodes that only change a vector's rank ((N, n, 1, 1) <-> (N, n)) carry
+the doc string 'archcalc: layout', and an import skips them.
+
+Kinds without an ONNX operator are model-local functions in the domain 'archcalc', whose
+bodies are standard operators (so onnx.checker and onnxruntime take them, and an import reads
+them back as the same kind): Subsample and RBF (LeNet-5, 1998), TableConv (a convolution
+through a connection table: a dense weight with zeros where a filter reads no map; the import
+takes back only the table's entries) and AdaptiveAvgPool (PyTorch's windows, for the input
+size the model is exported at).
+
+Symbols left free (`free=`) become named dimensions; their defaults are recorded in the
+model's metadata ('archcalc.defaults'), so an import gets them back.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import sympy
+
+from . import weights as wts
+from .analysis import analyze, bind_op
+from .errors import SpecError
+from .kernels import KERNELS
+from .onnx_import import need_onnx
+from .sizes import is_int, show, symbol
+
+OPSET = 17
+IR_VERSION = 8          # onnx 1.12's: read by every onnxruntime since 1.12
+LAYOUT = "archcalc: layout (a vector's rank, (N, n) <-> (N, n, 1, 1))"
+
+
+def export(graph, path=None, weights=None, at=None, free=(), seed=0, fold_bn=False, check=True):
+    """The ONNX model of `graph` (a ModelProto; written to `path` if given). `weights`: None
+    (the executor's seeded initialisation), a path to an .npz, or {layer: {key: array}}.
+    Symbols are bound as for `analyze` (`at`, then defaults); names in `free` stay free.
+    `fold_bn` folds each BatchNorm that alone reads a convolution into that convolution's
+    weights and bias, as PyTorch's exporter does in eval mode."""
+    onnx = need_onnx()
+    analysis = analyze(graph, at=at, free=free)
+    subs = {symbol(k): v for k, v in analysis.symbols.items() if v is not None}
+    ex = Exporter(onnx, graph, analysis, subs, fold_bn)
+    params = ex.weights(weights, seed)
+    model = ex.build(params)
+    if check:
+        try:
+            onnx.checker.check_model(model, full_check=True)
+        except Exception as e:  # the checker's ValidationError or shape inference's
+            raise SpecError(f"the exported model does not pass onnx.checker: {e}") from None
+    if path is not None:
+        try:
+            onnx.save(model, str(path))
+        except OSError as e:
+            raise SpecError(f"cannot write model '{path}': {e.strerror or e}") from None
+    return model
+
+
+class Exporter:
+    def __init__(self, onnx, graph, analysis, subs, fold_bn=False):
+        self.onnx, self.h = onnx, onnx.helper
+        self.graph, self.analysis, self.subs = graph, analysis, subs
+        self.folded = {}  # conv -> the batchnorm folded into it
+        for name in graph.nodes if fold_bn else ():
+            layer, readers = graph.nodes[name]["layer"], list(graph.successors(name))
+            if layer.kind == "conv" and layer.op.table is None and len(readers) == 1 and \
+                    graph.nodes[readers[0]]["layer"].kind == "batchnorm":
+                self.folded[name] = readers[0]
+        self.nodes, self.inputs, self.functions = [], [], {}
+        self.model = onnx.ModelProto()
+        self.out = {}    # layer -> (tensor name, rank)
+        self.rows = {r.name: r for r in analysis.rows}
+        self.ops = {name: bind_op(graph.nodes[name]["layer"].op, subs) for name in graph.nodes}
+
+    # ------------------------------------------------------------ weights
+
+    def weights(self, weights, seed) -> dict:
+        expected = {}
+        for name in self.graph.nodes:
+            row = self.rows[name]
+            rule = KERNELS[row.kind].weights(self.ops[name], row.in_shapes)
+            shapes = {}
+            for key, shape in rule.items():
+                if not all(is_int(v) for v in shape):
+                    raise SpecError(f"{row.kind} '{name}': its weights '{key}' have the symbolic shape "
+                                    f"({', '.join(show(v) for v in shape)})", None,
+                                    ("bind the symbols to export (--set NAME=VALUE)",))
+                shapes[key] = tuple(int(v) for v in shape)
+            if shapes:
+                expected[name] = shapes
+        if weights is None:
+            return wts.initialise(self.graph, self.ops, expected, seed, np.float32)
+        if isinstance(weights, (str, Path)):
+            return wts.fit(wts.read(weights), expected, self.graph, np.float32, f"'{weights}'")
+        flat = {}
+        for k, v in dict(weights).items():
+            flat.update({wts.key(k, n): a for n, a in v.items()} if isinstance(v, dict) else {k: v})
+        return wts.fit(flat, expected, self.graph, np.float32, "the weights given")
+
+    # ------------------------------------------------------------ the model
+
+    def build(self, params):
+        for name in self.graph.nodes:
+            layer = self.graph.nodes[name]["layer"]
+            handler = KINDS.get(layer.kind)
+            if handler is None:
+                raise SpecError(f"{layer.kind} '{name}': archcalc cannot export this kind to ONNX")
+            self.layer = layer
+            if layer.kind == "batchnorm" and layer.inputs[0] in self.folded:
+                self.out[name] = self.out[layer.inputs[0]]  # folded into the conv before it
+                continue
+            w = params.get(name, {})
+            if name in self.folded:
+                bn = self.folded[name]
+                w = fold(self.ops[name], w, params[bn], self.ops[bn])
+            self.out[name] = handler(self, layer, self.ops[name], self.rows[name], w)
+        readers = {i for n in self.graph.nodes for i in self.graph.nodes[n]["layer"].inputs}
+        last = list(self.graph.nodes)[-1]  # the network's output first, then layers nobody reads
+        outputs = [last] + [n for n in self.graph.nodes if n not in readers and n != last]
+        value_outputs = []
+        for name in outputs:
+            tensor, rank = self.out[name]
+            value_outputs.append(self.h.make_tensor_value_info(tensor, 1, self.dims_of(name, rank)))
+        model = self.model  # filled in place: make_model would copy every weight
+        model.graph.name = self.analysis.network
+        model.graph.node.extend(self.nodes)
+        model.graph.input.extend(self.inputs)
+        model.graph.output.extend(value_outputs)
+        model.opset_import.append(self.h.make_opsetid("", OPSET))
+        if self.functions:
+            model.opset_import.append(self.h.make_opsetid("archcalc", 1))
+            model.functions.extend(self.functions.values())
+        model.producer_name = "archcalc"
+        model.ir_version = IR_VERSION
+        defaults = [f"{s.name}={s.default}" for s in self.graph.graph["symbols"]
+                    if s.default is not None and self.analysis.symbols.get(s.name) is None]
+        if defaults:
+            self.h.set_model_props(model, {"archcalc.defaults": ",".join(defaults)})
+        return model
+
+    def dims_of(self, name, rank):
+        s = self.rows[name].out_shape
+        size = lambda v: v if is_int(v) else str(v) if isinstance(v, sympy.Symbol) else None
+        if rank == 2:
+            n = s.n_H * s.n_W * s.n_C
+            return ["N", size(n) if is_int(n) else None]
+        return ["N", size(s.n_C), size(s.n_H), size(s.n_W)]
+
+    # ------------------------------------------------------------ what kinds use
+
+    def node(self, op_type, inputs, outputs=None, name=None, doc=None, domain=None, **attrs):
+        name = name or self.layer.name
+        outputs = outputs or [name]
+        n = self.h.make_node(op_type, inputs, outputs, name=name, doc_string=doc, domain=domain, **attrs)
+        self.nodes.append(n)
+        return outputs[0]
+
+    def init(self, key, array, dtype=np.float32):
+        """An initializer named 'LAYER.KEY', written straight into its TensorProto (large
+        models: one copy of the numbers, not three)."""
+        name = f"{self.layer.name}.{key}"
+        a = np.asarray(array, dtype=dtype)
+        t = self.model.graph.initializer.add()
+        t.name, t.data_type = name, self.h.np_dtype_to_tensor_dtype(a.dtype)
+        t.dims.extend(a.shape)
+        t.raw_data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+        return name
+
+    def source(self, k=0, rank=None):
+        """The k-th input of the current layer, in the rank asked for (2 or 4)."""
+        tensor, have = self.out[self.layer.inputs[k]]
+        if rank is None or rank == have:
+            return tensor
+        name = f"{self.layer.name}/{'to_vector' if rank == 2 else 'to_map'}{k}"
+        if rank == 2:
+            return self.node("Flatten", [tensor], [name], name=name, doc=LAYOUT, axis=1)
+        axes = self.init(f"unsqueeze{k}", [2, 3], np.int64)
+        return self.node("Unsqueeze", [tensor, axes], [name], name=name, doc=LAYOUT)
+
+    def sources(self):
+        """All inputs, as maps if any input is a map, else as vectors."""
+        ranks = [self.out[i][1] for i in self.layer.inputs]
+        rank = 4 if 4 in ranks else 2
+        return [self.source(k, rank) for k in range(len(ranks))], rank
+
+    def function(self, name, inputs, outputs, nodes, attributes=()):
+        if name not in self.functions:
+            self.functions[name] = self.h.make_function(
+                "archcalc", name, inputs, outputs, nodes,
+                [self.h.make_opsetid("", OPSET)], attributes=list(attributes))
+
+
+def fold(conv, w, bn, bn_op) -> dict:
+    """W * scale and b * scale + shift, scale = gamma/sqrt(var + eps), shift = beta - mean*scale."""
+    scale = bn["gamma"] / np.sqrt(bn["var"] + np.float32(float(bn_op.eps)))
+    bias = w["b"] if conv.bias else 0
+    return {"W": w["W"] * scale, "b": bias * scale + (bn["beta"] - bn["mean"] * scale)}
+
+
+# ---------------------------------------------------------------- one exporter per kind
+
+def pads(op):
+    p = op.pad() if hasattr(op, "pad") else op.p
+    return [int(p)] * 4
+
+
+def ex_input(ex, layer, op, row, w):
+    n_H, n_W, n_C = op.shape
+    dim = lambda v: int(v) if is_int(v) else str(v)
+    ex.inputs.append(ex.h.make_tensor_value_info(layer.name, 1, ["N", dim(n_C), dim(n_H), dim(n_W)]))
+    return layer.name, 4
+
+
+def ex_conv(ex, layer, op, row, w):
+    if op.round == "ceil":
+        raise SpecError(f"conv '{layer.name}': round=ceil has no ONNX form (Conv rounds down)")
+    x = ex.source(0, 4)
+    if op.table is not None:
+        return ex_table_conv(ex, layer, op, row, w, x)
+    inputs = [x, ex.init("W", w["W"].transpose(3, 2, 0, 1))]
+    if "b" in w:
+        inputs.append(ex.init("b", w["b"]))
+    return ex.node("Conv", inputs, kernel_shape=[op.f, op.f], strides=[op.s, op.s], pads=pads(op),
+                   dilations=[op.dilation, op.dilation], group=int(op.groups)), 4
+
+
+def ex_table_conv(ex, layer, op, row, w, x):
+    n_C = int(row.in_shapes[0].n_C)
+    dense = np.zeros((op.c, n_C, op.f, op.f), np.float32)
+    start = 0
+    for j, maps in enumerate(op.table):
+        for k, m in enumerate(maps):
+            dense[j, m] = w["W"][:, :, start + k]
+        start += len(maps)
+    attrs = ("kernel_shape", "strides", "pads", "dilations")
+    body = [ex.h.make_node("Conv", ["x", "W", "b"], ["y"])]
+    for a in attrs:
+        body[0].attribute.append(ref(ex, a, "ints"))
+    ex.function("TableConv", ["x", "W", "b"], ["y"], body, attrs)
+    bias = w["b"] if op.bias else np.zeros(op.c, np.float32)
+    return ex.node("TableConv", [x, ex.init("W", dense), ex.init("b", bias)], domain="archcalc",
+                   kernel_shape=[op.f, op.f], strides=[op.s, op.s], pads=pads(op),
+                   dilations=[op.dilation] * 2, table=[m for maps in op.table for m in maps],
+                   table_rows=[len(maps) for maps in op.table], bias=int(bool(op.bias))), 4
+
+
+def ref(ex, name, kind):
+    a = ex.onnx.AttributeProto()
+    a.name, a.ref_attr_name = name, name
+    a.type = {"ints": ex.onnx.AttributeProto.INTS, "int": ex.onnx.AttributeProto.INT,
+              "float": ex.onnx.AttributeProto.FLOAT}[kind]
+    return a
+
+
+def ex_conv_hw(ex, layer, op, row, w):
+    inputs = [ex.source(0, 4), ex.init("W", w["W"].transpose(3, 2, 0, 1))]
+    if op.bias:
+        inputs.append(ex.init("b", w["b"]))
+    return ex.node("Conv", inputs, kernel_shape=[op.fh, op.fw], strides=[op.s, op.s],
+                   pads=[int(op.ph), int(op.pw)] * 2, group=int(op.groups)), 4
+
+
+def ex_pool(ex, layer, op, row, w):
+    attrs = dict(kernel_shape=[op.f, op.f], strides=[op.stride()] * 2, pads=[int(op.p)] * 4,
+                 ceil_mode=int(op.round == "ceil"))
+    if layer.kind == "avgpool":
+        attrs["count_include_pad"] = int(bool(op.count_pad))
+    return ex.node("MaxPool" if layer.kind == "maxpool" else "AveragePool", [ex.source(0, 4)], **attrs), 4
+
+
+def ex_subsample(ex, layer, op, row, w):
+    attrs = ("kernel_shape", "strides", "pads", "ceil_mode")
+    body = [ex.h.make_node("AveragePool", ["x"], ["mean"], count_include_pad=1),
+            ex.h.make_node("Constant", [], ["area"]),
+            ex.h.make_node("Mul", ["mean", "area"], ["sum"]),
+            ex.h.make_node("Mul", ["sum", "coeff"], ["scaled"]),
+            ex.h.make_node("Add", ["scaled", "b"], ["y"])]
+    for a in attrs:
+        body[0].attribute.append(ref(ex, a, "int" if a == "ceil_mode" else "ints"))
+    area = ref(ex, "area", "float")
+    area.name = "value_float"
+    body[1].attribute.append(area)
+    ex.function("Subsample", ["x", "coeff", "b"], ["y"], body, attrs + ("area",))
+    n_C = len(w["coeff"])
+    return ex.node("Subsample", [ex.source(0, 4), ex.init("coeff", w["coeff"].reshape(n_C, 1, 1)),
+                                 ex.init("b", w["b"].reshape(n_C, 1, 1))], domain="archcalc",
+                   kernel_shape=[op.f, op.f], strides=[op.stride()] * 2, pads=[int(op.p)] * 4,
+                   ceil_mode=int(op.round == "ceil"), area=float(op.f * op.f)), 4
+
+
+def ex_gap(ex, layer, op, row, w):
+    return ex.node("GlobalAveragePool", [ex.source(0, 4)]), 4
+
+
+def ex_adaptive(ex, layer, op, row, w):
+    """PyTorch's windows [floor(i n/o), ceil((i+1) n/o)), for this input's size: a function
+    per input size (its body depends on it)."""
+    n_H, n_W = row.in_shapes[0].n_H, row.in_shapes[0].n_W
+    o = int(op.out_size)
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", f"AdaptiveAvgPool_{show(n_H)}x{show(n_W)}_to_{o}")
+    if o == 1:
+        body = [ex.h.make_node("GlobalAveragePool", ["x"], ["y"])]
+    elif not (is_int(n_H) and is_int(n_W)):
+        raise SpecError(f"adaptive_avgpool '{layer.name}': its windows over a symbolic input "
+                        f"({show(n_H)}, {show(n_W)}) have no ONNX form", None,
+                        ("bind the symbols to export (--set NAME=VALUE)",))
+    else:
+        body, rows = [], []
+        spans = lambda n: [((i * n) // o, -(-(i + 1) * n // o)) for i in range(o)]
+        const = lambda out, values: ex.h.make_node("Constant", [], [out], value=ex.onnx.numpy_helper.from_array(
+            np.array(values, np.int64), out))
+        body.append(const("axes", [2, 3]))
+        for i, (r0, r1) in enumerate(spans(n_H)):
+            cells = []
+            for j, (c0, c1) in enumerate(spans(n_W)):
+                tag = f"{i}_{j}"
+                body += [const(f"lo{tag}", [r0, c0]), const(f"hi{tag}", [r1, c1]),
+                         ex.h.make_node("Slice", ["x", f"lo{tag}", f"hi{tag}", "axes"], [f"win{tag}"]),
+                         ex.h.make_node("ReduceMean", [f"win{tag}"], [f"mean{tag}"], axes=[2, 3], keepdims=1)]
+                cells.append(f"mean{tag}")
+            body.append(ex.h.make_node("Concat", cells, [f"row{i}"], axis=3))
+            rows.append(f"row{i}")
+        body.append(ex.h.make_node("Concat", rows, ["y"], axis=2))
+    ex.function(name, ["x"], ["y"], body)
+    return ex.node(name, [ex.source(0, 4)], domain="archcalc", out_size=o), 4
+
+
+def ex_flatten(ex, layer, op, row, w):
+    tensor, rank = ex.out[layer.inputs[0]]
+    x = row.in_shapes[0]
+    if rank == 4 and not (x.n_H == 1 and x.n_W == 1 or x.n_C == 1):
+        tensor = ex.node("Transpose", [tensor], [f"{layer.name}/hwc"], name=f"{layer.name}/hwc",
+                         perm=[0, 2, 3, 1])
+    return ex.node("Flatten", [tensor], axis=1), 2
+
+
+def ex_fc(ex, layer, op, row, w):
+    inputs = [ex.source(0, 2), ex.init("W", w["W"].T)]
+    if op.bias:
+        inputs.append(ex.init("b", w["b"]))
+    return ex.node("Gemm", inputs, transB=1), 2
+
+
+def ex_rbf(ex, layer, op, row, w):
+    const = lambda out, values: ex.h.make_node("Constant", [], [out], value=ex.onnx.numpy_helper.from_array(
+        np.array(values, np.int64), out))
+    body = [const("one", [1]), const("last", [2]),
+            ex.h.make_node("Unsqueeze", ["x", "one"], ["x3"]),
+            ex.h.make_node("Sub", ["x3", "P"], ["d"]),
+            ex.h.make_node("Mul", ["d", "d"], ["d2"]),
+            ex.h.make_node("ReduceSum", ["d2", "last"], ["y"], keepdims=0)]
+    ex.function("RBF", ["x", "P"], ["y"], body)
+    return ex.node("RBF", [ex.source(0, 2), ex.init("P", w["P"])], domain="archcalc"), 2
+
+
+def same_rank(op_type, **fixed):
+    def export_(ex, layer, op, row, w):
+        tensor, rank = ex.out[layer.inputs[0]]
+        attrs = {k: (v(op) if callable(v) else v) for k, v in fixed.items()}
+        return ex.node(op_type, [tensor], **attrs), rank
+    return export_
+
+
+def ex_clip(ex, layer, op, row, w):
+    tensor, rank = ex.out[layer.inputs[0]]
+    return ex.node("Clip", [tensor, ex.init("lo", np.float32(float(op.lo))),
+                            ex.init("hi", np.float32(float(op.hi)))]), rank
+
+
+def ex_swish(ex, layer, op, row, w):
+    tensor, rank = ex.out[layer.inputs[0]]
+    gate = ex.node("Sigmoid", [tensor], [f"{layer.name}/sigmoid"], name=f"{layer.name}/sigmoid")
+    return ex.node("Mul", [tensor, gate]), rank
+
+
+def ex_dropout(ex, layer, op, row, w):
+    tensor, rank = ex.out[layer.inputs[0]]
+    return ex.node("Dropout", [tensor, ex.init("ratio", np.float32(float(op.rate)))]), rank
+
+
+def ex_softmax(ex, layer, op, row, w):
+    tensor, rank = ex.out[layer.inputs[0]]
+    return ex.node("Softmax", [tensor], axis=1), rank
+
+
+def ex_batchnorm(ex, layer, op, row, w):
+    tensor, rank = ex.out[layer.inputs[0]]
+    inputs = [tensor] + [ex.init(k, w[k]) for k in ("gamma", "beta", "mean", "var")]
+    return ex.node("BatchNormalization", inputs, epsilon=float(op.eps)), rank
+
+
+def ex_lrn(ex, layer, op, row, w):
+    if op.size % 2 == 0:
+        raise SpecError(f"lrn '{layer.name}': an even size {op.size} has no ONNX form (ONNX centres "
+                        "the window one channel lower)")
+    # archcalc (the paper): x / (k + alpha*sum)^beta; ONNX: x / (bias + alpha/size*sum)^beta
+    return ex.node("LRN", [ex.source(0, 4)], size=int(op.size), alpha=float(op.alpha * op.size),
+                   beta=float(op.beta), bias=float(op.k)), 4
+
+
+def join(op_type, **attrs):
+    def export_(ex, layer, op, row, w):
+        inputs, rank = ex.sources()
+        if op_type == "Add" and len(inputs) > 2:
+            return ex.node("Sum", inputs), rank
+        while op_type == "Mul" and len(inputs) > 2:  # Mul takes two
+            k = len(inputs)
+            inputs = [ex.node("Mul", inputs[:2], [f"{layer.name}/product{k}"],
+                              name=f"{layer.name}/product{k}")] + inputs[2:]
+        return ex.node(op_type, inputs, **attrs), rank
+    return export_
+
+
+def ex_shuffle(ex, layer, op, row, w):
+    """Reshape (N, g, C/g, H, W), Transpose (0, 2, 1, 3, 4), Reshape (N, C, H, W): the
+    pattern PyTorch exports, with H and W read from the tensor's shape."""
+    x = ex.source(0, 4)
+    g, n_C = int(op.groups), int(row.in_shapes[0].n_C)
+    name = layer.name
+    hw = ex.node("Shape", [x], [f"{name}/hw"], name=f"{name}/hw", start=2)
+    five = ex.node("Concat", [ex.init("groups", [0, g, n_C // g], np.int64), hw], [f"{name}/shape5"],
+                   name=f"{name}/shape5", axis=0)
+    four = ex.node("Concat", [ex.init("maps", [0, n_C], np.int64), hw], [f"{name}/shape4"],
+                   name=f"{name}/shape4", axis=0)
+    y = ex.node("Reshape", [x, five], [f"{name}/grouped"], name=f"{name}/grouped")
+    y = ex.node("Transpose", [y], [f"{name}/swapped"], name=f"{name}/swapped", perm=[0, 2, 1, 3, 4])
+    return ex.node("Reshape", [y, four]), 4
+
+
+def ex_pad(ex, layer, op, row, w):
+    sizes = [0, 0, op.top, op.left, 0, 0, op.bottom, op.right]
+    return ex.node("Pad", [ex.source(0, 4), ex.init("pads", [int(v) for v in sizes], np.int64)]), 4
+
+
+def ex_slice(ex, layer, op, row, w):
+    tensor, rank = ex.out[layer.inputs[0]]
+    return ex.node("Slice", [tensor, ex.init("start", [int(op.start)], np.int64),
+                             ex.init("stop", [int(op.stop)], np.int64),
+                             ex.init("axis", [1], np.int64)]), rank
+
+
+KINDS = {
+    "input": ex_input, "conv": ex_conv, "maxpool": ex_pool, "avgpool": ex_pool,
+    "subsample": ex_subsample, "gap": ex_gap, "adaptive_avgpool": ex_adaptive,
+    "flatten": ex_flatten, "fc": ex_fc, "rbf": ex_rbf,
+    "relu": same_rank("Relu"), "tanh": same_rank("Tanh"), "sigmoid": same_rank("Sigmoid"),
+    "softmax": ex_softmax, "dropout": ex_dropout, "batchnorm": ex_batchnorm, "lrn": ex_lrn,
+    "add": join("Add"), "concat": join("Concat", axis=1),
+    "leaky_relu": same_rank("LeakyRelu", alpha=lambda op: float(op.alpha)), "clip": ex_clip,
+    "hardsigmoid": same_rank("HardSigmoid", alpha=lambda op: float(op.alpha),
+                             beta=lambda op: float(op.beta)),
+    "hardswish": same_rank("HardSwish"), "swish": ex_swish, "identity": same_rank("Identity"),
+    "mul": join("Mul"), "shuffle": ex_shuffle, "pad": ex_pad, "slice": ex_slice,
+    "conv_hw": ex_conv_hw,
+}

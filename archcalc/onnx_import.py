@@ -1,0 +1,496 @@
+"""ONNX -> layer graph: the same networkx graph `graph.build` makes from a spec, so `analyze`,
+the reports and the executor work on it unchanged.
+
+What a model's tensors become:
+- a graph input (N, C, H, W) is an `input` layer of shape (H, W, C); the batch N is dropped
+  (a layer's figures are per image) and a named dimension ('height') becomes a free symbol.
+  An input (N, H, W, C) that goes straight into a Transpose to NCHW (TensorFlow's exports) is
+  taken as it is; a 2-D input (N, n) is the vector (1, 1, n);
+- each operator node becomes zero, one or a few layers, by the operator table in
+  `onnx_ops.py`; constant sub-graphs (the Shape, Gather, Concat, Div arithmetic exporters put
+  around Reshape) are folded here, on sympy values, so a reshape by `x.size(0), -1` is read
+  as what it is: a flatten;
+- the initializers a layer uses become its weights, in the executor's layouts (NHWC kernels
+  (f, f, n_C_prev/groups, n_C), fc (n_in, n_out)), kept in `graph.graph["weights"]`.
+
+The model's own layout is kept for `archcalc run`: `graph.graph["onnx"]` says how each input
+and output is laid out (NCHW, NHWC or a vector, and the order of a flattened map's elements:
+PyTorch flattens (C, H, W), archcalc (H, W, C), so an fc reading a flattened map gets its
+weight rows reordered, and an output vector is reordered back).
+
+Counting: params are the weights and biases the layers use; BatchNorm's running statistics
+are state. A tensor that several layers read is counted once in the totals (each of those
+layers still shows it in its own row); `graph.graph["shared"]` holds how many numbers.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import NamedTuple
+
+import networkx as nx
+import numpy as np
+import sympy
+
+from . import ops
+from .errors import RuleError, Span, SpecError
+from .graph import Layer, Symbol
+from .sizes import is_int, product, show, symbol
+
+MAX_TEXT = 160  # the node description shown under an error
+
+
+def need_onnx():
+    """The onnx package, or a SpecError that says how to get it."""
+    try:
+        import onnx
+    except ImportError:
+        raise SpecError("reading and writing ONNX needs the 'onnx' package", None,
+                        ("install it: pip install 'archcalc[onnx]' (onnx and onnxruntime)",)) from None
+    return onnx
+
+
+class Unsupported(Exception):
+    """A node archcalc cannot express: the reason, for the list of every such node."""
+
+
+class Tensor(NamedTuple):
+    """An activation of the model: the layer that makes it, its rank in the model (2: a vector
+    (N, n), 4: a map (N, C, H, W)), and for a vector the order of its elements: ours at i is
+    the model's at perm[i] (None: the same order)."""
+    layer: str
+    rank: int
+    perm: tuple | None = None
+
+
+class ModelWeights(dict):
+    """{layer: {key: array}}, the model's own; printed as what it is, not array by array."""
+
+    def __repr__(self):
+        return f"the model's weights ({len(self)} layers)"
+
+    __str__ = __repr__
+
+
+def load_onnx(path) -> nx.DiGraph:
+    onnx = need_onnx()
+    path = Path(path)
+    try:
+        model = onnx.load(str(path))
+    except FileNotFoundError:
+        raise SpecError(f"cannot read model '{path}': no such file") from None
+    except OSError as e:
+        raise SpecError(f"cannot read model '{path}': {e.strerror or e}") from None
+    except Exception as e:  # protobuf's DecodeError and friends
+        raise SpecError(f"'{path}' is not a readable ONNX model: {e}") from None
+    return from_model(model, str(path))
+
+
+def from_model(model, file: str = "<onnx>") -> nx.DiGraph:
+    """An onnx.ModelProto -> layer graph (with weights and layout notes in graph.graph)."""
+    return Importer(model, file).run()
+
+
+# ---------------------------------------------------------------- names
+
+def clean_name(text: str) -> str:
+    """'/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1': the module path PyTorch puts in a
+    node's name, without the operator; other names keep letters, digits, '_' and '.'."""
+    parts = [p for p in text.strip("/").split("/") if p]
+    if len(parts) > 1 and re.fullmatch(r"[A-Z][A-Za-z]*(_\d+)?", parts[-1]):
+        parts = parts[:-1]
+    path = []  # each scope repeats its parent's local name: 'branch1' then 'branch1.0'
+    for part in parts:
+        if path and part.startswith(path[-1] + "."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", ".".join(path)).strip("._")
+
+
+def symbol_name(text: str, taken) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "S"
+    if name[0].isdigit():
+        name = "S" + name
+    base, k = name, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def real(value) -> Fraction:
+    """A float attribute as an exact, short fraction: 1e-05 -> 1/100000, 0.16666667 -> 1/6."""
+    v = float(value)
+    close = Fraction(v).limit_denominator(10_000)
+    if v and abs(float(close) - v) <= 1e-6 * abs(v):
+        return close
+    return Fraction(str(np.float32(v)) if np.float32(v) == v else repr(v))  # float32's shortest
+
+
+# ---------------------------------------------------------------- the importer
+
+class Importer:
+    def __init__(self, model, file):
+        self.onnx = need_onnx()
+        self.model, self.file, self.g = model, file, model.graph
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.consts: dict = {}     # tensor name -> np.ndarray (object arrays for symbolic shapes)
+        self.tensors: dict = {}    # tensor name -> Tensor
+        self.layers: list = []     # Layer, in order
+        self.shapes: dict = {}     # layer -> ops.Shape
+        self.weights: dict = {}    # layer -> {key: array}
+        self.names: set = set()
+        self.users: dict = {}      # initializer -> first layer whose weights hold it
+        self.shared = {"params": 0, "state": 0}  # numbers an earlier layer counts already
+        self.errors: list = []
+        self.poisoned: set = set()
+        self.done: set = set()     # node indices consumed by a pattern of an earlier node
+        self.symbols: list = []
+        self.layout: dict = {"inputs": {}, "outputs": {}, "tensors": {}}
+        self.batch = None
+        self.consumers: dict = {}
+        for node in self.g.node:
+            for name in node.input:
+                if name:
+                    self.consumers.setdefault(name, []).append(node)
+        self.index = {id(node): i for i, node in enumerate(self.g.node)}
+        self.node = None
+
+    # ------------------------------------------------------------ driving
+
+    def run(self) -> nx.DiGraph:
+        from . import onnx_ops
+        for t in self.g.initializer:
+            self.consts[t.name] = self.onnx.numpy_helper.to_array(t)
+        for t in getattr(self.g, "sparse_initializer", ()):
+            self.errors.append(f"sparse initializer '{t.values.name}': sparse tensors are not supported")
+        defaults = self.defaults()
+        for value in self.g.input:
+            if value.name not in self.consts:
+                self.graph_input(value, defaults)
+        unknown = [(i, n) for i, n in enumerate(self.g.node) if not onnx_ops.known(n)]
+        if unknown:
+            self.fail_unknown(unknown, onnx_ops)
+        for i, node in enumerate(self.g.node):
+            if i in self.done:
+                continue
+            self.node = node
+            inputs = [n for n in node.input if n]
+            if any(n in self.poisoned for n in inputs):
+                self.poisoned.update(node.output)
+                continue
+            try:
+                onnx_ops.translate(self, node)
+            except Unsupported as e:
+                self.errors.append(f"{self.where(node)}: {e}")
+                self.poisoned.update(node.output)
+            except SpecError:
+                raise
+            except Exception as e:  # a malformed node (an attribute missing, a wrong rank)
+                self.errors.append(f"{self.where(node)}: {node.op_type} cannot be read "
+                                   f"({type(e).__name__}: {e})")
+                self.poisoned.update(node.output)
+        if self.errors:
+            raise SpecError(f"{self.file}: {len(self.errors)} node(s) archcalc cannot import", None,
+                            tuple(self.errors))
+        return self.finish()
+
+    def fail_unknown(self, unknown, onnx_ops):
+        types = sorted({n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
+                        for _, n in unknown})
+        details = [f"{self.where(n, i)}: {n.op_type}" + (f" (domain '{n.domain}')" if n.domain else "")
+                   for i, n in unknown]
+        details.append(f"supported operators: {', '.join(onnx_ops.supported())}")
+        raise SpecError(f"{self.file}: {len(unknown)} node(s) use operators archcalc does not "
+                        f"support: {', '.join(types)}", None, tuple(details))
+
+    def where(self, node, i=None) -> str:
+        i = self.index[id(node)] if i is None else i
+        return f"node {i} '{node.name}'" if node.name else f"node {i}"
+
+    def defaults(self) -> dict:
+        """Defaults of free sizes that archcalc's own export records ('H=224,W=224')."""
+        out = {}
+        for prop in self.model.metadata_props:
+            if prop.key == "archcalc.defaults":
+                for pair in prop.value.split(","):
+                    name, _, value = pair.partition("=")
+                    if value.strip().isdigit():
+                        out[name.strip()] = int(value)
+        return out
+
+    # ------------------------------------------------------------ inputs and outputs
+
+    def graph_input(self, value, defaults):
+        t = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+        if t.elem_type not in (1, 10, 11, 16):  # float, float16, double, bfloat16
+            self.errors.append(f"input '{value.name}': archcalc reads real-valued images, not "
+                               f"{self.onnx.TensorProto.DataType.Name(t.elem_type)}")
+            self.poisoned.add(value.name)
+            return
+        readers = self.consumers.get(value.name, [])
+        nhwc = len(dims) == 4 and len(readers) == 1 and readers[0].op_type == "Transpose" and \
+            list(self.attrs(readers[0]).get("perm", [])) == [0, 3, 1, 2]
+        if len(dims) == 4:
+            c, h, w = (dims[3], dims[1], dims[2]) if nhwc else (dims[1], dims[2], dims[3])
+        elif len(dims) == 2:
+            c, h, w = dims[1], 1, 1
+        else:
+            self.errors.append(f"input '{value.name}': rank {len(dims)}; archcalc reads images "
+                               "(N, C, H, W) or vectors (N, n)")
+            self.poisoned.add(value.name)
+            return
+        name = self.unique(clean_name(value.name) or "input")
+        span = self.span_of(f"input '{value.name}': {self.shape_text(dims)}", 0)
+        if not is_int(c):
+            self.errors.append(f"input '{value.name}': the channel count {c or '?'} must be a number")
+            self.poisoned.add(value.name)
+            return
+        sizes = []
+        for letter, d in (("H", h), ("W", w)):
+            sizes.append(d if is_int(d) and d > 0 else self.new_symbol(d or f"{letter}_{name}", defaults, span))
+        batch = dims[0]
+        self.batch = batch if is_int(batch) and batch > 0 else sympy.Symbol("N", integer=True, positive=True)
+        op = ops.Input(shape=(sizes[0], sizes[1], c))
+        self.add(Layer(name, op, (), span), op.out(()).shape)
+        rank = 4 if len(dims) == 4 else 2
+        self.tensors[value.name] = Tensor(name, rank)
+        layout = "vector" if rank == 2 else ("NHWC" if nhwc else "NCHW")
+        self.layout["inputs"][name] = {"tensor": value.name, "layout": layout}
+        if nhwc:
+            self.tensors[readers[0].output[0]] = Tensor(name, 4)
+            self.done.add(self.index[id(readers[0])])
+
+    def new_symbol(self, text, defaults, span):
+        taken = {s.name for s in self.symbols}
+        existing = next((s for s in self.symbols if s.name == symbol_name(text, ())), None)
+        if existing is not None:  # two inputs naming the same dimension share the symbol
+            return symbol(existing.name)
+        name = symbol_name(text, taken)
+        self.symbols.append(Symbol(name, defaults.get(name), span))
+        return symbol(name)
+
+    def finish(self) -> nx.DiGraph:
+        outputs = []
+        for value in self.g.output:
+            t = self.tensors.get(value.name)
+            if t is None:
+                continue  # a constant output: nothing to analyse
+            outputs.append((value.name, t))
+        if not self.layers or len(self.layers) == len(self.layout["inputs"]):
+            raise SpecError(f"{self.file}: the model has no layers to analyse")
+        # the model's first output last, so that the executor's result is that output
+        if outputs:
+            last = outputs[0][1].layer
+            readers = {i for layer in self.layers for i in layer.inputs}
+            if last not in readers:
+                self.layers = [l for l in self.layers if l.name != last] + \
+                              [l for l in self.layers if l.name == last]
+        graph = nx.DiGraph(network=self.network_name(), file=self.file, symbols=tuple(self.symbols))
+        for layer in self.layers:
+            graph.add_node(layer.name, layer=layer)
+            for source in layer.inputs:
+                graph.add_edge(source, layer.name)
+        for name, t in outputs:
+            self.layout["outputs"][t.layer] = {"tensor": name, "rank": t.rank, "perm": t.perm}
+        graph.graph["weights"] = ModelWeights(self.weights)
+        graph.graph["shared"] = self.shared
+        graph.graph["onnx"] = self.layout
+        return graph
+
+    def network_name(self) -> str:
+        text = self.g.name
+        if not text or text in ("main_graph", "torch_jit", "torch-jit-export", "tf2onnx"):
+            text = Path(self.file).stem  # exporters' default names say nothing
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "Model"
+        return name if not name[0].isdigit() else "M" + name
+
+    # ------------------------------------------------------------ what handlers use
+
+    def attrs(self, node) -> dict:
+        get = self.onnx.helper.get_attribute_value
+        out = {}
+        for a in node.attribute:
+            v = get(a)
+            if isinstance(v, bytes):
+                v = v.decode("utf-8", "replace")
+            out[a.name] = v
+        return out
+
+    def const(self, name):
+        """The constant value of a tensor, or None for an activation or an absent input."""
+        if not name:
+            return None
+        return self.consts.get(name)
+
+    def is_const(self, name) -> bool:
+        return not name or name in self.consts
+
+    def weight(self, node, position, what) -> np.ndarray | None:
+        """A weight input as float32, or None if absent; an activation there is unsupported."""
+        if len(node.input) <= position or not node.input[position]:
+            return None
+        name = node.input[position]
+        a = self.consts.get(name)
+        if a is None:
+            raise Unsupported(f"{node.op_type} whose {what} '{name}' is computed, not a constant")
+        if a.dtype == object or a.dtype.kind not in "fiu":
+            raise Unsupported(f"{node.op_type} whose {what} '{name}' is {a.dtype}")
+        return np.asarray(a, dtype=np.float32)
+
+    def tensor(self, name) -> Tensor:
+        t = self.tensors.get(name)
+        if t is None:
+            raise Unsupported(f"input '{name}' is neither an activation nor a constant")
+        return t
+
+    def shape(self, t: Tensor) -> ops.Shape:
+        return self.shapes[t.layer]
+
+    def dims(self, t: Tensor) -> list:
+        """The model's dimensions of an activation: [N, C, H, W] or [N, n]."""
+        s = self.shape(t)
+        if t.rank == 2:
+            return [self.batch, product(s.n_H, s.n_W, s.n_C)]
+        return [self.batch, s.n_C, s.n_H, s.n_W]
+
+    def unique(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.names:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    def name_for(self, node, kind, suffix=None) -> str:
+        """The node's module path ('features.3.conv.0'), else the kind; a second layer of the
+        same node gets '.kind' or '.suffix' after it."""
+        base = clean_name(node.name) if node is not None and node.name else ""
+        if not base:
+            base = kind
+        if suffix is not None:
+            base = f"{base}.{suffix}"
+        elif base in self.names:
+            base = f"{base}.{kind}"
+        return self.unique(base)
+
+    def span_of(self, text, line) -> Span:
+        text = text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 3] + "..."
+        return Span(self.file, line, 1, len(text) + 1, text)
+
+    def node_span(self, node) -> Span:
+        i = self.index[id(node)]
+        return self.span_of(f"node {i}: {node.op_type} '{node.name}' ({', '.join(node.input)}) -> "
+                            f"({', '.join(node.output)})", i + 1)
+
+    def emit(self, node, kind, inputs, rank, weights=None, output=None, perm=None, shared=(),
+             state=(), suffix=None, **args) -> Tensor:
+        """Add one layer of `kind` for `node`, reading `inputs` (Tensors), with hyperparameters
+        `args`, and make it the producer of `output` (the node's first output by default).
+        `shared` and `state` name the initializers its params and state came from: one that an
+        earlier layer read already counts once in the totals."""
+        words = {k: ("on" if v else "off") if isinstance(v, bool) else v for k, v in args.items()}
+        try:
+            op = ops.make(kind, [], words)
+        except RuleError as e:
+            raise Unsupported(f"{node.op_type} as {kind}: {e.message}") from None
+        name = self.name_for(node, kind, suffix)
+        ins = tuple(self.shapes[t.layer] for t in inputs)
+        try:
+            shape = op.out(ins).shape
+        except RuleError as e:
+            detail = "; ".join(e.details)
+            raise Unsupported(f"{node.op_type} as {kind}: {e.message}" + (f" ({detail})" if detail else "")) \
+                from None
+        self.add(Layer(name, op, tuple(t.layer for t in inputs), self.node_span(node)), shape)
+        if weights:
+            self.weights[name] = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+            for what, sources in (("params", shared), ("state", state)):
+                for source in sources:
+                    if source in self.users:
+                        self.shared[what] += int(self.consts[source].size)
+                    else:
+                        self.users[source] = name
+        out = Tensor(name, rank, perm)
+        self.tensors[output or node.output[0]] = out
+        self.layout["tensors"][name] = output or node.output[0]
+        return out
+
+    def add(self, layer: Layer, shape):
+        self.layers.append(layer)
+        self.names.add(layer.name)
+        self.shapes[layer.name] = shape
+
+    def alias(self, name, t: Tensor):
+        """A node that changes nothing archcalc sees (a reshape to (N, n, 1, 1), a squeeze)."""
+        self.tensors[name] = t
+
+    def skip(self, node):
+        self.done.add(self.index[id(node)])
+
+    def readers(self, name) -> list:
+        return self.consumers.get(name, [])
+
+    def only_reader(self, name):
+        """The one node reading `name`, if it is one and `name` is not a graph output."""
+        readers = self.readers(name)
+        if len(readers) == 1 and name not in {o.name for o in self.g.output}:
+            return readers[0]
+        return None
+
+    @staticmethod
+    def shape_text(dims) -> str:
+        return "(" + ", ".join("?" if d is None else show(d) if not isinstance(d, str) else d
+                               for d in dims) + ")"
+
+
+def chw_order(shape: ops.Shape):
+    """The model's index of each of our flattened elements: a (C, H, W) flatten seen in (H, W,
+    C) order. None when the two orders agree (one position, or one channel)."""
+    H, W, C = shape
+    if not all(is_int(v) for v in shape):
+        raise Unsupported(f"flattening a map of symbolic size {shape}: the order of its elements "
+                          "depends on the sizes (export with fixed sizes)")
+    if H * W == 1 or C == 1:
+        return None
+    return tuple(np.arange(C * H * W).reshape(C, H, W).transpose(1, 2, 0).ravel().tolist())
+
+
+
+# ---------------------------------------------------------------- arrays in the model's layout
+
+def model_input(graph, x):
+    """An array in the model's own layout (NCHW, NHWC or (N, n)) -> the executor's NHWC."""
+    if x is None:
+        return None
+    inputs = graph.graph["onnx"]["inputs"]
+    if len(inputs) != 1:
+        raise SpecError(f"the model has {len(inputs)} inputs; give them to archcalc.run as "
+                        "{input name: NHWC array}")
+    layout = next(iter(inputs.values()))["layout"]
+    x = np.asarray(x)
+    if layout == "NCHW":
+        if x.ndim != 4:
+            raise SpecError(f"the model's input is (N, C, H, W); got an array of shape {x.shape}")
+        return x.transpose(0, 2, 3, 1)
+    if layout == "vector":
+        if x.ndim != 2:
+            raise SpecError(f"the model's input is (N, n); got an array of shape {x.shape}")
+        return x.reshape(x.shape[0], 1, 1, -1)
+    return x
+
+
+def model_output(graph, layer, y):
+    """The executor's NHWC output of `layer` -> the model's layout: (N, C, H, W) for a map,
+    (N, n) for a vector, its elements in the model's order."""
+    out = graph.graph["onnx"]["outputs"].get(layer)
+    if out is None:
+        return y
+    if out["rank"] == 4:
+        return y.transpose(0, 3, 1, 2)
+    y = y.reshape(y.shape[0], -1)
+    if out["perm"] is not None:
+        y = y[:, np.argsort(out["perm"])]
+    return y

@@ -1,0 +1,250 @@
+"""Small ONNX models with the characteristic patterns of the common CNN families, built with
+onnx.helper the way PyTorch and TensorFlow export them (test data for tests/test_onnx.py)."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+class Builder:
+    def __init__(self, name, seed=0):
+        self.name, self.nodes, self.inits = name, [], []
+        self.rng = np.random.default_rng(seed)
+        self.count = 0
+
+    def fresh(self, stem):
+        self.count += 1
+        return f"{stem}_{self.count}"
+
+    def const(self, array, stem="c"):
+        name = self.fresh(stem)
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def weight(self, *shape, scale=None):
+        fan_in = int(np.prod(shape[1:])) or 1
+        a = self.rng.standard_normal(shape) * (scale or np.sqrt(2 / fan_in))
+        return self.const(a.astype(np.float32), "w")
+
+    def node(self, op, inputs, n_out=1, name=None, **attrs):
+        outs = [self.fresh(op.lower()) for _ in range(n_out)]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=name or self.fresh(f"/{op}"), **attrs))
+        return outs[0] if n_out == 1 else outs
+
+    def conv(self, x, cin, cout, k, s=1, p=0, group=1, bias=True, name=None, **attrs):
+        kh, kw = (k, k) if isinstance(k, int) else k
+        ph, pw = (p, p) if isinstance(p, int) else p
+        inputs = [x, self.weight(cout, cin // group, kh, kw)]
+        if bias:
+            inputs.append(self.const(self.rng.standard_normal(cout).astype(np.float32) * 0.1, "b"))
+        if "auto_pad" not in attrs and "pads" not in attrs:
+            attrs["pads"] = [ph, pw, ph, pw]
+        return self.node("Conv", inputs, name=name, kernel_shape=[kh, kw], strides=[s, s], group=group,
+                         **attrs)
+
+    def bn(self, x, c):
+        r = self.rng
+        return self.node("BatchNormalization", [
+            x, self.const(r.uniform(0.5, 1.5, c).astype(np.float32)),
+            self.const(r.uniform(-0.1, 0.1, c).astype(np.float32)),
+            self.const(r.uniform(-0.1, 0.1, c).astype(np.float32)),
+            self.const(r.uniform(0.5, 1.5, c).astype(np.float32))], epsilon=1e-5)
+
+    def relu(self, x):
+        return self.node("Relu", [x])
+
+    def swish(self, x):
+        return self.node("Mul", [x, self.node("Sigmoid", [x])])
+
+    def gemm(self, x, n, c):
+        return self.node("Gemm", [x, self.weight(c, n), self.const(np.zeros(c, np.float32), "b")], transB=1)
+
+    def torch_flatten(self, x):
+        """x.view(x.size(0), -1), as PyTorch exports it: Shape, Gather, Unsqueeze, Concat."""
+        n = self.node("Gather", [self.node("Shape", [x]), self.const(np.array(0, np.int64))], axis=0)
+        n = self.node("Unsqueeze", [n, self.const(np.array([0], np.int64))])
+        shape = self.node("Concat", [n, self.const(np.array([-1], np.int64))], axis=0)
+        return self.node("Reshape", [x, shape])
+
+    def model(self, x_shape, y, opset=17, x_name="x"):
+        x = helper.make_tensor_value_info(x_name, TensorProto.FLOAT, x_shape)
+        out = helper.make_tensor_value_info(y, TensorProto.FLOAT, [None, None])  # (N, classes)
+        g = helper.make_graph(self.nodes, self.name, [x], [out], self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="test")
+        m.ir_version = 8
+        onnx.checker.check_model(m, full_check=True)
+        return m
+
+
+def mobilenet():
+    """MobileNetV2/V3: depthwise + pointwise, ReLU6 as Clip, inverted residual, HardSwish,
+    squeeze-and-excitation with HardSigmoid, a symbolic input size."""
+    b = Builder("mobilenet")
+    x = b.relu(b.bn(b.conv("x", 3, 16, 3, s=2, p=1, bias=False), 16))
+    six = (b.const(np.float32(0)), b.const(np.float32(6)))
+    y = b.node("Clip", [b.bn(b.conv(x, 16, 64, 1, bias=False), 64), *six])
+    y = b.node("Clip", [b.bn(b.conv(y, 64, 64, 3, p=1, group=64, bias=False), 64), *six])
+    y = b.bn(b.conv(y, 64, 16, 1, bias=False), 16)
+    x = b.node("Add", [x, y])
+    y = b.node("HardSwish", [b.conv(x, 16, 32, 3, s=2, p=1, group=16)])
+    se = b.node("GlobalAveragePool", [y])
+    se = b.node("HardSigmoid", [b.conv(b.relu(b.conv(se, 32, 8, 1)), 8, 32, 1)], alpha=1 / 6, beta=0.5)
+    y = b.node("Mul", [y, se])
+    y = b.node("Flatten", [b.node("GlobalAveragePool", [y])], axis=1)
+    return b.model(["N", 3, "H", "W"], b.gemm(y, 32, 10)), {"H": 32, "W": 32}
+
+
+def squeezenet():
+    """Fire modules: squeeze 1x1, expand 1x1 and 3x3, concatenated; ceil-mode max pools."""
+    b = Builder("squeezenet")
+    x = b.relu(b.conv("x", 3, 16, 3, s=2))
+    x = b.node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    for cin, s, e in ((16, 4, 8), (16, 4, 8)):
+        sq = b.relu(b.conv(x, cin, s, 1))
+        x = b.node("Concat", [b.relu(b.conv(sq, s, e, 1)), b.relu(b.conv(sq, s, e, 3, p=1))], axis=1)
+    x = b.node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    x = b.node("Dropout", [x, b.const(np.float32(0.5))])
+    x = b.relu(b.conv(x, 16, 10, 1))
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
+    return b.model([1, 3, 33, 33], x), {}
+
+
+def densenet():
+    """Dense layers (BN, ReLU, 1x1, BN, ReLU, 3x3) concatenated onto their input; a transition
+    with an average pool."""
+    b = Builder("densenet")
+    x = b.conv("x", 3, 16, 3, p=1, bias=False)
+    c = 16
+    for _ in range(3):
+        y = b.conv(b.relu(b.bn(x, c)), c, 16, 1, bias=False)
+        y = b.conv(b.relu(b.bn(y, 16)), 16, 8, 3, p=1, bias=False)
+        x = b.node("Concat", [x, y], axis=1)
+        c += 8
+    x = b.conv(b.relu(b.bn(x, c)), c, 20, 1, bias=False)
+    x = b.node("AveragePool", [x], kernel_shape=[2, 2], strides=[2, 2])
+    x = b.relu(b.bn(x, 20))
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
+    return b.model(["N", 3, 16, 16], b.gemm(x, 20, 10)), {}
+
+
+def channel_shuffle(b, x, groups):
+    """PyTorch's channel_shuffle: view(N, g, C/g, H, W), transpose(1, 2), view(N, C, H, W),
+    with N, C, H, W read from the tensor's shape at run time."""
+    shape = b.node("Shape", [x])
+    dims = [b.node("Gather", [shape, b.const(np.array(i, np.int64))], axis=0) for i in range(4)]
+    per = b.node("Div", [dims[1], b.const(np.array(groups, np.int64))])
+    un = lambda v: b.node("Unsqueeze", [v, b.const(np.array([0], np.int64))])
+    five = b.node("Concat", [un(dims[0]), b.const(np.array([groups], np.int64)), un(per), un(dims[2]),
+                             un(dims[3])], axis=0)
+    y = b.node("Transpose", [b.node("Reshape", [x, five])], perm=[0, 2, 1, 3, 4])
+    four = b.node("Concat", [un(dims[0]), b.const(np.array([-1], np.int64)), un(dims[2]), un(dims[3])],
+                  axis=0)
+    return b.node("Reshape", [y, four])
+
+
+def shufflenet():
+    """ShuffleNet v2: a channel split, a branch, concat, channel shuffle; a down-sampling
+    unit with two branches; the mean over H and W."""
+    b = Builder("shufflenet")
+    x = b.relu(b.bn(b.conv("x", 3, 16, 3, s=2, p=1, bias=False), 16))
+    left = b.bn(b.conv(x, 16, 16, 3, s=2, p=1, group=16, bias=False), 16)
+    left = b.relu(b.bn(b.conv(left, 16, 16, 1, bias=False), 16))
+    right = b.relu(b.bn(b.conv(x, 16, 16, 1, bias=False), 16))
+    right = b.bn(b.conv(right, 16, 16, 3, s=2, p=1, group=16, bias=False), 16)
+    right = b.relu(b.bn(b.conv(right, 16, 16, 1, bias=False), 16))
+    x = channel_shuffle(b, b.node("Concat", [left, right], axis=1), 2)
+    x1, x2 = b.node("Split", [x, b.const(np.array([16, 16], np.int64))], n_out=2, axis=1)
+    y = b.relu(b.bn(b.conv(x2, 16, 16, 1, bias=False), 16))
+    y = b.bn(b.conv(y, 16, 16, 3, p=1, group=16, bias=False), 16)
+    y = b.relu(b.bn(b.conv(y, 16, 16, 1, bias=False), 16))
+    x = channel_shuffle(b, b.node("Concat", [x1, y], axis=1), 2)
+    x = b.node("ReduceMean", [x], axes=[2, 3], keepdims=0)
+    return b.model(["N", 3, "H", "W"], b.gemm(x, 32, 10)), {"H": 24, "W": 20}
+
+
+def efficientnet():
+    """MBConv: expand, depthwise, squeeze-and-excitation (mean, reduce, swish, expand,
+    sigmoid, scale), project, residual; swish as Sigmoid and Mul; opset 18 (ReduceMean's axes
+    an input)."""
+    b = Builder("efficientnet")
+    x = b.swish(b.bn(b.conv("x", 3, 16, 3, s=2, p=1, bias=False), 16))
+    y = b.swish(b.bn(b.conv(x, 16, 64, 1, bias=False), 64))
+    y = b.swish(b.bn(b.conv(y, 64, 64, 5, p=2, group=64, bias=False), 64))
+    se = b.node("ReduceMean", [y, b.const(np.array([2, 3], np.int64))], keepdims=1)
+    se = b.node("Sigmoid", [b.conv(b.swish(b.conv(se, 64, 4, 1)), 4, 64, 1)])
+    y = b.node("Mul", [se, y])
+    y = b.bn(b.conv(y, 64, 16, 1, bias=False), 16)
+    x = b.node("Add", [y, x])
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])])
+    x = b.node("Dropout", [x, b.const(np.float32(0.2))])
+    return b.model(["N", 3, 32, 32], b.gemm(x, 16, 10), opset=18), {}
+
+
+def resnext():
+    """ResNeXt/RegNet: a bottleneck with a grouped 3x3 (32 paths of 4 maps), a projection
+    shortcut, and RegNet's squeeze-and-excitation with ReLU."""
+    b = Builder("resnext")
+    x = b.relu(b.bn(b.conv("x", 3, 32, 3, p=1, bias=False), 32))
+    y = b.relu(b.bn(b.conv(x, 32, 128, 1, bias=False), 128))
+    y = b.relu(b.bn(b.conv(y, 128, 128, 3, s=2, p=1, group=32, bias=False), 128))
+    se = b.node("GlobalAveragePool", [y])
+    se = b.node("Sigmoid", [b.conv(b.relu(b.conv(se, 128, 8, 1)), 8, 128, 1)])
+    y = b.node("Mul", [y, se])
+    y = b.bn(b.conv(y, 128, 64, 1, bias=False), 64)
+    short = b.bn(b.conv(x, 32, 64, 1, s=2, bias=False), 64)
+    x = b.relu(b.node("Add", [y, short]))
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])])
+    return b.model(["N", 3, 16, 16], b.gemm(x, 64, 10)), {}
+
+
+def inception():
+    """Inception v3 / TensorFlow patterns: 1x7 and 7x1 convolutions, average pools that do
+    and do not count the padding, 'same' padding with stride 2 (more at the end), LRN,
+    LeakyReLU, and the old opset 11 (axes as attributes)."""
+    b = Builder("inception")
+    x = b.node("LeakyRelu", [b.conv("x", 3, 16, 3, s=2, auto_pad="SAME_UPPER")], alpha=0.1)
+    x = b.node("LRN", [x], size=5, alpha=1e-4, beta=0.75, bias=2.0)
+    a = b.relu(b.conv(x, 16, 8, 1))
+    c = b.relu(b.conv(b.relu(b.conv(x, 16, 8, (1, 7), p=(0, 3))), 8, 8, (7, 1), p=(3, 0)))
+    d = b.relu(b.conv(b.node("AveragePool", [x], kernel_shape=[3, 3], strides=[1, 1],
+                                     pads=[1, 1, 1, 1], count_include_pad=0), 16, 8, 1))
+    e = b.node("AveragePool", [x], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1],
+               count_include_pad=1)
+    x = b.node("Concat", [a, c, d, e], axis=1)
+    x = b.node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    x = b.node("Squeeze", [b.node("GlobalAveragePool", [x])], axes=[2, 3])
+    x = b.node("Softmax", [b.gemm(x, 40, 10)], axis=1)
+    return b.model([2, 3, 16, 16], x, opset=11), {}
+
+
+def vgg_like():
+    """The classic head: conv, pool, x.view(x.size(0), -1) (the elements in (C, H, W) order),
+    fc as Gemm, fc as MatMul + Add, softmax."""
+    b = Builder("vgg_like")
+    x = b.relu(b.conv("x", 3, 8, 3, p=1))
+    x = b.node("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
+    x = b.torch_flatten(x)
+    x = b.relu(b.gemm(x, 8 * 4 * 4, 32))
+    w = b.const(b.rng.standard_normal((32, 10)).astype(np.float32) * 0.2)
+    x = b.node("Add", [b.node("MatMul", [x, w]), b.const(np.zeros(10, np.float32))])
+    return b.model(["N", 3, 8, 8], b.node("Softmax", [x], axis=-1)), {}
+
+
+def keras_like():
+    """TensorFlow's layout: an NHWC input transposed to NCHW, explicit padding, a valid
+    convolution, and a Keras Flatten (Transpose back to NHWC, Reshape)."""
+    b = Builder("keras_like")
+    x = b.node("Transpose", ["x"], perm=[0, 3, 1, 2])
+    x = b.node("Pad", [x, b.const(np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64))], mode="constant")
+    x = b.relu(b.conv(x, 3, 6, 3, s=2, auto_pad="VALID"))
+    x = b.node("Transpose", [x], perm=[0, 2, 3, 1])
+    x = b.node("Reshape", [x, b.const(np.array([-1, 6 * 5 * 5], np.int64))])
+    x = b.node("Add", [b.node("MatMul", [x, b.const(b.rng.standard_normal((150, 4)).astype(np.float32))]),
+                       b.const(np.ones(4, np.float32))])
+    return b.model(["N", 11, 11, 3], x), {}
+
+
+FAMILIES = {"mobilenet": mobilenet, "squeezenet": squeezenet, "densenet": densenet,
+            "shufflenet": shufflenet, "efficientnet": efficientnet, "resnext": resnext,
+            "inception": inception, "vgg_like": vgg_like, "keras_like": keras_like}

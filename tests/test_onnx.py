@@ -1,0 +1,364 @@
+"""ONNX in and out, against onnxruntime (skipped without the onnx extra).
+
+- round trip: every spec -> ONNX -> import gives the same analysis, layer by layer;
+- the executor's output equals onnxruntime's on the exported model of every spec;
+- hand-built models with the patterns of the common CNN families (tests/onnx_models.py)
+  import with the shapes onnxruntime computes, layer by layer, and run to its output;
+- MACs of ResNet-50 are 4,089,184,256 whether BatchNorm is folded into the convs or not.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import archcalc
+from archcalc.cli import main as cli
+from archcalc.errors import SpecError
+from archcalc.executor import check
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted(p.name for p in (ROOT / "specs").glob("*.arch"))
+HAVE_ONNX = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
+needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="needs the onnx extra: pip install 'archcalc[onnx]'")
+TOLERANCE = 1e-4  # relative error in float32
+
+
+def small_sizes(graph) -> dict:
+    """The smallest input size (H = W) that every layer of the spec accepts: fast to run."""
+    names = [s.name for s in graph.graph["symbols"] if s.name in ("H", "W")]
+    for size in (32, 64, 96, 128, 160, 224, 227):
+        at = {n: size for n in names}
+        try:
+            archcalc.analyze(graph, at=at)
+            return at
+        except SpecError:
+            continue
+    raise AssertionError("no small size fits")
+
+
+def exported(spec):
+    from archcalc.onnx_export import export
+    from archcalc.onnx_import import from_model
+    graph = archcalc.load(ROOT / "specs" / spec)
+    at = small_sizes(graph)
+    model = export(graph, at=at)  # checked with onnx.checker
+    return graph, at, model, from_model(model, f"{spec}.onnx")
+
+
+def session(model, extra_outputs=()):
+    import onnx
+    import onnxruntime as ort
+    if extra_outputs:
+        model = onnx.ModelProto.FromString(model.SerializeToString())
+        have = {o.name for o in model.graph.output}
+        for name in extra_outputs:
+            if name not in have:
+                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+                have.add(name)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # load faster
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def random_input(sess, at=None, batch=2):
+    """Random images for the model's input: its fixed sizes, `at` for its named ones."""
+    dims = sess.get_inputs()[0].shape
+    shape = [dims[0] if isinstance(dims[0], int) else batch] + \
+            [d if isinstance(d, int) else at[d] for d in dims[1:]]
+    return np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+
+
+def relative_error(y, want):
+    return float(np.abs(y - want).max() / np.abs(want).max())
+
+
+def same_rows(a, b, renamed=None):
+    """Layer by layer: name, kind, shapes, params, state, MACs, other ops."""
+    assert len(a.rows) == len(b.rows)
+    for r, s in zip(a.rows, b.rows):
+        name = renamed[r.name] if renamed else r.name
+        assert (name, r.kind, tuple(r.out_shape), r.params, r.state, r.macs, r.other_ops) == \
+               (s.name, s.kind, tuple(s.out_shape), s.params, s.state, s.macs, s.other_ops), r.name
+    assert a.totals == b.totals
+
+
+# ---------------------------------------------------------------- every spec, both ways
+
+@needs_onnx
+@pytest.mark.parametrize("spec", SPECS)
+def test_spec_to_onnx_and_back_analyses_and_runs_the_same(spec):
+    """Round trip: the same analysis, layer by layer; and the executor on the imported model
+    (its weights converted twice) equals onnxruntime on the exported one."""
+    from archcalc.onnx_import import model_input, model_output
+    graph, at, model, imported = exported(spec)
+    same_rows(archcalc.analyze(graph, at=at), archcalc.analyze(imported))
+    sess = session(model)
+    x = random_input(sess)
+    want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    del sess, model
+    result = archcalc.run(imported, model_input(imported, x), imported.graph["weights"])
+    y = model_output(imported, result.analysis.rows[-1].name, result.output)
+    assert y.shape == want.shape
+    assert relative_error(y, want) < TOLERANCE
+    assert check(result) == []  # shapes, MACs and weight counts equal the analysis
+
+
+@needs_onnx
+def test_exported_weights_are_the_executors_seeded_ones():
+    """A spec run directly and its exported model, imported and run, agree: the export keeps
+    each weight's meaning through the transposes."""
+    graph, at, model, imported = exported("alexnet_2gpu.arch")
+    x = np.random.default_rng(3).standard_normal((1, *[at["H"], at["W"]], 3)).astype(np.float32)
+    direct = archcalc.run(graph, x, at=at).output
+    via_onnx = archcalc.run(imported, x, imported.graph["weights"]).output
+    assert relative_error(via_onnx, direct) < TOLERANCE
+
+
+@needs_onnx
+def test_free_sizes_stay_symbols_through_a_round_trip():
+    from archcalc.onnx_export import export
+    from archcalc.onnx_import import from_model
+    graph = archcalc.load(ROOT / "specs" / "resnet18.arch")
+    model = export(graph, free=("H", "W"))
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["N", 3, "H", "W"]
+    imported = from_model(model, "r18.onnx")
+    assert [(s.name, s.default) for s in imported.graph["symbols"]] == [("H", 224), ("W", 224)]
+    a, b = archcalc.analyze(graph, free=("H", "W")), archcalc.analyze(imported, free=("H", "W"))
+    assert str(a.totals["macs"]) == str(b.totals["macs"])
+    assert archcalc.analyze(imported).totals["macs"] == 1_814_073_344
+
+
+# ---------------------------------------------------------------- ResNet-50: BN folded or not
+
+@needs_onnx
+@pytest.mark.parametrize("fold_bn, params, state", [(False, 25_557_032, 53_120),
+                                                    (True, 25_530_472, 0)])
+def test_resnet50_macs_do_not_depend_on_folding_batchnorm(fold_bn, params, state):
+    from archcalc.onnx_export import export
+    from archcalc.onnx_import import from_model
+    model = export(archcalc.load(ROOT / "specs" / "resnet50.arch"), fold_bn=fold_bn, check=False)
+    kinds = {n.op_type for n in model.graph.node}
+    assert ("BatchNormalization" in kinds) is not fold_bn
+    a = archcalc.analyze(from_model(model, "resnet50.onnx"))
+    assert a.totals["macs"] == 4_089_184_256
+    # folded: each BatchNorm's gamma and beta leave (53,120) and its conv gains a bias (26,560)
+    assert (a.totals["params"], a.totals["state"]) == (params, state)
+
+
+# ---------------------------------------------------------------- models of the CNN families
+
+def families():
+    if not HAVE_ONNX:
+        return []
+    sys.path.insert(0, str(Path(__file__).parent))
+    from onnx_models import FAMILIES
+    return sorted(FAMILIES)
+
+
+@needs_onnx
+@pytest.mark.parametrize("family", families())
+def test_family_imports_with_onnxruntimes_shapes_and_output(family):
+    from onnx_models import FAMILIES
+
+    from archcalc.onnx_import import from_model, model_input, model_output
+    model, at = FAMILIES[family]()
+    graph = from_model(model, f"{family}.onnx")
+    analysis = archcalc.analyze(graph, at=at)
+    tensors = graph.graph["onnx"]["tensors"]
+    sess = session(model, [t for t in tensors.values() if "#" not in t])
+    x = random_input(sess, at)
+    outputs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x})))
+    compared = 0
+    for row in analysis.rows:
+        got = outputs.get(tensors.get(row.name))
+        if got is None:
+            continue
+        want = (got.shape[2], got.shape[3], got.shape[1]) if got.ndim == 4 else (1, 1, got.shape[1])
+        if got.ndim == 2:
+            assert row.out_shape.n_H * row.out_shape.n_W * row.out_shape.n_C == got.shape[1], row.name
+        else:
+            assert tuple(row.out_shape) == want, row.name
+        compared += 1
+    assert compared >= len(analysis.rows) - 2
+    result = archcalc.run(graph, model_input(graph, x), graph.graph["weights"], at=at)
+    y = model_output(graph, analysis.rows[-1].name, result.output)
+    assert relative_error(y, outputs[model.graph.output[0].name]) < TOLERANCE
+    assert check(result) == []
+
+
+FAMILY_KINDS = {  # the kinds each family's characteristic pattern must become
+    "mobilenet": {"clip", "hardswish", "hardsigmoid", "mul", "add"},
+    "squeezenet": {"concat", "maxpool", "dropout"},
+    "densenet": {"concat", "avgpool", "batchnorm"},
+    "shufflenet": {"shuffle", "slice", "concat"},
+    "efficientnet": {"swish", "mul", "sigmoid", "gap"},
+    "resnext": {"conv", "mul", "add"},
+    "inception": {"conv_hw", "pad", "avgpool", "lrn", "leaky_relu", "softmax"},
+    "vgg_like": {"flatten", "fc", "softmax"},
+    "keras_like": {"pad", "flatten", "fc"},
+}
+
+
+@needs_onnx
+@pytest.mark.parametrize("family", families())
+def test_family_patterns_become_archcalc_kinds(family):
+    from onnx_models import FAMILIES
+
+    from archcalc.onnx_import import from_model
+    model, at = FAMILIES[family]()
+    graph = from_model(model, f"{family}.onnx")
+    kinds = {graph.nodes[n]["layer"].kind for n in graph.nodes}
+    assert FAMILY_KINDS[family] <= kinds
+    if family == "resnext":
+        assert any(graph.nodes[n]["layer"].op.groups == 32 for n in graph.nodes
+                   if graph.nodes[n]["layer"].kind == "conv")
+    if family in ("mobilenet", "shufflenet"):  # named dimensions stay free symbols
+        assert [s.name for s in graph.graph["symbols"]] == ["H", "W"]
+        assert archcalc.analyze(graph).free == ("H", "W")
+
+
+@needs_onnx
+@pytest.mark.parametrize("family", ["shufflenet", "inception", "mobilenet"])
+def test_imported_model_written_as_a_spec_analyses_the_same(family):
+    from onnx_models import FAMILIES
+
+    from archcalc.onnx_import import from_model
+    from archcalc.spec_text import write
+    model, at = FAMILIES[family]()
+    graph = from_model(model, f"{family}.onnx")
+    text, renamed = write(graph)
+    same_rows(archcalc.analyze(graph, at=at), archcalc.analyze(archcalc.loads(text), at=at), renamed)
+
+
+# ---------------------------------------------------------------- counting and errors
+
+@needs_onnx
+def test_a_tensor_two_layers_share_counts_once_in_the_totals():
+    from onnx_models import Builder
+
+    from archcalc.onnx_import import from_model
+    b = Builder("siamese")
+    w = b.weight(4, 4, 3, 3)
+    y = b.node("Conv", [b.node("Conv", ["x", w], kernel_shape=[3, 3], pads=[1, 1, 1, 1]), w],
+               kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    graph = from_model(_model_4d(b, y), "siamese.onnx")
+    a = archcalc.analyze(graph)
+    assert [r.params for r in a.rows[1:]] == [144, 144]  # each layer shows what it reads
+    assert a.totals["params"] == a.totals["trainable_params"] == 144  # counted once
+    assert any("counted once" in n for n in a.notes)
+
+
+def _model_4d(b, y):
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])
+    out = helper.make_tensor_value_info(y, TensorProto.FLOAT, [1, 4, 8, 8])
+    m = helper.make_model(helper.make_graph(b.nodes, b.name, [x], [out], b.inits),
+                          opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+@needs_onnx
+def test_unsupported_operators_are_listed_every_one():
+    from onnx_models import Builder
+
+    from archcalc.onnx_import import from_model
+    b = Builder("odd")
+    y = b.node("Elu", [b.node("Conv", ["x", b.weight(4, 3, 3, 3)], kernel_shape=[3, 3])])
+    y = b.node("Elu", [b.node("Resize", [y, "", b.const(np.array([1, 1, 2, 2], np.float32))])])
+    with pytest.raises(SpecError) as e:
+        from_model(_model_4d_any(b, y), "odd.onnx")
+    text = str(e.value)
+    assert "3 node(s) use operators archcalc does not support: Elu, Resize" in text
+    assert text.count("': Elu") == 2 and "': Resize" in text
+    assert "supported operators: Add, AveragePool" in text
+
+
+@needs_onnx
+def test_an_unsupported_use_of_a_known_operator_says_why():
+    from onnx_models import Builder
+
+    from archcalc.onnx_import import from_model
+    b = Builder("odd")
+    y = b.node("Transpose", [b.node("Conv", ["x", b.weight(4, 3, 3, 3)], kernel_shape=[3, 3])],
+               perm=[0, 1, 3, 2])
+    y = b.node("Div", [y, b.const(np.float32(2))])
+    with pytest.raises(SpecError) as e:
+        from_model(_model_4d_any(b, y), "odd.onnx")
+    text = str(e.value)
+    assert "1 node(s) archcalc cannot import" in text and "Transpose with perm [0, 1, 3, 2]" in text
+
+
+def _model_4d_any(b, y):  # unchecked: the checker refuses what these tests feed the import
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    out = helper.make_tensor_value_info(y, TensorProto.FLOAT, None)
+    m = helper.make_model(helper.make_graph(b.nodes, b.name, [x], [out], b.inits),
+                          opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def test_without_onnx_the_error_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"")
+    with pytest.raises(SpecError, match=r"(?s)needs the 'onnx' package.*pip install 'archcalc\[onnx\]'"):
+        archcalc.load(path)
+    assert cli(["export", str(ROOT / "specs" / "lenet5.arch"), "-o", str(tmp_path / "l.onnx")]) == 1
+
+
+def test_archcalc_imports_without_onnx():
+    """onnx is optional: importing archcalc never imports it."""
+    import subprocess
+    code = "import sys, archcalc, archcalc.cli; sys.exit('onnx' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+# ---------------------------------------------------------------- the commands
+
+@needs_onnx
+def test_commands_export_analyze_import_and_run(tmp_path, capsys):
+    spec, model = ROOT / "specs" / "lenet5.arch", tmp_path / "lenet5.onnx"
+    assert cli(["export", str(spec), "-o", str(model)]) == 0
+    assert "checked with onnx.checker" in capsys.readouterr().out
+    assert cli(["analyze", str(model)]) == 0
+    assert "416,520" in capsys.readouterr().out  # LeNet-5's MACs, as for the spec
+    out_spec, weights = tmp_path / "lenet5_imported.arch", tmp_path / "w.npz"
+    assert cli(["import", str(model), "-o", str(out_spec), "--save-weights", str(weights)]) == 0
+    capsys.readouterr()
+    text = out_spec.read_text()
+    assert text.startswith("# Imported from lenet5.onnx") and "network LeNet5 {" in text
+    same_rows(archcalc.analyze(archcalc.load(spec)), archcalc.analyze(archcalc.load(out_spec)))
+    # run on the model's weights, arrays in its own layout (NCHW), against onnxruntime
+    x = np.random.default_rng(0).standard_normal((3, 1, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert cli(["run", str(model), "--input", str(tmp_path / "x.npy"),
+                "--output", str(tmp_path / "y.npy")]) == 0
+    assert "weights the model's" in capsys.readouterr().out
+    import onnx
+    sess = session(onnx.load(str(model)))
+    want = sess.run(None, {"x": x})[0]
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == want.shape == (3, 10) and relative_error(y, want) < TOLERANCE
+    # the imported spec runs on the saved weights to the same output
+    y_spec = archcalc.run(archcalc.load(out_spec), x.transpose(0, 2, 3, 1), str(weights)).output
+    assert relative_error(y_spec.reshape(3, 10), want) < TOLERANCE
+
+
+@needs_onnx
+def test_import_writes_blocks_for_repeated_modules(tmp_path, capsys):
+    spec, model = ROOT / "specs" / "resnet34.arch", tmp_path / "r34.onnx"
+    assert cli(["export", str(spec), "-o", str(model), "--set", "H=64", "--set", "W=64"]) == 0
+    assert cli(["import", str(model)]) == 0
+    text = capsys.readouterr().out.split("\n", 1)[1]
+    assert "block layer1_block(" in text
+    assert text.count("layer1_block ") >= 3
