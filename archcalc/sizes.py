@@ -156,3 +156,25 @@ def decimal(x: Fraction) -> str:
     whole, part = divmod(abs(rounded.numerator) * 10 ** 6 // rounded.denominator, 10 ** 6)
     text = f"{sign}{whole}.{part:06d}".rstrip("0").rstrip(".")
     return text
+
+
+def ceiling_form(e):
+    """floor((x - 1)/n) + 1 = ceiling(x/n) for an integer x and n > 0: the form a reader knows
+    (ResNet's stem is ceiling(H/2), not floor(H/2 - 1/2) + 1). For display only."""
+    if not isinstance(e, sympy.Basic):
+        return e
+
+    def is_floor_plus_one(a):
+        if not isinstance(a, sympy.Add):
+            return False
+        c, rest = a.as_coeff_Add()
+        return c == 1 and isinstance(rest, sympy.floor)
+
+    def rewrite(a):
+        num, den = sympy.fraction(sympy.together(a.as_coeff_Add()[1].args[0]))
+        x = num + 1
+        if den.is_Integer and den > 0 and x.is_integer:
+            return sympy.ceiling(x / den)
+        return a
+
+    return e.replace(is_floor_plus_one, rewrite)

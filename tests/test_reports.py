@@ -11,6 +11,7 @@ import archcalc
 from archcalc import costs, report
 from archcalc.cli import main
 from archcalc.compare import depth, render
+from archcalc.sizes import ceiling_form
 from archcalc.sweep import evaluate, parse_range
 from conftest import ROOT, SPECS
 
@@ -155,3 +156,18 @@ def test_analyze_prints_the_cache_size(capsys):
     out = capsys.readouterr().out
     # 7*7*512 float32 values per image, 1,000 images
     assert f"feature cache for 1,000 images: {7 * 7 * 512 * 4 * 1000:,} bytes" in out
+
+
+def test_formula_shows_ceilings_equal_to_the_analysis():
+    graph = archcalc.load(SPECS / "resnet50.arch")
+    macs = archcalc.analyze(graph, free=("H", "W")).totals["macs"]
+    shown = ceiling_form(macs)
+    H, W = (sympy.Symbol(n, integer=True, positive=True) for n in "HW")
+    # each stage halves the map: floor((H - 1)/2^k) + 1 = ceiling(H/2^k)
+    assert shown == (14417920 * sympy.ceiling(H / 32) * sympy.ceiling(W / 32)
+                     + 7471104 * sympy.ceiling(H / 16) * sympy.ceiling(W / 16)
+                     + 1310720 * sympy.ceiling(H / 8) * sympy.ceiling(W / 8)
+                     + 245760 * sympy.ceiling(H / 4) * sympy.ceiling(W / 4)
+                     + 9408 * sympy.ceiling(H / 2) * sympy.ceiling(W / 2) + 2048000)
+    for h, w in ((224, 224), (97, 130), (448, 33)):
+        assert shown.xreplace({H: h, W: w}) == archcalc.analyze(graph, at={"H": h, "W": w}).totals["macs"]

@@ -5,7 +5,7 @@ import sympy
 
 from .. import analyze, load
 from ..errors import SpecError
-from ..sizes import show
+from ..sizes import ceiling_form, expr, show
 from . import parse_sets
 
 QUANTITIES = (("params", "params"), ("trainable_params", "trainable params"),
@@ -45,7 +45,7 @@ def main(args) -> int:
     print(f"{graph.graph['network']}: free symbols {shown}")
     width = max(len(label) for _, label in QUANTITIES)
     for key, label in QUANTITIES:
-        expr = result[key]
-        body = sympy.latex(sympy.sympify(expr)) if args.latex else show(expr)
+        shown_expr = ceiling_form(result[key])
+        body = sympy.latex(expr(shown_expr)) if args.latex else show(shown_expr)
         print(f"{label:<{width}} = {body}")
     return 0
