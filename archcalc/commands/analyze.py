@@ -25,9 +25,10 @@ def main(args) -> int:
     free = tuple(n.strip() for n in args.free.split(",") if n.strip())
     analysis = analyze(graph, at=parse_sets(args.set), free=free, strict=args.strict,
                        freeze=args.freeze)
+    cache = None if args.images is None else cache_line(analysis, args.images)  # errors first
     sys.stdout.write(tables.FORMATS[args.format](analysis))
-    if args.images is not None:
-        print(cache_line(analysis, args.images))
+    if cache:
+        print(cache)
     return 0
 
 
