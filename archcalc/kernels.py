@@ -6,7 +6,7 @@ its weights (key -> array, shapes from its weight rule) and a Context that count
 multiply-accumulates of the products it actually runs and lends a reused workspace.
 
 Kernels work out their output sizes from their own semantics (the windows that fit, as
-PyTorch defines them), never from ops.py's shape rules, so `--verify` compares two
+PyTorch defines them), never from the ops package's shape rules, so `--verify` compares two
 independent computations.
 """
 from __future__ import annotations

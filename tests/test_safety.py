@@ -110,7 +110,8 @@ def test_package_source_has_no_path_from_text_to_code():
     assert not found, "\n".join(found)
 
 
-CORE = ("errors.py", "syntax.py", "graph.py", "ops.py", "analysis.py", "sizes.py", "cli.py")
+CORE = ("errors.py", "syntax.py", "graph.py", "analysis.py", "sizes.py", "cli.py",
+        *(f"ops/{p.name}" for p in sorted((PACKAGE / "ops").glob("*.py"))))
 
 
 @pytest.mark.parametrize("name", CORE)

@@ -1,0 +1,37 @@
+"""The closed vocabulary of layer kinds: hyperparameters, shape rule and cost rule side by side.
+
+Every rule is written in the course's letters: an input of (n_H_prev, n_W_prev, n_C_prev),
+filters of f x f, stride s, padding p, n_C output channels. Counting conventions:
+- weights: learnable parameters (weights and biases; BatchNorm's gamma and beta);
+- fixed: parameters that are not learnt (LeNet-5's RBF prototypes);
+- state: BatchNorm's running mean and variance, shown apart from params;
+- macs: multiply-accumulates of conv and fc layers, bias excluded;
+- other: every other arithmetic operation (bias adds, activations, pooling, BN, adds, softmax).
+
+One module per family (windowed, vectors, elementwise, joins, modern), the vocabulary in
+`kinds.KINDS`, and argument checking in `arguments`; this package re-exports them all, so
+`ops.Conv`, `ops.KINDS` and `ops.make` read as one module.
+"""
+from __future__ import annotations
+
+from .base import (  # noqa: F401
+    Cost, Op, Out, Shape, arg, elements)
+from .windowed import (  # noqa: F401
+    AdaptiveAvgPool, AvgPool, Conv, GlobalAvgPool, MAX_SYMBOLIC_WINDOWS, MaxPool,
+    Pool, Subsample, adaptive_window_sum, adaptive_windows, same_padding, window_size,
+    windowed_out)
+from .vectors import (  # noqa: F401
+    FC, Flatten, RBF, vector_length)
+from .elementwise import (  # noqa: F401
+    Activation, BatchNorm, Dropout, LRN, ReLU, Sigmoid,
+    Softmax, Tanh)
+from .joins import (  # noqa: F401
+    Add, Concat, Input)
+from .modern import (  # noqa: F401
+    Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU,
+    Mul, Pad, Shuffle, Slice, Swish)
+from .kinds import (  # noqa: F401
+    KINDS)
+from .arguments import (  # noqa: F401
+    WORDS, check_size, check_value, default_text, hyperparameters, make,
+    make_checked, show_any, usage)

@@ -1,0 +1,56 @@
+"""The base of every layer kind: shapes, costs, the Op class and hyperparameter declarations."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
+
+
+from ..sizes import (product, show)
+
+
+class Shape(NamedTuple):
+    n_H: object
+    n_W: object
+    n_C: object
+
+    def __str__(self):
+        return f"({show(self.n_H)}, {show(self.n_W)}, {show(self.n_C)})"
+
+
+class Cost(NamedTuple):
+    weights: object = 0  # learnable
+    fixed: object = 0    # constant parameters, never trained
+    state: object = 0    # BatchNorm running statistics
+    macs: object = 0
+    other: object = 0
+
+
+class Out(NamedTuple):
+    shape: Shape
+    notes: tuple = ()
+
+
+def arg(kind: str, default=None, positional: int | None = None, required=False):
+    """Declares a hyperparameter: its value kind, default and positional slot."""
+    return field(default=default, metadata={"kind": kind, "pos": positional, "required": required})
+
+
+def elements(x: Shape):
+    return product(x.n_H, x.n_W, x.n_C)
+
+
+@dataclass(frozen=True)
+class Op:
+    kind: ClassVar[str] = ""
+    arity: ClassVar[tuple] = (1, 1)      # (fewest, most) inputs; None: no upper bound
+    global_view: ClassVar[bool] = False  # output sees the whole input (receptive field 'global')
+
+    def out(self, ins: tuple[Shape, ...], strict: bool = False) -> Out:
+        return Out(ins[0])
+
+    def cost(self, ins: tuple[Shape, ...], out: Shape) -> Cost:
+        return Cost()
+
+    def window(self):
+        """(effective f, s) for windowed kinds, for the receptive field; None otherwise."""
+        return None

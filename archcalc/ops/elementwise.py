@@ -1,0 +1,68 @@
+"""Element-wise layers: activations, normalisation, dropout."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar
+
+
+from .base import Cost, Op, arg, elements
+
+
+@dataclass(frozen=True)
+class Activation(Op):
+    def cost(self, ins, out):
+        return Cost(other=elements(out))
+
+
+@dataclass(frozen=True)
+class ReLU(Activation):
+    kind: ClassVar[str] = "relu"
+
+
+@dataclass(frozen=True)
+class Tanh(Activation):
+    kind: ClassVar[str] = "tanh"
+
+
+@dataclass(frozen=True)
+class Sigmoid(Activation):
+    kind: ClassVar[str] = "sigmoid"
+
+
+@dataclass(frozen=True)
+class Softmax(Op):
+    kind: ClassVar[str] = "softmax"
+
+    def cost(self, ins, out):
+        return Cost(other=3 * elements(out))  # exp, add to the sum, divide
+
+
+@dataclass(frozen=True)
+class Dropout(Op):
+    kind: ClassVar[str] = "dropout"
+    rate: object = arg("real", Fraction(1, 2), positional=0)
+
+
+@dataclass(frozen=True)
+class BatchNorm(Op):
+    kind: ClassVar[str] = "batchnorm"
+    eps: object = arg("real", Fraction(1, 100000))
+
+    def cost(self, ins, out):
+        n_C = out.n_C  # gamma and beta learnt; running mean and variance are state
+        return Cost(weights=2 * n_C, state=2 * n_C, other=2 * elements(out))
+
+
+@dataclass(frozen=True)
+class LRN(Op):
+    """AlexNet's local response normalisation across `size` neighbouring channels."""
+    kind: ClassVar[str] = "lrn"
+    size: object = arg("size", 5, positional=0)
+    alpha: object = arg("real", Fraction(1, 10000))
+    beta: object = arg("real", Fraction(3, 4))
+    k: object = arg("real", 2)
+
+    def cost(self, ins, out):
+        # size squares, size - 1 adds, scale by alpha, add k, the power, one divide
+        return Cost(other=elements(out) * (2 * self.size + 3))

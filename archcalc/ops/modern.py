@@ -1,0 +1,163 @@
+"""Kinds that real exports of modern CNNs need (MobileNet, ShuffleNet, EfficientNet, ...)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar
+
+
+from ..errors import RuleError
+from ..sizes import (decimal, differ, exact_div, is_int, is_integer, is_nonnegative, is_positive, product,
+                     ratio, show)
+from .base import Cost, Op, Out, Shape, arg, elements
+from .elementwise import Activation
+from .windowed import window_size
+
+
+# MobileNet (clip = ReLU6, hardswish), EfficientNet (swish, squeeze-and-excitation: mul),
+# ShuffleNet (shuffle, slice), TensorFlow exports (pad), and the rest of what real exports hold.
+
+@dataclass(frozen=True)
+class LeakyReLU(Activation):
+    """y = x for x > 0, alpha*x otherwise."""
+    kind: ClassVar[str] = "leaky_relu"
+    alpha: object = arg("real", Fraction(1, 100), positional=0)
+
+
+@dataclass(frozen=True)
+class Clip(Activation):
+    """y = min(max(x, lo), hi); MobileNet's ReLU6 is clip lo=0 hi=6."""
+    kind: ClassVar[str] = "clip"
+    lo: object = arg("real", 0)
+    hi: object = arg("real", 6)
+
+    def out(self, ins, strict=False):
+        if self.hi < self.lo:
+            raise RuleError(f"hi={decimal(Fraction(self.hi))} is below lo={decimal(Fraction(self.lo))}",
+                            argument="hi")
+        return Out(ins[0])
+
+
+@dataclass(frozen=True)
+class HardSigmoid(Activation):
+    """y = max(0, min(1, alpha*x + beta)); PyTorch's defaults (ONNX's are alpha=0.2)."""
+    kind: ClassVar[str] = "hardsigmoid"
+    alpha: object = arg("real", Fraction(1, 6))
+    beta: object = arg("real", Fraction(1, 2))
+
+
+@dataclass(frozen=True)
+class HardSwish(Activation):
+    """y = x * hardsigmoid(x) = x * max(0, min(1, x/6 + 1/2)) (MobileNetV3)."""
+    kind: ClassVar[str] = "hardswish"
+
+
+@dataclass(frozen=True)
+class Swish(Activation):
+    """y = x * sigmoid(x) (SiLU; EfficientNet)."""
+    kind: ClassVar[str] = "swish"
+
+
+@dataclass(frozen=True)
+class Identity(Op):
+    kind: ClassVar[str] = "identity"
+
+
+@dataclass(frozen=True)
+class Mul(Op):
+    """Element-wise product of its inputs; a size of 1 spreads over the others' (squeeze-and-
+    excitation: (H, W, C) times (1, 1, C) scales each map)."""
+    kind: ClassVar[str] = "mul"
+    arity: ClassVar[tuple] = (2, None)
+
+    def out(self, ins, strict=False):
+        sizes = []
+        for letter, column in zip(Shape._fields, zip(*ins)):
+            wide = [v for v in column if not (is_int(v) and v == 1)]
+            for k, v in enumerate(wide[1:], start=1):
+                if differ(wide[0], v):
+                    raise RuleError(f"inputs differ in {letter}: {show(wide[0])} vs {show(v)}",
+                                    "each size must equal the others' or be 1",
+                                    *(f"input {i + 1} is {x}" for i, x in enumerate(ins)))
+            sizes.append(wide[0] if wide else 1)
+        return Out(Shape(*sizes))
+
+    def cost(self, ins, out):
+        return Cost(other=(len(ins) - 1) * elements(out))
+
+
+@dataclass(frozen=True)
+class Shuffle(Op):
+    """ShuffleNet's channel shuffle: maps seen as (groups, n_C/groups), transposed."""
+    kind: ClassVar[str] = "shuffle"
+    groups: object = arg("size", positional=0, required=True)
+
+    def out(self, ins, strict=False):
+        n_C = ins[0].n_C
+        if is_integer(ratio(n_C, self.groups)) is False:
+            raise RuleError(f"groups={show(self.groups)} does not divide n_C = {show(n_C)}",
+                            argument="groups")
+        return Out(ins[0])
+
+
+@dataclass(frozen=True)
+class Pad(Op):
+    """Zeros around each map, each side its own (TensorFlow's 'same' pads more at the end)."""
+    kind: ClassVar[str] = "pad"
+    top: object = arg("count", 0)
+    bottom: object = arg("count", 0)
+    left: object = arg("count", 0)
+    right: object = arg("count", 0)
+
+    def out(self, ins, strict=False):
+        x = ins[0]
+        return Out(Shape(x.n_H + self.top + self.bottom, x.n_W + self.left + self.right, x.n_C))
+
+
+@dataclass(frozen=True)
+class Slice(Op):
+    """Channels start .. stop - 1 (ShuffleNet v2's channel split)."""
+    kind: ClassVar[str] = "slice"
+    start: object = arg("count", 0)
+    stop: object = arg("size", positional=0, required=True)
+
+    def out(self, ins, strict=False):
+        n_C = ins[0].n_C
+        if is_positive(self.stop - self.start) is False:
+            raise RuleError(f"empty channel range: start={show(self.start)} >= stop={show(self.stop)}")
+        if is_nonnegative(n_C - self.stop) is False:
+            raise RuleError(f"stop={show(self.stop)} is past the input's n_C = {show(n_C)}",
+                            argument="stop")
+        return Out(Shape(ins[0].n_H, ins[0].n_W, self.stop - self.start))
+
+
+@dataclass(frozen=True)
+class ConvHW(Op):
+    """A convolution with an fh x fw filter and padding ph, pw (Inception v3's 1x7 and 7x1):
+    n_H = floor((n_H_prev + 2ph - fh)/s) + 1, n_W likewise with fw, pw."""
+    kind: ClassVar[str] = "conv_hw"
+    fh: object = arg("size", positional=0, required=True)
+    fw: object = arg("size", positional=1, required=True)
+    c: object = arg("size", positional=2, required=True)
+    s: object = arg("size", 1)
+    ph: object = arg("count", 0)
+    pw: object = arg("count", 0)
+    groups: object = arg("size", 1)
+    bias: bool = arg("flag", True)
+
+    def out(self, ins, strict=False):
+        (x,) = ins
+        for what, value in (("n_C_prev", x.n_C), ("c", self.c)):
+            if is_integer(ratio(value, self.groups)) is False:
+                raise RuleError(f"groups={show(self.groups)} does not divide {what} = {show(value)}")
+        n_H, note_h = window_size(x.n_H, self.fh, self.s, self.ph, "n_H", False, strict)
+        n_W, note_w = window_size(x.n_W, self.fw, self.s, self.pw, "n_W", False, strict)
+        return Out(Shape(n_H, n_W, self.c), tuple(n for n in (note_h, note_w) if n))
+
+    def cost(self, ins, out):
+        taps = self.fh * self.fw * exact_div(self.c * ins[0].n_C, self.groups)
+        return Cost(weights=taps + (self.c if self.bias else 0), macs=product(out.n_H, out.n_W, taps),
+                    other=elements(out) if self.bias else 0)
+
+    def window(self):  # the receptive field is one size: the longer side
+        return (self.fh if is_int(self.fh) and is_int(self.fw) and self.fh >= self.fw else self.fw), self.s

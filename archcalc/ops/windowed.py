@@ -1,0 +1,220 @@
+"""Windowed layers: convolutions and pooling, n_H = floor((n_H_prev + 2p - f)/s) + 1."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar
+
+import sympy
+
+from ..errors import RuleError
+from ..sizes import (ceil_div, decimal, exact_div, expr, floor_div, is_int, is_integer, is_nonnegative,
+                     norm, product, ratio, show, total)
+from .base import Cost, Op, Out, Shape, arg, elements
+
+
+def window_size(n, f, s, p, letter, ceil=False, strict=False):
+    """n_out = floor((n_prev + 2p - f)/s) + 1 (ceil on request), with its arithmetic.
+
+    Returns (n_out, note or None); raises RuleError when the window does not fit or, in strict
+    mode, when the division is inexact."""
+    span = n + 2 * p - f
+    formula = f"{letter} = ({letter}_prev + 2p - f)/s + 1"
+    worked = f"({show(n)} + 2*{show(p)} - {show(f)})/{show(s)} + 1"
+    if is_nonnegative(span) is False:
+        raise RuleError(f"window larger than its padded input in {letter}",
+                        f"{letter}_prev + 2p = {show(n)} + 2*{show(p)} = {show(n + 2 * p)} < f = {show(f)}")
+    if is_int(span) and is_int(s) and is_int(n) and is_int(p):
+        exact = Fraction(span, s) + 1
+        if exact.denominator != 1 and strict:
+            raise RuleError(f"output {letter} is not an integer", f"{formula} = {worked} = {show(exact)}")
+        if ceil:  # windows start at k*s; one that would start in the right padding is dropped
+            size = min(ceil_div(span, s), (n + p - 1) // s) + 1
+        else:
+            size = span // s + 1
+        if size == exact:
+            return size, None
+        return size, f"{letter}: {worked} = {decimal(exact)} -> {size}"
+    if strict and is_integer(span / s) is False:
+        raise RuleError(f"output {letter} is not an integer", f"{formula} = {worked}")
+    if not ceil:
+        return floor_div(span, s) + 1, None
+    size = ceil_div(span, s) + 1
+    if is_nonnegative(f - p - s) is not True:
+        # The last window may start in the padding, and is then dropped, as above: the windows
+        # start at k*s <= n + p - 1. (With f >= p + s that never happens.)
+        size = norm(sympy.Min(expr(size), expr(floor_div(n + p - 1, s) + 1)))
+    return size, None
+
+
+def windowed_out(x: Shape, n_C, f, s, p, ceil, strict) -> Out:
+    n_H, note_h = window_size(x.n_H, f, s, p, "n_H", ceil, strict)
+    n_W, note_w = window_size(x.n_W, f, s, p, "n_W", ceil, strict)
+    notes = tuple(n for n in (note_h, note_w) if n)
+    return Out(Shape(n_H, n_W, n_C), notes)
+
+
+def same_padding(f_eff):
+    if is_int(f_eff) and f_eff % 2 == 0:
+        raise RuleError(f"p=same needs an odd filter; the effective f is {f_eff}",
+                        "same padding p = (f - 1)/2 is not an integer for an even f")
+    return floor_div(f_eff - 1, 2)
+
+
+@dataclass(frozen=True)
+class Conv(Op):
+    kind: ClassVar[str] = "conv"
+    f: object = arg("size", positional=0, required=True)
+    c: object = arg("size", positional=1, required=True)
+    s: object = arg("size", 1)
+    p: object = arg("pad", 0)
+    groups: object = arg("size", 1)
+    dilation: object = arg("size", 1)
+    bias: bool = arg("flag", True)
+    table: tuple | None = arg("table", None)
+    round: str = arg("round", "floor")
+
+    def f_eff(self):
+        return self.dilation * (self.f - 1) + 1
+
+    def pad(self):
+        return same_padding(self.f_eff()) if self.p == "same" else self.p
+
+    def out(self, ins, strict=False):
+        (x,) = ins
+        self.check_channels(x.n_C)
+        return windowed_out(x, self.c, self.f_eff(), self.s, self.pad(), self.round == "ceil", strict)
+
+    def check_channels(self, n_C_prev):
+        if self.table is not None:
+            if not is_int(self.c) or len(self.table) != self.c:
+                raise RuleError(f"connection table has {len(self.table)} rows for c={show(self.c)} filters")
+            if self.groups != 1:
+                raise RuleError("a connection table and groups cannot be combined")
+            for j, row in enumerate(self.table):
+                bad = [i for i in row if is_int(n_C_prev) and i >= n_C_prev]
+                if bad:
+                    raise RuleError(f"connection table row {j} reads map {bad[0]}, but the input "
+                                    f"has n_C_prev = {show(n_C_prev)} maps (0 to {show(n_C_prev - 1)})")
+            return
+        for what, value in (("n_C_prev", n_C_prev), ("c", self.c)):
+            if is_integer(ratio(value, self.groups)) is False:
+                raise RuleError(f"groups={show(self.groups)} does not divide {what} = {show(value)}",
+                                f"{what}/groups = {show(value)}/{show(self.groups)} is not an integer")
+
+    def taps(self, n_C_prev):
+        """Input maps each filter reads, summed over filters: n_C * n_C_prev/groups."""
+        if self.table is not None:
+            return sum(len(row) for row in self.table)
+        return exact_div(self.c * n_C_prev, self.groups)
+
+    def cost(self, ins, out):
+        (x,) = ins
+        weights = self.f * self.f * self.taps(x.n_C) + (self.c if self.bias else 0)
+        macs = product(out.n_H, out.n_W, self.f * self.f * self.taps(x.n_C))
+        return Cost(weights=weights, macs=macs, other=elements(out) if self.bias else 0)
+
+    def window(self):
+        return self.f_eff(), self.s
+
+
+@dataclass(frozen=True)
+class Pool(Op):
+    f: object = arg("size", positional=0, required=True)
+    s: object = arg("size", None, positional=1)  # defaults to f
+    p: object = arg("count", 0)
+    round: str = arg("round", "floor")
+
+    def stride(self):
+        return self.f if self.s is None else self.s
+
+    def out(self, ins, strict=False):
+        (x,) = ins
+        if is_int(self.p) and is_int(self.f) and 2 * self.p > self.f:
+            raise RuleError(f"padding p={self.p} is more than half the window f={self.f}")
+        return windowed_out(x, x.n_C, self.f, self.stride(), self.p, self.round == "ceil", strict)
+
+    def window(self):
+        return self.f, self.stride()
+
+
+@dataclass(frozen=True)
+class MaxPool(Pool):
+    kind: ClassVar[str] = "maxpool"
+
+    def cost(self, ins, out):
+        return Cost(other=elements(out) * (self.f * self.f - 1))  # comparisons
+
+
+@dataclass(frozen=True)
+class AvgPool(Pool):
+    kind: ClassVar[str] = "avgpool"
+    count_pad: bool = arg("flag", True)  # divide by f*f even where the window covers padding
+
+    def cost(self, ins, out):
+        return Cost(other=elements(out) * self.f * self.f)  # f*f - 1 adds and one divide
+
+
+@dataclass(frozen=True)
+class Subsample(Pool):
+    """LeNet-5's S2/S4: a window sum times a trainable coefficient plus a trainable bias."""
+    kind: ClassVar[str] = "subsample"
+    f: object = arg("size", 2, positional=0)
+
+    def cost(self, ins, out):
+        # f*f - 1 adds, one multiply by the coefficient, one bias add
+        return Cost(weights=2 * out.n_C, other=elements(out) * (self.f * self.f + 1))
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(Op):
+    kind: ClassVar[str] = "gap"
+    global_view: ClassVar[bool] = True
+
+    def out(self, ins, strict=False):
+        return Out(Shape(1, 1, ins[0].n_C))
+
+    def cost(self, ins, out):
+        return Cost(other=elements(ins[0]))  # n_H*n_W - 1 adds and one divide per channel
+
+
+def adaptive_windows(n, o):
+    """PyTorch's adaptive pooling: window i spans [floor(i*n/o), ceil((i+1)*n/o))."""
+    return [ceil_div((i + 1) * n, o) - floor_div(i * n, o) for i in range(o)]
+
+
+MAX_SYMBOLIC_WINDOWS = 1024
+
+
+def adaptive_window_sum(n, o):
+    """The windows' sizes summed: n + o - gcd(n, o) for numbers (each of the o windows ends
+    ceil((i+1)n/o) and starts floor(in/o); they differ by one exactly where o does not divide
+    i*n), so a huge o costs nothing. With a symbolic n the windows are summed one by one."""
+    if is_int(n):
+        return n + o - math.gcd(n, o)
+    if o > MAX_SYMBOLIC_WINDOWS:
+        raise RuleError(f"output size {o:,} over a symbolic input of {show(n)}: too many windows to "
+                        f"sum symbolically (at most {MAX_SYMBOLIC_WINDOWS:,})",
+                        "bind the symbols (--set) to count this layer")
+    return total(adaptive_windows(n, o))
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool(Op):
+    kind: ClassVar[str] = "adaptive_avgpool"
+    global_view: ClassVar[bool] = True
+    out_size: object = arg("size", positional=0, required=True)
+
+    def out(self, ins, strict=False):
+        if not is_int(self.out_size):
+            raise RuleError(f"the output size must be a number, got {show(self.out_size)}",
+                            "the output size sets the shape: bind its symbols (--set) or give a number",
+                            argument="out_size")
+        return Out(Shape(self.out_size, self.out_size, ins[0].n_C))
+
+    def cost(self, ins, out):
+        (x,) = ins
+        rows = adaptive_window_sum(x.n_H, self.out_size)
+        cols = adaptive_window_sum(x.n_W, self.out_size)
+        return Cost(other=product(rows, cols, x.n_C))
