@@ -193,12 +193,6 @@ def rotate(x, degrees, fill=0.0) -> np.ndarray:
     return affine(x, rotation_matrix(per_image(degrees, len(x))), fill)
 
 
-def random_rotate(x, max_degrees, rng=None, fill=0.0) -> np.ndarray:
-    """Rotate each image by an angle drawn uniformly from [-max_degrees, max_degrees]."""
-    x = as_float(x)
-    return rotate(x, generator(rng).uniform(-max_degrees, max_degrees, len(x)), fill)
-
-
 def shear_matrix(k, axis="x") -> np.ndarray:
     """axis 'x': column offset += k * row offset (rows slide sideways, the more the further
     from the centre); axis 'y': row offset += k * column offset."""
@@ -217,11 +211,6 @@ def shear(x, k, axis="x", fill=0.0) -> np.ndarray:
     """Shear each image by factor k (one, or one per image) along `axis`, about its centre."""
     x = as_float(x)
     return affine(x, shear_matrix(per_image(k, len(x)), axis), fill)
-
-
-def random_shear(x, max_k, rng=None, axis="x", fill=0.0) -> np.ndarray:
-    x = as_float(x)
-    return shear(x, generator(rng).uniform(-max_k, max_k, len(x)), axis, fill)
 
 
 # ---------------------------------------------------------------- local warping
@@ -363,12 +352,16 @@ def load_image(path, size=None) -> np.ndarray:
     return resize(a[None, top:top + side, left:left + side], size)[0]
 
 
+WARP_PX = 12.0  # the local warp's largest displacement in a 256x256 image, in pixels
+
+
 def examples(image, seed=0, crop=None) -> tuple[list, ColourPCA]:
     """(title, image) for each augmentation at parameters that show it, from one seed, and the
     colour PCA of the image's pixels (the data set is the one image here)."""
     x = as_float(np.asarray(image)[None])
     H, W = x.shape[1:3]
     crop = crop or (7 * min(H, W) // 8)
+    bend = WARP_PX * min(H, W) / 256  # the warp's displacement grows with the image
     g = generator(seed)
     pca = colour_pca(x)
     tops, lefts = crop_offsets((H, W), crop, 2, g)
@@ -381,7 +374,7 @@ def examples(image, seed=0, crop=None) -> tuple[list, ColourPCA]:
         (f"random crop {crop}x{crop} at ({tops[1]}, {lefts[1]})", crop_at(x, tops[1], lefts[1], crop)[0]),
         ("rotate 20 degrees", rotate(x, 20)[0]),
         ("shear x, k = 0.3", shear(x, 0.3)[0]),
-        ("local warp, 12 px, 4x4 cells", random_warp(x, 12.0, 4, g)[0]),
+        (f"local warp, {bend:.3g} px, 4x4 cells", random_warp(x, bend, 4, g)[0]),
         ("rotate 90 degrees (= np.rot90)", rotate(x, 90)[0] if H == W else rotate(x, -10)[0]),
         ("colour shift (+0.1, -0.1, +0.1)", colour_shift(x, shift)[0]),
         ("PCA colour, alpha = (" + ", ".join(f"{a:+.2f}" for a in alpha) + ")",
@@ -391,9 +384,10 @@ def examples(image, seed=0, crop=None) -> tuple[list, ColourPCA]:
     ], pca
 
 
-def grid_figure(image, path, seed=0, source="") -> ColourPCA:
-    """Save a 3x4 grid of augmented versions of `image` (H, W, 3) as a PNG with no timestamp
-    or software tag (the same inputs give the same bytes); returns the colour PCA used."""
+def grid_figure(image, path, seed=0, source="") -> tuple[ColourPCA, int]:
+    """Save a 3x4 grid of `image` (H, W, 3) and augmented versions of it as a PNG with no
+    timestamp or software tag (the same inputs give the same bytes); returns the colour PCA
+    used and the number of augmented panels (the original not counted)."""
     from matplotlib.figure import Figure
     panels, pca = examples(image, seed)
     fig = Figure(figsize=(12, 11), dpi=100, layout="constrained")
@@ -408,4 +402,4 @@ def grid_figure(image, path, seed=0, source="") -> ColourPCA:
                  f"p_1 = ({', '.join(f'{v:+.2f}' for v in pca.vectors[:, 0])}), "
                  f"p_2 = ({', '.join(f'{v:+.2f}' for v in pca.vectors[:, 1])})", fontsize=11)
     fig.savefig(path, format="png", metadata={"Software": None})
-    return pca
+    return pca, sum(title != "original" for title, _ in panels)

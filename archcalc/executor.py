@@ -283,6 +283,9 @@ def only_reader(graph, name):
 
 
 def fold(conv_op, w, bn, bn_op) -> dict:
+    """BatchNorm folded into the conv before it: W * scale and b * scale + shift, with
+    scale = gamma/sqrt(var + eps) (eps in the weights' dtype), shift = beta - mean*scale.
+    The executor's fusion and the ONNX export (fold_bn=True) both use it."""
     scale = bn["gamma"] / np.sqrt(bn["var"] + bn["var"].dtype.type(float(bn_op.eps)))
     bias = w["b"] if conv_op.bias else 0
     return {"W": w["W"] * scale, "b": bias * scale + (bn["beta"] - bn["mean"] * scale)}

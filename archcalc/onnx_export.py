@@ -30,6 +30,7 @@ import sympy
 from . import weights as wts
 from .analysis import analyze, bind_op
 from .errors import SpecError
+from .executor import fold
 from .kernels import KERNELS
 from .onnx_import import need_onnx
 from .sizes import is_int, show, symbol
@@ -196,13 +197,6 @@ class Exporter:
             self.functions[name] = self.h.make_function(
                 "archcalc", name, inputs, outputs, nodes,
                 [self.h.make_opsetid("", OPSET)], attributes=list(attributes))
-
-
-def fold(conv, w, bn, bn_op) -> dict:
-    """W * scale and b * scale + shift, scale = gamma/sqrt(var + eps), shift = beta - mean*scale."""
-    scale = bn["gamma"] / np.sqrt(bn["var"] + np.float32(float(bn_op.eps)))
-    bias = w["b"] if conv.bias else 0
-    return {"W": w["W"] * scale, "b": bias * scale + (bn["beta"] - bn["mean"] * scale)}
 
 
 # ---------------------------------------------------------------- one exporter per kind

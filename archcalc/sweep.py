@@ -1,9 +1,11 @@
 """Cost over a range of one or two symbols, without re-parsing: the analysis runs once with
 the swept symbols free, its formula is lambdified, and NumPy evaluates it over whole arrays.
 
-Formulas hold floor and ceiling of rationals; NumPy evaluates them in float64, which is exact
-while every intermediate stays below 2^53. `evaluate` checks the largest corner exactly with
-the analysis and falls back to Python integers when a value could pass that bound."""
+Formulas hold floor and ceiling of rationals. Each floor(p/q) is evaluated as the integer
+floor division p // q on int64 arrays (and each ceiling as -(-p // q)), so no float rounding
+enters: floor(H/3 - 5/3) at H = 71 is (71 - 5) // 3 = 22, where float64 gives 21.999... -> 21.
+`evaluate` checks the largest corner exactly with the analysis and falls back to Python
+integers when a value could pass int64."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,11 +13,24 @@ import sympy
 
 from .analysis import analyze
 from .errors import SpecError
-from .sizes import symbol
+from .sizes import expr, symbol
 
 METRICS = ("macs", "params", "trainable_params", "flops", "other_ops", "activations",
            "peak_activations")
-EXACT_FLOAT = 2 ** 52
+EXACT_INT64 = 2 ** 60  # room below 2^63 for the numerators of the floor divisions
+
+
+class FloorDiv(sympy.Function):
+    """p // q, an integer (so an enclosing floor or ceiling can be rewritten too)."""
+    is_integer = True
+
+
+class CeilDiv(sympy.Function):
+    """-(-p // q), the ceiling of p/q."""
+    is_integer = True
+
+
+INTEGER_MODULE = {"FloorDiv": np.floor_divide, "CeilDiv": lambda p, q: -np.floor_divide(-p, q)}
 
 
 def parse_range(text: str) -> tuple[str, np.ndarray]:
@@ -40,20 +55,41 @@ def formula(graph, names, metric: str, at: dict | None = None):
     return analyze(graph, at=at, free=tuple(names)).totals[metric]
 
 
+def integer_form(e):
+    """floor(p/q) -> FloorDiv(p, q) and ceiling(p/q) -> CeilDiv(p, q) where p has integer
+    coefficients over integer-valued atoms and q is a positive integer, innermost first;
+    anything else is left as it is (and `evaluate` then takes the exact path)."""
+    def divide(kind, original):
+        def rewrite(arg):
+            p, q = sympy.fraction(sympy.together(arg))
+            p = sympy.expand(p)
+            coefficients = p.as_coefficients_dict().values()
+            if q.is_Integer and q > 0 and p.is_integer and all(c.is_Integer for c in coefficients):
+                return kind(p, q)
+            return original(arg)
+        return rewrite
+    e = e.replace(sympy.floor, divide(FloorDiv, sympy.floor))
+    return e.replace(sympy.ceiling, divide(CeilDiv, sympy.ceiling))
+
+
 def evaluate(graph, metric: str, ranges: dict, at: dict | None = None) -> np.ndarray:
     """The metric on the grid of `ranges` (name -> 1-D int array); one axis per name."""
     names = list(ranges)
-    expr = sympy.sympify(formula(graph, names, metric, at))
+    exact_expr = expr(formula(graph, names, metric, at))
     grids = np.meshgrid(*ranges.values(), indexing="ij")
-    function = sympy.lambdify([symbol(n) for n in names], expr, modules="numpy")
     # the analysis at the lowest corner runs every shape check once: a range that starts where
     # a layer no longer fits is an error, not a curve through impossible sizes
     analyze(graph, at={**(at or {}), **{n: int(r.min()) for n, r in ranges.items()}})
     corner = {n: int(r.max()) for n, r in ranges.items()}
     exact_corner = analyze(graph, at={**(at or {}), **corner}).totals[metric]
-    if abs(exact_corner) < EXACT_FLOAT:
-        values = np.broadcast_to(function(*grids), grids[0].shape)
-        return np.rint(values).astype(np.int64)
-    exact = np.vectorize(lambda *xs: int(expr.xreplace(dict(zip(map(symbol, names), xs)))),
-                         otypes=[object])
+    symbols = [symbol(n) for n in names]
+    integer = integer_form(exact_expr)
+    if not integer.has(sympy.floor, sympy.ceiling):
+        function = sympy.lambdify(symbols, integer, modules=[INTEGER_MODULE, "numpy"])
+        if abs(exact_corner) < EXACT_INT64:
+            return np.asarray(np.broadcast_to(function(*grids), grids[0].shape), dtype=np.int64)
+        # past int64: the same integer arithmetic on Python ints (object arrays), still exact
+        values = function(*(g.astype(object) for g in grids))
+        return np.asarray(np.broadcast_to(values, grids[0].shape), dtype=object)
+    exact = np.vectorize(lambda *xs: int(exact_expr.xreplace(dict(zip(symbols, xs)))), otypes=[object])
     return exact(*grids)

@@ -99,8 +99,12 @@ def split(graph, through: str, classes: int | None = None) -> Split:
 
 
 def frozen_graph(s: Split):
-    """The frozen part alone, a network whose output is `through`."""
-    return s.graph.subgraph(s.frozen).copy()
+    """The frozen part alone, a network whose output is `through`, its layers in the graph's
+    order (analyze and run expect a topological order; a networkx subgraph view can iterate a
+    set instead, so the head is removed from a copy)."""
+    g = s.graph.copy()
+    g.remove_nodes_from(s.head)
+    return g
 
 
 def bindings(graph, images) -> dict:

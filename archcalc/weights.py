@@ -4,8 +4,8 @@ An array's key is 'LAYER/KEY' ('conv1/W', 'layer1.b0.bn1/gamma'), KEY and shape 
 layer kind's weight rule in kernels.py. Initialisation, as a user would expect it:
 - conv and fc kernels W: He uniform (variance 2/fan_in) when the layer's output goes on to a
   ReLU, leaky or clipped (through BatchNorm, pooling, dropout, adds or concats), Glorot
-  uniform otherwise (tanh, sigmoid, softmax, the logits); fan_in = f*f*n_C_prev/groups,
-  fan_out = f*f*n_C;
+  uniform otherwise (tanh, sigmoid, softmax, the logits); fan_in = f_h*f_w*n_C_prev/groups,
+  fan_out = f_h*f_w*n_C (n_C_prev and n_C for fc);
 - biases b and BatchNorm's beta and running mean 0, gamma and running variance 1;
 - LeNet-5's subsampling coefficients 1/f^2 (the window's average), RBF prototypes +1/-1
   (the paper's stylised bitmaps had +1/-1 pixels).
@@ -56,7 +56,9 @@ def kernel_init(rng, op, shape, relu: bool, dtype):
     2/(fan_in + fan_out)) otherwise. Uniform rather than normal: the same variance, drawn
     twice as fast (VGG-16's fc6 alone has 103 million weights)."""
     fan_in = int(np.prod(shape)) // op.c
-    fan_out = (op.f ** 2 if op.kind == "conv" else 1) * op.c
+    # the window's taps times c: (f_h, f_w, n_C_prev/groups, c) for conv and conv_hw,
+    # (f, f, taps) for a conv through a table, (n_C_prev, c) for fc
+    fan_out = (int(np.prod(shape[:2])) if len(shape) > 2 else 1) * op.c
     limit = np.sqrt(6 / fan_in) if relu else np.sqrt(6 / (fan_in + fan_out))
     w = rng.random(shape, dtype=dtype)
     w *= dtype.type(2 * limit)

@@ -143,7 +143,7 @@ def test_augment_command_writes_the_same_png_twice(tmp_path, capsys):
     assert main(["augment", "--size", "48", "--out", str(a)]) == 0
     assert main(["augment", "--size", "48", "--out", str(b)]) == 0
     out = capsys.readouterr().out
-    assert "12 augmentations of grace_hopper.jpg" in out and "eigenvalues" in out
+    assert "11 augmentations of grace_hopper.jpg" in out and "eigenvalues" in out  # + original
     assert a.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and a.read_bytes() == b.read_bytes()
     assert b"Software" not in a.read_bytes()
 
@@ -153,3 +153,28 @@ def test_augment_command_reports_an_unreadable_image(tmp_path, capsys):
     bad.write_text("not an image")
     assert main(["augment", str(bad), "--out", str(tmp_path / "o.png")]) == 1
     assert "cannot read image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("side, px", [(256, 12.0), (64, 3.0), (48, 2.25)])
+def test_the_grids_warp_scales_with_the_image(side, px):
+    image = np.random.default_rng(1).random((side, side, 3))
+    panels, _ = A.examples(image, seed=4)
+    title, warped = panels[6]
+    assert title == f"local warp, {px:g} px, 4x4 cells"
+    g = A.generator(4)  # the draws before the warp's: two crop offsets, then alpha
+    A.crop_offsets((side, side), 7 * side // 8, 2, g)
+    g.normal(0.0, 0.1, 3)
+    assert np.array_equal(warped, A.random_warp(image[None], px, 4, g)[0])
+    assert sum(t != "original" for t, _ in panels) == 11
+
+
+def test_augment_command_refuses_an_output_other_than_png(tmp_path, capsys):
+    out = tmp_path / "grid.jpg"
+    assert main(["augment", "--size", "16", "--out", str(out)]) == 1
+    assert capsys.readouterr().err == (f"error: --out must name a .png file, got '{out}'\n"
+                                       "  = the grid is written as PNG\n")
+    assert not out.exists()
+
+
+def test_unused_random_rotate_and_shear_are_gone():
+    assert not hasattr(A, "random_rotate") and not hasattr(A, "random_shear")

@@ -3,6 +3,7 @@ multiply-accumulate and weight array agrees with the static figures; weights fil
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,33 @@ def test_weights_follow_the_activation():
     assert relu.shape == (3, 3, 256, 256)  # through BatchNorm to a ReLU
     assert relu.var() == pytest.approx(2 / (9 * 256), rel=0.05)
     assert tanh.var() == pytest.approx(2 / (25 * 6 + 25 * 16), rel=0.1)
+
+
+
+@pytest.mark.parametrize("layer, fan_in, fan_out", [
+    ("hw", 1 * 7 * 4, 1 * 7 * 8),      # conv_hw (1, 7, 4, 8): its window counts both ways
+    ("sq", 3 * 3 * 8, 3 * 3 * 6),      # conv (3, 3, 8, 6)
+    ("out", 5 * 11 * 6, 10),           # fc (330, 10)
+])
+def test_glorot_limit_counts_the_window_in_fan_out(layer, fan_in, fan_out):
+    """Glorot uniform on [-limit, limit], limit = sqrt(6/(fan_in + fan_out)), drawn from the
+    layer's own generator: the same numbers, exactly."""
+    graph = loads("""
+network N {
+    input   x   : (5, 11, 4)
+    conv_hw hw  : 1 7 8 pw=3
+    tanh
+    conv    sq  : f=3 c=6 p=1
+    tanh
+    flatten
+    fc      out : 10
+}
+""")
+    w = run(graph).weights[layer]["W"]
+    limit = np.sqrt(6 / (fan_in + fan_out))
+    rng = np.random.default_rng([0, zlib.crc32(layer.encode())])
+    want = rng.random(w.shape, dtype=np.float32) * np.float32(2 * limit) - np.float32(limit)
+    assert np.array_equal(w, want)
 
 
 # ---------------------------------------------------------------- weights files

@@ -151,6 +151,40 @@ def test_resnet50_macs_do_not_depend_on_folding_batchnorm(fold_bn, params, state
     assert (a.totals["params"], a.totals["state"]) == (params, state)
 
 
+CONV_BN = """
+network ConvBN {
+    input     x  : (6, 6, 2)
+    conv      c1 : f=3 c=3
+    batchnorm b1
+    relu
+}
+"""
+
+
+@needs_onnx
+def test_batchnorm_folded_on_export_is_the_executors_folding():
+    from onnx import numpy_helper
+    from archcalc import executor, onnx_export
+    assert onnx_export.fold is executor.fold  # one rule, used by the fusion and the export
+    graph = archcalc.loads(CONV_BN)
+    rng = np.random.default_rng(3)
+    w = {"c1": {"W": rng.standard_normal((3, 3, 2, 3)), "b": rng.standard_normal(3)},
+         "b1": {"gamma": rng.standard_normal(3), "beta": rng.standard_normal(3),
+                "mean": rng.standard_normal(3), "var": rng.random(3) + 0.5}}
+    model = onnx_export.export(graph, weights=w, fold_bn=True)
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    f32 = {n: {k: a.astype(np.float32) for k, a in p.items()} for n, p in w.items()}
+    scale = f32["b1"]["gamma"] / np.sqrt(f32["b1"]["var"] + np.float32(1e-5))
+    assert np.array_equal(inits["c1.W"], (f32["c1"]["W"] * scale).transpose(3, 2, 0, 1))
+    assert np.array_equal(inits["c1.b"], f32["c1"]["b"] * scale
+                          + (f32["b1"]["beta"] - f32["b1"]["mean"] * scale))
+    x = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
+    sess = session(model)
+    want = archcalc.run(graph, x.transpose(0, 2, 3, 1), w, keep=True).output  # BN not folded
+    y = sess.run(None, {"x": x})[0].transpose(0, 2, 3, 1)
+    assert relative_error(y, want) < TOLERANCE
+
+
 # ---------------------------------------------------------------- models of the CNN families
 
 def families():
@@ -352,6 +386,33 @@ def test_commands_export_analyze_import_and_run(tmp_path, capsys):
     # the imported spec runs on the saved weights to the same output
     y_spec = archcalc.run(archcalc.load(out_spec), x.transpose(0, 2, 3, 1), str(weights)).output
     assert relative_error(y_spec.reshape(3, 10), want) < TOLERANCE
+
+
+@needs_onnx
+def test_run_test_time_options_on_a_model_keep_its_layout_and_weights(tmp_path, capsys):
+    import onnx
+    model = tmp_path / "lenet5.onnx"
+    assert cli(["export", str(ROOT / "specs" / "lenet5.arch"), "-o", str(model)]) == 0
+    x = np.random.default_rng(1).standard_normal((2, 1, 36, 36)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    run = ["run", str(model), "--input", str(tmp_path / "x.npy"),
+           "--output", str(tmp_path / "y.npy")]
+    # 2 crops: the centre 32x32 (from row and column round(4/2) = 2) and its mirror, averaged
+    assert cli(run + ["--crops", "2"]) == 0
+    assert "x 1 model ('the model's weights" in capsys.readouterr().out
+    sess = session(onnx.load(str(model)))
+    centre = np.ascontiguousarray(x[:, :, 2:34, 2:34])
+    mirror = np.ascontiguousarray(centre[..., ::-1])
+    want = (sess.run(None, {"x": centre})[0] + sess.run(None, {"x": mirror})[0]) / 2
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == want.shape == (2, 10) and relative_error(y, want) < TOLERANCE
+    # --ensemble K draws K seeded networks: the model's own weights are not a --weights given
+    assert cli(run + ["--ensemble", "1"]) == 0
+    assert "x 1 model (seed 0)" in capsys.readouterr().out
+    graph = archcalc.load(model)
+    seeded = archcalc.run(graph, centre.transpose(0, 2, 3, 1), None, seed=0).output
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (2, 10) and np.array_equal(y, seeded.reshape(2, 10))
 
 
 @needs_onnx

@@ -171,3 +171,13 @@ def test_formula_shows_ceilings_equal_to_the_analysis():
                      + 9408 * sympy.ceiling(H / 2) * sympy.ceiling(W / 2) + 2048000)
     for h, w in ((224, 224), (97, 130), (448, 33)):
         assert shown.xreplace({H: h, W: w}) == archcalc.analyze(graph, at={"H": h, "W": w}).totals["macs"]
+
+
+def test_sweep_is_exact_for_strides_that_are_not_powers_of_two():
+    # floor((H - 5)/3) + 1 at H = 71 is 23 exactly; float64 evaluates H/3 - 5/3 as 21.999...
+    g = archcalc.loads("network S(H=224) {\n input x : (H, H, 3)\n conv a : f=5 s=3 c=8\n"
+                       " conv b : f=3 s=7 c=8\n}")
+    hs = np.arange(70, 1500)
+    values = evaluate(g, "macs", {"H": hs})
+    exact = [archcalc.analyze(g, at={"H": int(h)}).totals["macs"] for h in hs]
+    assert values.dtype == np.int64 and list(values) == exact

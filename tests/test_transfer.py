@@ -3,16 +3,20 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from archcalc import SpecError, load
+from archcalc import SpecError, load, loads
 from archcalc import transfer as T
 from archcalc import weights as wts
 from archcalc.cli import main
 from archcalc.executor import run, single_input
-from conftest import SPECS
+from conftest import ROOT, SPECS
 
 C1, C3 = 28 * 28 * 6 * 5 * 5 * 1, 10 * 10 * 16 * 5 * 5 * 6  # LeNet-5's two convolutions' MACs
 F5, F6, OUT = 400 * 120, 120 * 84, 84 * 10
@@ -139,3 +143,77 @@ def test_finetune_command(tmp_path, capsys):
     assert "frozen through 'f6'" in out and "accuracy: train" in out and "saved by the cache" in out
     assert "agrees with the analysis" in out and "predicts exactly as the head" in out
     assert main(["run", str(SPECS / "lenet5.arch"), "--weights", str(tmp_path / "w.npz")]) == 0
+
+
+SMALL = """
+network Small {
+    input   x   : (8, 8, 1)
+    conv    c1  : f=3 c=2
+    relu
+    flatten
+    fc      f1  : 6
+    relu
+    fc      f2  : 5
+    relu
+    fc      out : 3
+    softmax
+}
+"""
+
+
+def test_frozen_graph_keeps_the_topological_order_when_the_frozen_part_is_small():
+    # 4 frozen layers of 10: a networkx subgraph view would iterate a set (hash order)
+    s = T.split(loads(SMALL), "flatten1", 3)
+    assert list(T.frozen_graph(s).nodes) == ["x", "c1", "relu1", "flatten1"]
+
+
+@pytest.mark.parametrize("hashseed", ["0", "1", "5"])
+def test_finetune_with_a_small_frozen_part_under_any_hash_seed(tmp_path, hashseed):
+    spec = tmp_path / "small.arch"
+    spec.write_text(SMALL)
+    done = subprocess.run(
+        [sys.executable, "-m", "archcalc", "finetune", str(spec), "--freeze", "flatten1",
+         "--epochs", "1", "--cache", str(tmp_path / "f.npy"), "--out", str(tmp_path / "w.npz")],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": hashseed})
+    assert done.returncode == 0, done.stderr
+    assert "frozen through 'flatten1' (4 layers, 20 frozen params)" in done.stdout
+    assert "1,797 images x 648 (agrees with the analysis)" in done.stdout
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--lr", "nan", "--lr must be a positive number, got nan"),
+    ("--lr", "inf", "--lr must be a positive number, got inf"),
+    ("--epochs", "0", "--epochs must be a positive number, got 0"),
+    ("--decay", "nan", "--decay must be a non-negative number, got nan"),
+    ("--momentum", "nan", "--momentum must be at least 0 and below 1, got nan"),
+    ("--momentum", "1", "--momentum must be at least 0 and below 1, got 1.0"),
+    ("--test-fraction", "nan", "--test-fraction must be between 0 and 1, got nan"),
+])
+def test_finetune_command_refuses_options_out_of_range(option, value, message, capsys):
+    status = main(["finetune", str(SPECS / "lenet5.arch"), "--freeze", "f6", option, value])
+    assert status == 1 and capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_finetune_command_fails_when_the_executor_disagrees_with_the_head(tmp_path, capsys,
+                                                                          monkeypatch):
+    monkeypatch.setattr(T, "softmax_if_needed", lambda s, y: np.zeros_like(y))
+    out = tmp_path / "w.npz"
+    status = main(["finetune", str(SPECS / "lenet5.arch"), "--freeze", "f6", "--epochs", "1",
+                   "--cache", str(tmp_path / "f.npy"), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 1 and "the executor DISAGREES with the head" in captured.out
+    assert captured.err == (f"error: the executor, running the saved network '{out}' on the "
+                            "test images, disagrees with the trained head\n")
+
+
+def test_finetune_command_fails_when_the_executor_miscounts_the_features(tmp_path, capsys,
+                                                                         monkeypatch):
+    real = T.extract
+    monkeypatch.setattr(T, "extract", lambda *a, **k: replace(real(*a, **k), counted_macs=1))
+    status = main(["finetune", str(SPECS / "lenet5.arch"), "--freeze", "f6", "--epochs", "1",
+                   "--cache", str(tmp_path / "f.npy"), "--out", str(tmp_path / "w.npz")])
+    captured = capsys.readouterr()
+    assert status == 1 and "(DISAGREES with the analysis)" in captured.out
+    # 1,797 digits x (416,520 - 84 * 10) MACs: LeNet-5 but its classifier
+    assert captured.err == ("error: the executor counted 1 MACs for the features, the analysis "
+                            "predicts 746,976,960\n")

@@ -24,6 +24,10 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     if args.size < 8:
         raise SpecError(f"--size must be at least 8, got {args.size}")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise SpecError(f"--out must name a .png file, got '{args.out}'", None,
+                        ("the grid is written as PNG",))
     if args.image is None:
         image, source = augment.sample_image(args.size)
     else:
@@ -32,13 +36,12 @@ def main(args) -> int:
         except (OSError, ValueError, SyntaxError) as e:
             raise SpecError(f"cannot read image '{args.image}': {e}") from None
         source = Path(args.image).name
-    out = Path(args.out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        pca = augment.grid_figure(image, out, args.seed, source)
+        pca, count = augment.grid_figure(image, out, args.seed, source)
     except OSError as e:
         raise SpecError(f"cannot write '{out}': {e.strerror or e}") from None
     values = ", ".join(f"{v:.4f}" for v in pca.values)
-    print(f"{out}: 12 augmentations of {source}, {args.size}x{args.size}, seed {args.seed}")
+    print(f"{out}: {count} augmentations of {source}, {args.size}x{args.size}, seed {args.seed}")
     print(f"colour PCA of its pixels: eigenvalues ({values})")
     return 0

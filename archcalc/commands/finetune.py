@@ -5,6 +5,7 @@ images and labels) into a memory-mapped feature cache; a new softmax head is tra
 cached features; the full network's weights are saved for `archcalc run --weights`."""
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -50,11 +51,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    for option in ("epochs", "batch", "lr"):
-        if getattr(args, option) <= 0:
-            raise SpecError(f"--{option} must be positive, got {getattr(args, option)}")
-    if not 0 <= args.momentum < 1 or args.decay < 0:
-        raise SpecError("--momentum must be in [0, 1) and --decay non-negative")
+    check_options(args)
     graph = load(args.spec)
     at = parse_sets(args.set)
     if args.data == "digits":
@@ -72,7 +69,28 @@ def main(args) -> int:
                                momentum=args.momentum, seed=args.seed, weights=args.weights,
                                cache=cache, out=out)
     print(transfer.report(result, data), end="")
+    feats = result.features
+    if not feats.reused and feats.counted_macs != len(feats.array) * result.frozen_macs:
+        raise SpecError(f"the executor counted {feats.counted_macs:,} MACs for the features, the "
+                        f"analysis predicts {len(feats.array) * result.frozen_macs:,}")
+    if result.executor_agrees is False:
+        raise SpecError(f"the executor, running the saved network '{out}' on the test images, "
+                        "disagrees with the trained head")
     return 0
+
+
+def check_options(args) -> None:
+    """Written as `not (value in range)`, so that nan (every comparison false) is refused."""
+    for option in ("epochs", "batch", "lr"):
+        value = getattr(args, option)
+        if not (0 < value < math.inf):
+            raise SpecError(f"--{option} must be a positive number, got {value}")
+    if not (0 <= args.momentum < 1):
+        raise SpecError(f"--momentum must be at least 0 and below 1, got {args.momentum}")
+    if not (0 <= args.decay < math.inf):
+        raise SpecError(f"--decay must be a non-negative number, got {args.decay}")
+    if not (0 < args.test_fraction < 1):
+        raise SpecError(f"--test-fraction must be between 0 and 1, got {args.test_fraction}")
 
 
 def read_data(path):

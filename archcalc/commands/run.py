@@ -2,6 +2,7 @@
 checks every layer's shape, multiply-accumulates and weight count against the analysis."""
 from __future__ import annotations
 
+import argparse
 import zipfile
 
 import numpy as np
@@ -42,27 +43,29 @@ def main(args) -> int:
     graph = load(args.spec)
     x = read_array(args.input) if args.input else None
     model = graph.graph.get("onnx")  # an ONNX model: its weights, arrays in its layout (NCHW)
+    weights = args.weights  # args keeps what the user gave: --ensemble K refuses --weights
     if model is not None:
         from ..onnx_import import model_input
         x = model_input(graph, x)
-        args.weights = args.weights or graph.graph["weights"]
+        weights = weights or graph.graph["weights"]
     if testtime.wants_test_time(args):  # multi-crop and ensembles: archcalc.testtime
-        lines, evaluation = testtime.command(args, graph, x, parse_sets(args.set))
+        # one network: the model's weights; --ensemble K: K seeded ones; --ensemble FILES: those
+        given = args if args.ensemble else argparse.Namespace(**{**vars(args), "weights": weights})
+        lines, evaluation = testtime.command(given, graph, x, parse_sets(args.set))
         print("\n".join(lines))
         if args.output:
-            write_array(args.output, evaluation.output)
+            last = list(graph.nodes)[-1]  # the analysis' last row, the executor's output
+            write_array(args.output, in_model_layout(graph, last, evaluation.output))
         return 0
     options = dict(seed=args.seed, at=parse_sets(args.set), batch=args.batch, dtype=args.dtype,
                    memory_limit=int(args.max_memory * 2**30), strict=args.strict,
                    trace_memory=args.verify)
-    best = result = run(graph, x, args.weights, **options)
+    best = result = run(graph, x, weights, **options)
     for _ in range(args.repeat - 1):  # the same weights again: only the pass is timed
         result = run(graph, x, result.weights, **options)
         best = min(best, result, key=lambda r: r.seconds)
-    if model is not None:  # the output in the model's layout: (N, C, H, W) or (N, n)
-        from ..onnx_import import model_output
-        best.output = model_output(graph, best.analysis.rows[-1].name, best.output)
-    print("\n".join(summary(best, args)))
+    best.output = in_model_layout(graph, best.analysis.rows[-1].name, best.output)
+    print("\n".join(summary(best, args, weights)))
     if args.verify:
         print(verify_line(best))
     if args.output:
@@ -72,11 +75,19 @@ def main(args) -> int:
     return 0
 
 
-def summary(r, args) -> list[str]:
+def in_model_layout(graph, layer, y):
+    """An ONNX model's output in its own layout ((N, C, H, W) or (N, n)); a spec's as it is."""
+    if graph.graph.get("onnx") is None:
+        return y
+    from ..onnx_import import model_output
+    return model_output(graph, layer, y)
+
+
+def summary(r, args, weights) -> list[str]:
     a = r.analysis
     inputs = f"'{args.input}'" if args.input else f"random (seed {args.seed})"
-    weights = f"random (seed {args.seed})" if not args.weights else \
-        "the model's" if isinstance(args.weights, dict) else f"'{args.weights}'"
+    weights = f"random (seed {args.seed})" if not weights else \
+        "the model's" if isinstance(weights, dict) else f"'{weights}'"
     macs = r.total_macs
     rate = f", {macs / r.seconds / 1e9:,.1f} GMAC/s" if r.seconds > 0 else ""
     best = f", fastest of {args.repeat}" if args.repeat > 1 else ""

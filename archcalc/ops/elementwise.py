@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import ClassVar
 
-
-from .base import Cost, Op, arg, elements
+from ..errors import RuleError
+from ..sizes import decimal
+from .base import Cost, Op, Out, arg, elements
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class Softmax(Op):
 class Dropout(Op):
     kind: ClassVar[str] = "dropout"
     rate: object = arg("real", Fraction(1, 2), positional=0)
+
+    def out(self, ins, strict=False):
+        if not 0 <= self.rate < 1:
+            raise RuleError(f"argument 'rate' must be at least 0 and below 1, got "
+                            f"{decimal(Fraction(self.rate))}",
+                            "rate is the share of units dropped while training: 1 drops them all",
+                            argument="rate")
+        return Out(ins[0])
 
 
 @dataclass(frozen=True)
