@@ -77,7 +77,7 @@ def analyze(graph: nx.DiGraph, at: dict | None = None, free=(), strict: bool = F
         located(layer, lambda: check_symbolic(out.shape), ins)
         cost = located(layer, lambda: op.cost(ins, out.shape), ins)
         shapes[name] = out.shape
-        fields_rf[name] = receptive_field(op, tuple(fields_rf[i] for i in layer.inputs))
+        fields_rf[name] = receptive_field(op, tuple(fields_rf[i] for i in layer.inputs), ins)
         notes += [f"{layer.kind} '{name}': {n}" for n in out.notes]
         rows.append(make_row(layer, op, ins, out.shape, cost, name in frozen, fields_rf[name]))
     rows = tuple(rows)
@@ -181,14 +181,15 @@ def located(layer: Layer, rule, ins):
                         + layer.trace) from None
 
 
-def receptive_field(op: ops.Op, inputs: tuple):
+def receptive_field(op: ops.Op, inputs: tuple, ins: tuple = ()):
     if not inputs:
         return (1, 1)
-    if op.global_view or any(rf is None for rf in inputs):
+    x = ins[0] if ins else None
+    if op.sees_all(x) or any(rf is None for rf in inputs):
         return None
     # numbers compare; a symbolic size or stride cannot (sympy would raise on 'S < 2')
     size, jump = max(inputs, key=lambda rf: (rf[0], rf[1]) if is_int(rf[0]) and is_int(rf[1]) else (0, 0))
-    window = op.window()
+    window = op.window(x)
     if window is None:
         return (size, jump)
     f, s = window

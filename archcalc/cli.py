@@ -38,6 +38,10 @@ def main(argv=None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except OSError as e:  # an output path that cannot be written: a message, not a traceback
+        where = f" '{e.filename}'" if e.filename else ""
+        print(f"error: cannot write or read{where}: {e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from . import ops
 from .analysis import Analysis
 from .sizes import is_int, show
 from .tables import number, shape_text
@@ -27,16 +28,13 @@ def ratio(value, base) -> str:
     return f"{value / base:.2f}x more"
 
 
-WEIGHTED = ("conv", "fc", "subsample", "rbf")
-
-
 def depth(a: Analysis) -> int:
     """Weighted layers on the longest path from input to output: the 16 of VGG-16, the 34 of
     ResNet-34 (a projection shortcut runs beside the main path and does not count)."""
     longest: dict[str, int] = {}
     for r in a.rows:  # rows are in topological order
         below = max((longest[i] for i in r.inputs), default=0)
-        longest[r.name] = below + (r.kind in WEIGHTED)
+        longest[r.name] = below + ops.KINDS[r.kind].weighted
     return max(longest.values())
 
 

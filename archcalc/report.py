@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from . import costs, plots, tables
+from . import costs, plots, read_spec, tables
 from .analysis import Analysis, analyze
 from .compare import depth
 from .errors import SpecError
@@ -200,7 +200,7 @@ def smallest_valid(graph, a: Analysis, names) -> int:
 
 
 def write_spec(spec: Path, out: Path) -> Written:
-    graph = build(parse(spec.read_text(encoding="utf-8"), f"specs/{spec.name}"))
+    graph = build(parse(read_spec(spec), str(spec)))
     a = analyze(graph)
     folder = out / spec.stem
     folder.mkdir(parents=True, exist_ok=True)
@@ -216,9 +216,9 @@ def write_spec(spec: Path, out: Path) -> Written:
     if detail:
         atomic(folder / "detail.png", lambda p: plots.graph_drawing(*detail, p))
         figures.append("detail.png")
-    text = markdown(f"specs/{spec.name}", graph, a, figures)
+    text = markdown(str(spec), graph, a, figures)
     atomic(folder / "report.md", lambda p: Path(p).write_text(text))
-    return Written(spec.name, a, tuple(["report.md", *figures]))
+    return Written(str(spec), a, tuple(["report.md", *figures]))
 
 
 def write_index(written: list[Written], out: Path) -> None:
@@ -236,14 +236,22 @@ def write_index(written: list[Written], out: Path) -> None:
                             "weights"), tablefmt="github", disable_numparse=True,
                      colalign=("left", "left") + ("right",) * 5)
     text = "\n".join(["# archcalc reports", "",
-                      "Every spec in `specs/`, analysed at its default sizes. Regenerate with "
-                      "`archcalc report specs/ --out reports/`.", "", table, "",
+                      "Every spec given to `archcalc report`, analysed at its default sizes "
+                      "(this folder: `archcalc report specs/ --out reports/`).", "", table, "",
                       "![MACs against params](scatter.png)", "",
                       "## Conventions", ""] + [f"- {c}" for c in tables.LEGEND]) + "\n"
     atomic(out / "index.md", lambda p: Path(p).write_text(text))
 
 
 def write_reports(specs: list[Path], out: Path) -> list[Written]:
+    stems = {}
+    for spec in specs:  # each spec gets the folder of its file name
+        if spec.stem in stems:
+            raise SpecError(f"two specs would share the report folder '{spec.stem}': "
+                            f"'{stems[spec.stem]}' and '{spec}'")
+        stems[spec.stem] = spec
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"cannot write reports into '{out}': it is a file")
     out.mkdir(parents=True, exist_ok=True)
     written = [write_spec(s, out) for s in sorted(specs)]
     write_index(written, out)

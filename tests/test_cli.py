@@ -110,3 +110,12 @@ def test_installed_command_runs(tmp_path):
                            "--format", "json"], capture_output=True, text=True, check=True)
     # 28*28*32*192 multiplications, (192 + 1)*32 params
     assert json.loads(done.stdout)["totals"]["macs"] == 4_816_896
+
+
+def test_an_output_path_that_cannot_be_written_is_a_message(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    status = main(["sweep", str(SPECS / "inception_bottleneck.arch"), "--vary", "b=1..4",
+                   "--plot", str(blocker / "x.png")])
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err and "cannot write or read" in err

@@ -221,3 +221,15 @@ def test_modern_kernels_follow_their_definitions():
     want = sum(np.einsum("nhwc,cd->nhwd", xp[:, :, k:k + 4], W[0, k]) for k in range(3)) + b
     np.testing.assert_allclose(y, want)
     assert ctx.macs == 2 * 3 * 4 * 4 * 1 * 3 * 6  # outputs x taps: the analysis' MACs
+
+
+def test_adaptive_pool_keeps_the_receptive_field_when_it_is_the_identity():
+    text = "network A {\n input x : (14, 14, 2)\n conv c : f=3 p=1 c=2\n adaptive_avgpool a : 14\n adaptive_avgpool b : 7\n adaptive_avgpool g : 1\n}"
+    a = archcalc.analyze(archcalc.loads(text))
+    # 14 -> 14: windows of 1, spacing 1; 14 -> 7: windows of 2, spacing 2: 3 + (2 - 1)*1 = 4
+    assert [a.row(n).receptive_field for n in "cab"] == [(3, 1), (3, 1), (4, 2)]
+    assert a.row("g").receptive_field is None  # one output sees everything
+
+
+def test_weighted_kinds_are_the_ones_with_weights():
+    assert {k for k, cls in ops.KINDS.items() if cls.weighted} == {"conv", "conv_hw", "fc", "subsample", "rbf"}

@@ -46,16 +46,18 @@ def test_depth_counts_weighted_layers_on_the_longest_path():
         == [16, 34, 34, 152, 5]
 
 
-def test_lenet5_markdown_report_matches_golden(tmp_path, golden):
-    written = report.write_spec(SPECS / "lenet5.arch", tmp_path)
+def test_lenet5_markdown_report_matches_golden(tmp_path, golden, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    written = report.write_spec(Path("specs/lenet5.arch"), tmp_path)
     assert written.files == ("report.md", "cost.png", "graph.png")
     golden(GOLDEN / "report_lenet5.md", (tmp_path / "lenet5" / "report.md").read_text())
 
 
-def test_committed_reports_are_current(tmp_path):
+def test_committed_reports_are_current(tmp_path, monkeypatch):
     """`archcalc report specs/ --out reports/` regenerates exactly what is committed (the
     text byte for byte; the same set of figures)."""
-    report.write_reports(sorted(SPECS.glob("*.arch")), tmp_path)
+    monkeypatch.chdir(ROOT)
+    report.write_reports(sorted(Path("specs").glob("*.arch")), tmp_path)
     fresh = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
     committed = {p.relative_to(REPORTS) for p in REPORTS.rglob("*") if p.is_file()}
     committed -= {Path("augmentation.png")}  # made by `archcalc augment`, tested in test_augment
@@ -181,3 +183,11 @@ def test_sweep_is_exact_for_strides_that_are_not_powers_of_two():
     values = evaluate(g, "macs", {"H": hs})
     exact = [archcalc.analyze(g, at={"H": int(h)}).totals["macs"] for h in hs]
     assert values.dtype == np.int64 and list(values) == exact
+
+
+def test_report_refuses_two_specs_with_one_folder(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "net.arch").write_text((SPECS / "nin_1x1.arch").read_text())
+    with pytest.raises(archcalc.SpecError, match="share the report folder 'net'"):
+        report.write_reports([tmp_path / "a" / "net.arch", tmp_path / "b" / "net.arch"], tmp_path / "out")

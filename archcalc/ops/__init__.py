@@ -14,24 +14,82 @@ One module per family (windowed, vectors, elementwise, joins, modern), the vocab
 """
 from __future__ import annotations
 
-from .base import (  # noqa: F401
+from .base import (
     Cost, Op, Out, Shape, arg, elements)
-from .windowed import (  # noqa: F401
+from .windowed import (
     AdaptiveAvgPool, AvgPool, Conv, GlobalAvgPool, MAX_SYMBOLIC_WINDOWS, MaxPool,
     Pool, Subsample, adaptive_window_sum, adaptive_windows, same_padding, window_size,
     windowed_out)
-from .vectors import (  # noqa: F401
+from .vectors import (
     FC, Flatten, RBF, vector_length)
-from .elementwise import (  # noqa: F401
+from .elementwise import (
     Activation, BatchNorm, Dropout, LRN, ReLU, Sigmoid,
     Softmax, Tanh)
-from .joins import (  # noqa: F401
+from .joins import (
     Add, Concat, Input)
-from .modern import (  # noqa: F401
+from .modern import (
     Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU,
     Mul, Pad, Shuffle, Slice, Swish)
-from .kinds import (  # noqa: F401
+from .kinds import (
     KINDS)
-from .arguments import (  # noqa: F401
+from .arguments import (
     WORDS, check_size, check_value, default_text, hyperparameters, make,
     make_checked, show_any, usage)
+
+__all__ = [
+    "Cost",
+    "Op",
+    "Out",
+    "Shape",
+    "arg",
+    "elements",
+    "AdaptiveAvgPool",
+    "AvgPool",
+    "Conv",
+    "GlobalAvgPool",
+    "MAX_SYMBOLIC_WINDOWS",
+    "MaxPool",
+    "Pool",
+    "Subsample",
+    "adaptive_window_sum",
+    "adaptive_windows",
+    "same_padding",
+    "window_size",
+    "windowed_out",
+    "FC",
+    "Flatten",
+    "RBF",
+    "vector_length",
+    "Activation",
+    "BatchNorm",
+    "Dropout",
+    "LRN",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "Add",
+    "Concat",
+    "Input",
+    "Clip",
+    "ConvHW",
+    "HardSigmoid",
+    "HardSwish",
+    "Identity",
+    "LeakyReLU",
+    "Mul",
+    "Pad",
+    "Shuffle",
+    "Slice",
+    "Swish",
+    "KINDS",
+    "WORDS",
+    "check_size",
+    "check_value",
+    "default_text",
+    "hyperparameters",
+    "make",
+    "make_checked",
+    "show_any",
+    "usage",
+]

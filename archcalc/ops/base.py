@@ -44,6 +44,7 @@ class Op:
     kind: ClassVar[str] = ""
     arity: ClassVar[tuple] = (1, 1)      # (fewest, most) inputs; None: no upper bound
     global_view: ClassVar[bool] = False  # output sees the whole input (receptive field 'global')
+    weighted: ClassVar[bool] = False     # a layer with weights, counted in a network's depth
 
     def out(self, ins: tuple[Shape, ...], strict: bool = False) -> Out:
         return Out(ins[0])
@@ -51,6 +52,10 @@ class Op:
     def cost(self, ins: tuple[Shape, ...], out: Shape) -> Cost:
         return Cost()
 
-    def window(self):
+    def sees_all(self, x: Shape | None) -> bool:
+        """Whether each output sees the whole input `x` (the receptive field is 'all')."""
+        return self.global_view
+
+    def window(self, x: Shape | None = None):
         """(effective f, s) for windowed kinds, for the receptive field; None otherwise."""
         return None

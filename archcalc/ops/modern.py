@@ -136,6 +136,7 @@ class ConvHW(Op):
     """A convolution with an fh x fw filter and padding ph, pw (Inception v3's 1x7 and 7x1):
     n_H = floor((n_H_prev + 2ph - fh)/s) + 1, n_W likewise with fw, pw."""
     kind: ClassVar[str] = "conv_hw"
+    weighted: ClassVar[bool] = True
     fh: object = arg("size", positional=0, required=True)
     fw: object = arg("size", positional=1, required=True)
     c: object = arg("size", positional=2, required=True)
@@ -159,5 +160,5 @@ class ConvHW(Op):
         return Cost(weights=taps + (self.c if self.bias else 0), macs=product(out.n_H, out.n_W, taps),
                     other=elements(out) if self.bias else 0)
 
-    def window(self):  # the receptive field is one size: the longer side
+    def window(self, x=None):  # the receptive field is one size: the longer side
         return (self.fh if is_int(self.fh) and is_int(self.fw) and self.fh >= self.fw else self.fw), self.s

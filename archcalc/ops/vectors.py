@@ -29,6 +29,7 @@ class Flatten(Op):
 @dataclass(frozen=True)
 class FC(Op):
     kind: ClassVar[str] = "fc"
+    weighted: ClassVar[bool] = True
     global_view: ClassVar[bool] = True
     c: object = arg("size", positional=0, required=True)
     bias: bool = arg("flag", True)
@@ -47,6 +48,7 @@ class FC(Op):
 class RBF(Op):
     """LeNet-5's output: y_i = sum_j (x_j - w_ij)^2 against fixed prototypes w."""
     kind: ClassVar[str] = "rbf"
+    weighted: ClassVar[bool] = True
     global_view: ClassVar[bool] = True
     c: object = arg("size", 10, positional=0)
 

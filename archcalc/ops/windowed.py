@@ -65,6 +65,7 @@ def same_padding(f_eff):
 @dataclass(frozen=True)
 class Conv(Op):
     kind: ClassVar[str] = "conv"
+    weighted: ClassVar[bool] = True
     f: object = arg("size", positional=0, required=True)
     c: object = arg("size", positional=1, required=True)
     s: object = arg("size", 1)
@@ -115,7 +116,7 @@ class Conv(Op):
         macs = product(out.n_H, out.n_W, self.f * self.f * self.taps(x.n_C))
         return Cost(weights=weights, macs=macs, other=elements(out) if self.bias else 0)
 
-    def window(self):
+    def window(self, x=None):
         return self.f_eff(), self.s
 
 
@@ -135,7 +136,7 @@ class Pool(Op):
             raise RuleError(f"padding p={self.p} is more than half the window f={self.f}")
         return windowed_out(x, x.n_C, self.f, self.stride(), self.p, self.round == "ceil", strict)
 
-    def window(self):
+    def window(self, x=None):
         return self.f, self.stride()
 
 
@@ -160,6 +161,7 @@ class AvgPool(Pool):
 class Subsample(Pool):
     """LeNet-5's S2/S4: a window sum times a trainable coefficient plus a trainable bias."""
     kind: ClassVar[str] = "subsample"
+    weighted: ClassVar[bool] = True
     f: object = arg("size", 2, positional=0)
 
     def cost(self, ins, out):
@@ -203,8 +205,15 @@ def adaptive_window_sum(n, o):
 @dataclass(frozen=True)
 class AdaptiveAvgPool(Op):
     kind: ClassVar[str] = "adaptive_avgpool"
-    global_view: ClassVar[bool] = True
     out_size: object = arg("size", positional=0, required=True)
+
+    def sees_all(self, x):
+        return self.out_size == 1 or x is None or not is_int(x.n_H)
+
+    def window(self, x=None):
+        """The largest of PyTorch's windows and their spacing, floor(n/o): exact when o divides
+        n (VGG's 7 -> 7 is the identity, f = s = 1)."""
+        return max(adaptive_windows(x.n_H, self.out_size)), x.n_H // self.out_size
 
     def out(self, ins, strict=False):
         if not is_int(self.out_size):
