@@ -32,7 +32,8 @@ def read_spec(path: Path) -> str:
     as /dev/zero or a huge file is refused before it is read)."""
     try:
         if not path.is_file():
-            raise SpecError(f"cannot read spec '{path}': not a regular file")
+            reason = "no such file" if not path.exists() else "not a regular file"
+            raise SpecError(f"cannot read spec '{path}': {reason}")
         with path.open("rb") as f:
             data = f.read(MAX_SOURCE_CHARS * 4 + 1)  # UTF-8 takes at most 4 bytes a character
         text = data.decode("utf-8")

@@ -5,6 +5,7 @@ import sys
 
 from .. import analyze, load
 from ..compare import render
+from ..errors import SpecError
 from . import parse_sets
 
 
@@ -22,10 +23,12 @@ def main(args) -> int:
         print("archcalc compare: error: give two or more specs", file=sys.stderr)
         return 2
     at = parse_sets(args.set)
-    analyses = []
-    for path in args.specs:
-        graph = load(path)
-        names = {s.name for s in graph.graph["symbols"]}
-        analyses.append(analyze(graph, at={k: v for k, v in at.items() if k in names}))
+    graphs = [load(path) for path in args.specs]
+    declared = [{s.name for s in g.graph["symbols"]} for g in graphs]
+    unknown = sorted(set(at) - set().union(*declared))
+    if unknown:
+        raise SpecError(f"no spec declares the symbol '{unknown[0]}'")
+    analyses = [analyze(g, at={k: v for k, v in at.items() if k in names})
+                for g, names in zip(graphs, declared)]
     sys.stdout.write(render(analyses, args.format))
     return 0

@@ -29,7 +29,10 @@ def main(args) -> int:
     if len(args.vary) > 2:
         raise SpecError("sweep varies one or two symbols")
     graph = load(args.spec)
-    ranges = dict(parse_range(v) for v in args.vary)
+    pairs = [parse_range(v) for v in args.vary]
+    ranges = dict(pairs)
+    if len(ranges) != len(pairs):
+        raise SpecError(f"--vary names '{pairs[0][0]}' twice")
     values = evaluate(graph, args.metric, ranges, parse_sets(args.set))
     names = list(ranges)
     if len(names) == 1:

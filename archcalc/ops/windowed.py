@@ -98,6 +98,10 @@ class Conv(Op):
                 if bad:
                     raise RuleError(f"connection table row {j} reads map {bad[0]}, but the input "
                                     f"has n_C_prev = {show(n_C_prev)} maps (0 to {show(n_C_prev - 1)})")
+                if len(set(row)) != len(row):
+                    twice = next(i for i in row if row.count(i) > 1)
+                    raise RuleError(f"connection table row {j} reads map {twice} twice",
+                                    argument="table")
             return
         for what, value in (("n_C_prev", n_C_prev), ("c", self.c)):
             if is_integer(ratio(value, self.groups)) is False:
