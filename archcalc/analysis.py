@@ -54,6 +54,15 @@ class Analysis:
                 return r
         raise KeyError(name)
 
+    def blocks(self) -> dict:
+        """Top-level block (the name before the first '.') -> (params, MACs), in layer order."""
+        sums: dict[str, list] = {}
+        for r in self.rows:
+            entry = sums.setdefault(r.name.split(".", 1)[0], [[], []])
+            entry[0].append(r.params)
+            entry[1].append(r.macs)
+        return {name: (total(p), total(m)) for name, (p, m) in sums.items()}
+
     @property
     def free(self) -> tuple[str, ...]:
         return tuple(k for k, v in self.symbols.items() if v is None)

@@ -52,19 +52,10 @@ def totals_table(analyses: list[Analysis]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def blocks(a: Analysis) -> dict:
-    out: dict[str, list] = {}
-    for r in a.rows:
-        entry = out.setdefault(r.name.split(".", 1)[0], [0, 0])
-        entry[0] += r.params
-        entry[1] += r.macs
-    return out
-
-
 def block_deltas(analyses: list[Analysis]) -> tuple[list[str], list[list[str]]]:
     """Per shared top-level block of the first two networks: params and MACs, and the change."""
     first, second = analyses[0], analyses[1]
-    a, b = blocks(first), blocks(second)
+    a, b = first.blocks(), second.blocks()
     header = ["block", f"params {first.network}", f"params {second.network}", "delta params",
               f"MACs {first.network}", f"MACs {second.network}", "delta MACs"]
     rows = []

@@ -21,20 +21,11 @@ def save(fig, path) -> None:
     fig.savefig(path, format="png", metadata={"Software": None})
 
 
-def top_level(name: str) -> str:
-    return name.split(".", 1)[0]
-
-
 def folded(a: Analysis) -> list[tuple[str, object, object]]:
     """(label, params, MACs) per layer, or per top-level block for a large network."""
     if len(a.rows) <= FOLD_ABOVE:
         return [(r.name, r.params, r.macs) for r in a.rows if r.params or r.macs]
-    groups: dict[str, list] = {}
-    for r in a.rows:
-        g = groups.setdefault(top_level(r.name), [0, 0])
-        g[0] += r.params
-        g[1] += r.macs
-    return [(k, p, m) for k, (p, m) in groups.items() if p or m]
+    return [(k, p, m) for k, (p, m) in a.blocks().items() if p or m]
 
 
 def cost_bars(a: Analysis, path) -> None:
