@@ -5,6 +5,7 @@ the layers (a source must be defined before it is read, so there are no cycles).
 from __future__ import annotations
 
 import difflib
+import operator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -439,34 +440,25 @@ def _eval(node, env):
     return _checked(_arith(node, left, right), node)
 
 
+ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+
+
 def _arith(node: BinOp, a, b):
+    """Exact arithmetic: ints and Fractions stay Python numbers; a symbol on either side makes
+    sympy expressions (built directly, never from text)."""
     if node.op in ("/", "//") and b == 0:
         raise SpecError("division by zero", node.span)
-    if is_int(a) and is_int(b) or isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)):
-        if node.op == "+":
-            result = a + b
-        elif node.op == "-":
-            result = a - b
-        elif node.op == "*":
-            result = a * b
-        elif node.op == "//":
-            result = a // b  # exact for ints and Fractions alike
-        else:
-            result = Fraction(a) / Fraction(b)
-        if isinstance(result, Fraction) and result.denominator == 1:
-            return int(result)
-        return result
-    a, b = expr(a), expr(b)  # a symbol on one side: sympy, never from text
-    if node.op == "+":
-        result = a + b
-    elif node.op == "-":
-        result = a - b
-    elif node.op == "*":
-        result = a * b
+    numbers = isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction))
+    if not numbers:
+        a, b = expr(a), expr(b)
+    if node.op in ARITHMETIC:
+        result = ARITHMETIC[node.op](a, b)
     elif node.op == "//":
-        result = floor_div(a, b)
+        result = a // b if numbers else floor_div(a, b)  # exact for ints and Fractions alike
     else:
-        result = a / b
+        result = Fraction(a) / Fraction(b) if numbers else a / b
+    if isinstance(result, Fraction) and result.denominator == 1:
+        return int(result)
     return norm(result) if isinstance(result, sympy.Basic) else result
 
 

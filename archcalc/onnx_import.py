@@ -37,6 +37,7 @@ from . import ops
 from .errors import RuleError, Span, SpecError
 from .graph import Layer, Symbol
 from .sizes import is_int, product, show, symbol
+from .spec_text import identifier
 
 MAX_TEXT = 160  # the node description shown under an error
 
@@ -110,14 +111,8 @@ def clean_name(text: str) -> str:
 
 
 def symbol_name(text: str, taken) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "S"
-    if name[0].isdigit():
-        name = "S" + name
-    base, k = name, 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    return name
+    """A free symbol for a named input dimension ('height' -> height)."""
+    return identifier(text, taken, fallback="S", lead="S")
 
 
 def real(value) -> Fraction:

@@ -30,17 +30,25 @@ def write(graph, header=()) -> tuple[str, dict]:
     return _Writer(graph).text(header)
 
 
-def word(text: str, taken=()) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "layer"
+def identifier(text: str, taken=(), fallback="layer", lead="l", reserved=frozenset()) -> str:
+    """A DSL name for any text (an ONNX tensor or node name): other characters become '_', a
+    leading digit gets `lead` before it, a reserved word gets '_' after it, and a name already
+    taken gets '_2', '_3', ... until it is free."""
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or fallback
     if name[0].isdigit():
-        name = "l" + name
-    if name in RESERVED or name == "freeze":
+        name = lead + name
+    if name in reserved:
         name += "_"
     base, k = name, 1
     while name in taken:
         k += 1
         name = f"{base}_{k}"
     return name
+
+
+def word(text: str, taken=()) -> str:
+    """A layer, block or network name in a written spec."""
+    return identifier(text, taken, reserved=RESERVED | {"freeze"})
 
 
 def value_text(value) -> str:

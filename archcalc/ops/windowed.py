@@ -62,6 +62,14 @@ def same_padding(f_eff):
     return floor_div(f_eff - 1, 2)
 
 
+def check_groups(n_C_prev, c, groups):
+    """A grouped convolution splits the input and output channels into `groups` equal parts."""
+    for what, value in (("n_C_prev", n_C_prev), ("c", c)):
+        if is_integer(ratio(value, groups)) is False:
+            raise RuleError(f"groups={show(groups)} does not divide {what} = {show(value)}",
+                            f"{what}/groups = {show(value)}/{show(groups)} is not an integer")
+
+
 @dataclass(frozen=True)
 class Conv(Op):
     kind: ClassVar[str] = "conv"
@@ -103,10 +111,7 @@ class Conv(Op):
                     raise RuleError(f"connection table row {j} reads map {twice} twice",
                                     argument="table")
             return
-        for what, value in (("n_C_prev", n_C_prev), ("c", self.c)):
-            if is_integer(ratio(value, self.groups)) is False:
-                raise RuleError(f"groups={show(self.groups)} does not divide {what} = {show(value)}",
-                                f"{what}/groups = {show(value)}/{show(self.groups)} is not an integer")
+        check_groups(n_C_prev, self.c, self.groups)
 
     def taps(self, n_C_prev):
         """Input maps each filter reads, summed over filters: n_C * n_C_prev/groups."""
