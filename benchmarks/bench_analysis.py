@@ -40,7 +40,7 @@ def chain_spec(layers: int) -> str:
 def main() -> None:
     rows = []
     resnet = archcalc.load(SPECS / "resnet152.arch")
-    nodes = resnet.number_of_nodes()
+    nodes = resnet.graph.number_of_nodes()
     base = best_of(lambda: bare_propagation(nodes))
     rows.append(("bare sympy propagation", nodes, base))
     rows.append(("ResNet-152 at 224", nodes, best_of(lambda: archcalc.analyze(resnet))))
@@ -50,7 +50,7 @@ def main() -> None:
                  best_of(lambda: archcalc.analyze(resnet, at={"H": 448, "W": 448}))))
     for layers in (1_000, 10_000):
         graph = archcalc.loads(chain_spec(layers))
-        n = graph.number_of_nodes()
+        n = graph.graph.number_of_nodes()
         rows.append((f"chain of {n:,} layers, parse+build", n,
                      best_of(lambda: archcalc.loads(chain_spec(layers)), 1)))
         rows.append((f"chain of {n:,} layers, concrete", n, best_of(lambda: archcalc.analyze(graph), 1)))

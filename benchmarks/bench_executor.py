@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import archcalc
-from archcalc.executor import run
+from archcalc import run
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 NETWORKS = ("resnet50", "vgg16", "googlenet")
@@ -90,7 +90,7 @@ def torch_model(graph, result):
 
     w = {layer: {k: torch.from_numpy(np.ascontiguousarray(a)) for k, a in arrays.items()}
          for layer, arrays in result.weights.items()}
-    ops = {row.name: graph.nodes[row.name]["layer"].op for row in result.analysis.rows}
+    ops = {row.name: graph.layer(row.name).op for row in result.analysis.rows}
 
     def conv(op, x, p):
         if op.table is not None or op.round != "floor" or op.p == "same" and op.f % 2 == 0:
@@ -118,7 +118,7 @@ def torch_model(graph, result):
         "lrn": lambda op, x, p: F.local_response_norm(x, op.size, float(op.alpha) * op.size,
                                                       float(op.beta), float(op.k)),
     }
-    order = [(n, graph.nodes[n]["layer"]) for n in graph.nodes]
+    order = [(n, graph.layer(n)) for n in graph.graph.nodes]
     if any(layer.kind not in table and layer.kind not in ("input", "add", "concat") for _, layer in order):
         return None
 
@@ -172,13 +172,13 @@ def onnx_model(graph, result):
         nodes.append(helper.make_node(kind, ins, [out], **attrs))
         return out
 
-    for name in graph.nodes:
-        layer, row = graph.nodes[name]["layer"], rows[name]
+    for name in graph.graph.nodes:
+        layer, row = graph.layer(name), rows[name]
         op, w = layer.op, result.weights.get(name, {})
         ins = list(layer.inputs)
         if not onnx_layer(emit, const, name, layer.kind, op, row, w, ins):
             return None
-    last = list(graph.nodes)[-1]
+    last = list(graph.graph.nodes)[-1]
     x_info = helper.make_tensor_value_info("onnx input", TensorProto.FLOAT, None)
     y_info = helper.make_tensor_value_info(last, TensorProto.FLOAT, None)
     model = helper.make_model(helper.make_graph(nodes, "net", [x_info], [y_info], inits),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archcalc import augment as A
+from archcalc.practice import augment as A
 from archcalc.cli import main
 
 

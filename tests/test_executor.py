@@ -13,7 +13,9 @@ import archcalc
 from archcalc import analyze, loads
 from archcalc.cli import main as cli
 from archcalc.errors import SpecError
-from archcalc.executor import check, run
+from archcalc.executor import weights as wts
+from archcalc import run
+from archcalc.executor import check
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 SIZES = (32, 48, 64, 67, 80, 96, 112, 128, 160, 192, 224, 227)  # tried in turn for H and W
@@ -22,8 +24,8 @@ SIZES = (32, 48, 64, 67, 80, 96, 112, 128, 160, 192, 224, 227)  # tried in turn 
 def spatial_symbols(graph) -> list:
     """Symbols that stand for an input's n_H or n_W (not widths such as a bottleneck's b)."""
     names = set()
-    for name in graph.nodes:
-        layer = graph.nodes[name]["layer"]
+    for name in graph.graph.nodes:
+        layer = graph.layer(name)
         if layer.kind == "input":
             names |= {str(v) for v in layer.op.shape[:2] if not isinstance(v, int)}
     return sorted(names)
@@ -131,7 +133,7 @@ def test_keep_frees_nothing_early_and_the_schedule_matches_the_analysis():
     graph = archcalc.load(SPECS / "inception_naive.arch")
     result = run(graph, keep=True)
     assert result.peak_bytes == result.predicted_bytes
-    assert set(result.activations) == set(graph.nodes)
+    assert set(result.activations) == set(graph.graph.nodes)
 
 
 def test_traced_peak_stays_within_one_and_a_half_of_the_prediction():
@@ -204,7 +206,7 @@ network N {
 def test_weights_round_trip_through_npz(tmp_path):
     first = run(SPECS / "lenet5_1998.arch")
     path = tmp_path / "w.npz"
-    archcalc.weights.save(path, first.weights)
+    wts.save(path, first.weights)
     with np.load(path) as z:
         assert z["c3/W"].shape == (5, 5, 60)  # the connection table's taps, packed
         assert sorted(z.files)[:3] == ["c1/W", "c1/b", "c3/W"]

@@ -382,7 +382,7 @@ def outcome(text: str) -> str:
     try:
         graph = archcalc.loads(text, "mutant.arch")
         analysis = archcalc.analyze(graph)
-        names = [s.name for s in graph.graph["symbols"]]
+        names = [s.name for s in graph.symbols]
         free = archcalc.analyze(graph, free=tuple(names))
         archcalc.analyze(graph, strict=True)
         assert len(free.rows) == len(analysis.rows)

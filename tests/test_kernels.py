@@ -11,8 +11,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from archcalc import ops
-from archcalc.kernels import KERNELS, TILE_BYTES, Context
+from archcalc import kinds as ops
+from archcalc.executor.kernels import KERNELS, TILE_BYTES, Context
 
 RNG = np.random.default_rng(1)
 

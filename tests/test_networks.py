@@ -255,8 +255,8 @@ def test_free_symbols_then_defaults(name):
     # Analysing with every symbol free and substituting the defaults afterwards gives exactly
     # the analysis at the defaults: totals and every row's params, MACs and output shape.
     g = graph(name)
-    names = [s.name for s in g.graph["symbols"]]
-    defaults = {symbol(s.name): s.default for s in g.graph["symbols"]}
+    names = [s.name for s in g.symbols]
+    defaults = {symbol(s.name): s.default for s in g.symbols}
     free = archcalc.analyze(g, free=names)
     concrete = analysis(name)
 
@@ -287,7 +287,7 @@ def test_imagenet_specs_reanalyse(name):
     # at 448x448 they still end in 1000 logits and keep their params (the fc layers follow a
     # global or adaptive pool) except the flatten-to-fc AlexNets, whose fc6 grows.
     g = graph(name)
-    assert {s.name: s.default for s in g.graph["symbols"]} == (
+    assert {s.name: s.default for s in g.symbols} == (
         {"H": 227, "W": 227} if name.startswith("alexnet") else {"H": 224, "W": 224})
     assert analysis(name).rows[0].out_shape[2] == 3
     a = archcalc.analyze(g, at={"H": 448, "W": 448})

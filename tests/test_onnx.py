@@ -29,7 +29,7 @@ TOLERANCE = 1e-4  # relative error in float32
 
 def small_sizes(graph) -> dict:
     """The smallest input size (H = W) that every layer of the spec accepts: fast to run."""
-    names = [s.name for s in graph.graph["symbols"] if s.name in ("H", "W")]
+    names = [s.name for s in graph.symbols if s.name in ("H", "W")]
     for size in (32, 64, 96, 128, 160, 224, 227):
         at = {n: size for n in names}
         try:
@@ -41,8 +41,8 @@ def small_sizes(graph) -> dict:
 
 
 def exported(spec):
-    from archcalc.onnx_export import export
-    from archcalc.onnx_import import from_model
+    from archcalc.onnx.export import export
+    from archcalc.onnx.importer import from_model
     graph = archcalc.load(ROOT / "specs" / spec)
     at = small_sizes(graph)
     model = export(graph, at=at)  # checked with onnx.checker
@@ -94,14 +94,14 @@ def same_rows(a, b, renamed=None):
 def test_spec_to_onnx_and_back_analyses_and_runs_the_same(spec):
     """Round trip: the same analysis, layer by layer; and the executor on the imported model
     (its weights converted twice) equals onnxruntime on the exported one."""
-    from archcalc.onnx_import import model_input, model_output
+    from archcalc.onnx.importer import model_input, model_output
     graph, at, model, imported = exported(spec)
     same_rows(archcalc.analyze(graph, at=at), archcalc.analyze(imported))
     sess = session(model)
     x = random_input(sess)
     want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     del sess, model
-    result = archcalc.run(imported, model_input(imported, x), imported.graph["weights"])
+    result = archcalc.run(imported, model_input(imported, x), imported.weights)
     y = model_output(imported, result.analysis.rows[-1].name, result.output)
     assert y.shape == want.shape
     assert relative_error(y, want) < TOLERANCE
@@ -115,20 +115,20 @@ def test_exported_weights_are_the_executors_seeded_ones():
     graph, at, model, imported = exported("alexnet_2gpu.arch")
     x = np.random.default_rng(3).standard_normal((1, *[at["H"], at["W"]], 3)).astype(np.float32)
     direct = archcalc.run(graph, x, at=at).output
-    via_onnx = archcalc.run(imported, x, imported.graph["weights"]).output
+    via_onnx = archcalc.run(imported, x, imported.weights).output
     assert relative_error(via_onnx, direct) < TOLERANCE
 
 
 @needs_onnx
 def test_free_sizes_stay_symbols_through_a_round_trip():
-    from archcalc.onnx_export import export
-    from archcalc.onnx_import import from_model
+    from archcalc.onnx.export import export
+    from archcalc.onnx.importer import from_model
     graph = archcalc.load(ROOT / "specs" / "resnet18.arch")
     model = export(graph, free=("H", "W"))
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["N", 3, "H", "W"]
     imported = from_model(model, "r18.onnx")
-    assert [(s.name, s.default) for s in imported.graph["symbols"]] == [("H", 224), ("W", 224)]
+    assert [(s.name, s.default) for s in imported.symbols] == [("H", 224), ("W", 224)]
     a, b = archcalc.analyze(graph, free=("H", "W")), archcalc.analyze(imported, free=("H", "W"))
     assert str(a.totals["macs"]) == str(b.totals["macs"])
     assert archcalc.analyze(imported).totals["macs"] == 1_814_073_344
@@ -140,8 +140,8 @@ def test_free_sizes_stay_symbols_through_a_round_trip():
 @pytest.mark.parametrize("fold_bn, params, state", [(False, 25_557_032, 53_120),
                                                     (True, 25_530_472, 0)])
 def test_resnet50_macs_do_not_depend_on_folding_batchnorm(fold_bn, params, state):
-    from archcalc.onnx_export import export
-    from archcalc.onnx_import import from_model
+    from archcalc.onnx.export import export
+    from archcalc.onnx.importer import from_model
     model = export(archcalc.load(ROOT / "specs" / "resnet50.arch"), fold_bn=fold_bn, check=False)
     kinds = {n.op_type for n in model.graph.node}
     assert ("BatchNormalization" in kinds) is not fold_bn
@@ -164,8 +164,9 @@ network ConvBN {
 @needs_onnx
 def test_batchnorm_folded_on_export_is_the_executors_folding():
     from onnx import numpy_helper
-    from archcalc import executor, onnx_export
-    assert onnx_export.fold is executor.fold  # one rule, used by the fusion and the export
+    from archcalc.executor import fusion
+    from archcalc.onnx import export as onnx_export
+    assert onnx_export.fold is fusion.fold  # one rule, used by the fusion and the export
     graph = archcalc.loads(CONV_BN)
     rng = np.random.default_rng(3)
     w = {"c1": {"W": rng.standard_normal((3, 3, 2, 3)), "b": rng.standard_normal(3)},
@@ -200,11 +201,11 @@ def families():
 def test_family_imports_with_onnxruntimes_shapes_and_output(family):
     from onnx_models import FAMILIES
 
-    from archcalc.onnx_import import from_model, model_input, model_output
+    from archcalc.onnx.importer import from_model, model_input, model_output
     model, at = FAMILIES[family]()
     graph = from_model(model, f"{family}.onnx")
     analysis = archcalc.analyze(graph, at=at)
-    tensors = graph.graph["onnx"]["tensors"]
+    tensors = graph.layout["tensors"]
     sess = session(model, [t for t in tensors.values() if "#" not in t])
     x = random_input(sess, at)
     outputs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x})))
@@ -220,7 +221,7 @@ def test_family_imports_with_onnxruntimes_shapes_and_output(family):
             assert tuple(row.out_shape) == want, row.name
         compared += 1
     assert compared >= len(analysis.rows) - 2
-    result = archcalc.run(graph, model_input(graph, x), graph.graph["weights"], at=at)
+    result = archcalc.run(graph, model_input(graph, x), graph.weights, at=at)
     y = model_output(graph, analysis.rows[-1].name, result.output)
     assert relative_error(y, outputs[model.graph.output[0].name]) < TOLERANCE
     assert check(result) == []
@@ -244,16 +245,16 @@ FAMILY_KINDS = {  # the kinds each family's characteristic pattern must become
 def test_family_patterns_become_archcalc_kinds(family):
     from onnx_models import FAMILIES
 
-    from archcalc.onnx_import import from_model
+    from archcalc.onnx.importer import from_model
     model, at = FAMILIES[family]()
     graph = from_model(model, f"{family}.onnx")
-    kinds = {graph.nodes[n]["layer"].kind for n in graph.nodes}
+    kinds = {graph.layer(n).kind for n in graph.graph.nodes}
     assert FAMILY_KINDS[family] <= kinds
     if family == "resnext":
-        assert any(graph.nodes[n]["layer"].op.groups == 32 for n in graph.nodes
-                   if graph.nodes[n]["layer"].kind == "conv")
+        assert any(graph.layer(n).op.groups == 32 for n in graph.graph.nodes
+                   if graph.layer(n).kind == "conv")
     if family in ("mobilenet", "shufflenet"):  # named dimensions stay free symbols
-        assert [s.name for s in graph.graph["symbols"]] == ["H", "W"]
+        assert [s.name for s in graph.symbols] == ["H", "W"]
         assert archcalc.analyze(graph).free == ("H", "W")
 
 
@@ -262,8 +263,8 @@ def test_family_patterns_become_archcalc_kinds(family):
 def test_imported_model_written_as_a_spec_analyses_the_same(family):
     from onnx_models import FAMILIES
 
-    from archcalc.onnx_import import from_model
-    from archcalc.spec_text import write
+    from archcalc.onnx.importer import from_model
+    from archcalc.lang.write import write
     model, at = FAMILIES[family]()
     graph = from_model(model, f"{family}.onnx")
     text, renamed = write(graph)
@@ -276,7 +277,7 @@ def test_imported_model_written_as_a_spec_analyses_the_same(family):
 def test_a_tensor_two_layers_share_counts_once_in_the_totals():
     from onnx_models import Builder
 
-    from archcalc.onnx_import import from_model
+    from archcalc.onnx.importer import from_model
     b = Builder("siamese")
     w = b.weight(4, 4, 3, 3)
     y = b.node("Conv", [b.node("Conv", ["x", w], kernel_shape=[3, 3], pads=[1, 1, 1, 1]), w],
@@ -304,7 +305,7 @@ def _model_4d(b, y):
 def test_unsupported_operators_are_listed_every_one():
     from onnx_models import Builder
 
-    from archcalc.onnx_import import from_model
+    from archcalc.onnx.importer import from_model
     b = Builder("odd")
     y = b.node("Elu", [b.node("Conv", ["x", b.weight(4, 3, 3, 3)], kernel_shape=[3, 3])])
     y = b.node("Elu", [b.node("Resize", [y, "", b.const(np.array([1, 1, 2, 2], np.float32))])])
@@ -320,7 +321,7 @@ def test_unsupported_operators_are_listed_every_one():
 def test_an_unsupported_use_of_a_known_operator_says_why():
     from onnx_models import Builder
 
-    from archcalc.onnx_import import from_model
+    from archcalc.onnx.importer import from_model
     b = Builder("odd")
     y = b.node("Transpose", [b.node("Conv", ["x", b.weight(4, 3, 3, 3)], kernel_shape=[3, 3])],
                perm=[0, 1, 3, 2])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import archcalc
-from archcalc import ops
+from archcalc import kinds as ops
 
 C3_TABLE = "[[0,1,2],[1,2,3],[2,3,4],[3,4,5],[4,5,0],[5,0,1],[0,1,2,3],[1,2,3,4],[2,3,4,5]," \
            "[3,4,5,0],[4,5,0,1],[5,0,1,2],[0,1,3,4],[1,2,4,5],[0,2,3,5],[0,1,2,3,4,5]]"
@@ -189,7 +189,7 @@ def test_modern_kinds_refuse_bad_arguments(statement, message):
 def test_modern_kernels_follow_their_definitions():
     import numpy as np
 
-    from archcalc.kernels import KERNELS, Context
+    from archcalc.executor.kernels import KERNELS, Context
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 4, 6)) * 4
 

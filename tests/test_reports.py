@@ -8,11 +8,12 @@ import pytest
 import sympy
 
 import archcalc
-from archcalc import costs, report
+from archcalc.analysis import costs
+from archcalc.present import report
 from archcalc.cli import main
-from archcalc.compare import depth, render
+from archcalc.present.compare import depth, render
 from archcalc.sizes import ceiling_form
-from archcalc.sweep import evaluate, parse_range
+from archcalc.analysis.sweep import evaluate, parse_range
 from conftest import ROOT, SPECS
 
 GOLDEN = ROOT / "tests" / "golden"

@@ -17,8 +17,8 @@ import pytest
 import sympy
 
 import archcalc
-from archcalc import graph as graph_module
-from archcalc import syntax
+from archcalc.lang import build as graph_module
+from archcalc.lang import syntax
 from archcalc.cli import COMMANDS, main
 from archcalc.commands.formula import formulas
 from archcalc.errors import SpecError
@@ -110,8 +110,8 @@ def test_package_source_has_no_path_from_text_to_code():
     assert not found, "\n".join(found)
 
 
-CORE = ("errors.py", "syntax.py", "graph.py", "analysis.py", "sizes.py", "cli.py",
-        *(f"ops/{p.name}" for p in sorted((PACKAGE / "ops").glob("*.py"))))
+CORE = ("errors.py", "lang/syntax.py", "lang/build.py", "analysis/analyzer.py", "sizes.py", "cli.py",
+        *(f"kinds/{p.name}" for p in sorted((PACKAGE / "kinds").glob("*.py"))))
 
 
 @pytest.mark.parametrize("name", CORE)
@@ -151,7 +151,7 @@ def sympify_refuses_text(monkeypatch):
 @pytest.mark.parametrize("spec", sorted(SPECS.glob("*.arch")), ids=lambda p: p.stem)
 def test_every_spec_analyses_without_sympify_of_text(spec, sympify_refuses_text):
     graph = archcalc.load(spec)
-    names = [s.name for s in graph.graph["symbols"]]
+    names = [s.name for s in graph.symbols]
     archcalc.analyze(graph)
     formulas(graph, names, {})
     assert sympify_refuses_text == []
@@ -248,7 +248,7 @@ def entry_points(text: str, path: Path, capsys):
             continue
         yield entry, "ok"
         for step, fn in (("analyze", lambda: archcalc.analyze(graph)),
-                         ("formula", lambda: formulas(graph, [s.name for s in graph.graph["symbols"]], {}))):
+                         ("formula", lambda: formulas(graph, [s.name for s in graph.symbols], {}))):
             try:
                 fn()
                 yield step, "ok"
@@ -451,7 +451,7 @@ def test_an_input_of_a_billion_squared_is_analysed_statically():
 
 
 def test_adaptive_pool_window_sums_match_the_windows():
-    from archcalc.ops import adaptive_window_sum, adaptive_windows
+    from archcalc.kinds import adaptive_window_sum, adaptive_windows
     for n in range(1, 40):
         for o in range(1, 40):
             assert adaptive_window_sum(n, o) == sum(adaptive_windows(n, o))

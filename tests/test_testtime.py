@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from archcalc import SpecError, analyze, load
-from archcalc import testtime as TT
-from archcalc.executor import run
+from archcalc.practice import testtime as TT
+from archcalc import run
 from conftest import SPECS
 
 LENET_MACS = 416_520
@@ -76,7 +76,7 @@ def test_crops_and_ensemble_multiply(lenet):
 
 
 def test_ensemble_weights_files(lenet, tmp_path):
-    from archcalc import weights as wts
+    from archcalc.executor import weights as wts
     x = np.random.default_rng(3).standard_normal((2, 32, 32, 1)).astype(np.float32)
     paths = []
     for s in (4, 5):

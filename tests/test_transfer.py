@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from archcalc import SpecError, load, loads
-from archcalc import transfer as T
-from archcalc import weights as wts
+from archcalc.practice import transfer as T
+from archcalc.executor import weights as wts
 from archcalc.cli import main
-from archcalc.executor import run, single_input
+from archcalc import run
+from archcalc.executor import single_input
 from conftest import ROOT, SPECS
 
 C1, C3 = 28 * 28 * 6 * 5 * 5 * 1, 10 * 10 * 16 * 5 * 5 * 6  # LeNet-5's two convolutions' MACs
@@ -37,9 +38,9 @@ def test_split_freezes_the_conv_part_and_trains_a_new_k_way_head(lenet):
     assert s.frozen == ("x", "c1", "tanh1", "s2", "c3", "tanh2", "s4")
     assert s.head == ("flatten1", "f5", "tanh3", "f6", "tanh4", "out", "softmax1")
     assert (s.classifier, s.classes) == ("out", 12)
-    assert s.graph.nodes["out"]["layer"].op.c == 12 and s.graph.graph["freeze"] == "s4"
-    assert lenet.nodes["out"]["layer"].op.c == 10 and "freeze" not in lenet.graph  # untouched
-    assert T.frozen_graph(s).nodes["s4"] and list(T.frozen_graph(s).nodes)[-1] == "s4"
+    assert s.net.layer("out").op.c == 12 and s.net.freeze == "s4"
+    assert lenet.layer("out").op.c == 10 and lenet.freeze is None  # untouched
+    assert "s4" in T.frozen_network(s) and T.frozen_network(s).layers[-1].name == "s4"
 
 
 @pytest.mark.parametrize("through, message", [
@@ -161,10 +162,10 @@ network Small {
 """
 
 
-def test_frozen_graph_keeps_the_topological_order_when_the_frozen_part_is_small():
+def test_frozen_network_keeps_the_topological_order_when_the_frozen_part_is_small():
     # 4 frozen layers of 10: a networkx subgraph view would iterate a set (hash order)
     s = T.split(loads(SMALL), "flatten1", 3)
-    assert list(T.frozen_graph(s).nodes) == ["x", "c1", "relu1", "flatten1"]
+    assert [l.name for l in T.frozen_network(s).layers] == ["x", "c1", "relu1", "flatten1"]
 
 
 @pytest.mark.parametrize("hashseed", ["0", "1", "5"])

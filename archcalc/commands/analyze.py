@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from .. import analyze, costs, load, tables
+from ..analysis.analyzer import analyze
+from ..source import load
+from ..analysis import costs
+from ..present import tables
 from ..errors import SpecError
 from . import add_binding_options, parse_sets
 
@@ -21,9 +24,9 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    graph = load(args.spec)
+    net = load(args.spec)
     free = tuple(n.strip() for n in args.free.split(",") if n.strip())
-    analysis = analyze(graph, at=parse_sets(args.set), free=free, strict=args.strict,
+    analysis = analyze(net, at=parse_sets(args.set), free=free, strict=args.strict,
                        freeze=args.freeze)
     cache = None if args.images is None else cache_line(analysis, args.images)  # errors first
     sys.stdout.write(tables.FORMATS[args.format](analysis))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import augment
+from ..practice import augment
 from ..errors import SpecError
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from .. import analyze, load
-from ..compare import render
+from ..analysis.analyzer import analyze
+from ..source import load
+from ..present.compare import render
 from ..errors import SpecError
 from . import parse_sets
 
@@ -23,12 +24,12 @@ def main(args) -> int:
         print("archcalc compare: error: give two or more specs", file=sys.stderr)
         return 2
     at = parse_sets(args.set)
-    graphs = [load(path) for path in args.specs]
-    declared = [{s.name for s in g.graph["symbols"]} for g in graphs]
+    nets = [load(path) for path in args.specs]
+    declared = [{s.name for s in g.symbols} for g in nets]
     unknown = sorted(set(at) - set().union(*declared))
     if unknown:
         raise SpecError(f"no spec declares the symbol '{unknown[0]}'")
     analyses = [analyze(g, at={k: v for k, v in at.items() if k in names})
-                for g, names in zip(graphs, declared)]
+                for g, names in zip(nets, declared)]
     sys.stdout.write(render(analyses, args.format))
     return 0

@@ -2,8 +2,8 @@
 onnx.checker, its weights from the executor's seeded initialisation or an .npz."""
 from __future__ import annotations
 
-from .. import load
-from ..onnx_export import export
+from ..source import load
+from ..onnx.export import export
 from . import parse_sets
 
 
@@ -23,9 +23,9 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    graph = load(args.spec)
+    net = load(args.spec)
     free = tuple(n.strip() for n in args.free.split(",") if n.strip())
-    model = export(graph, args.output, weights=args.weights, at=parse_sets(args.set), free=free,
+    model = export(net, args.output, weights=args.weights, at=parse_sets(args.set), free=free,
                    seed=args.seed, fold_bn=args.fold_bn)
     inputs = ", ".join(f"{i.name} ({', '.join(d.dim_param or str(d.dim_value) for d in i.type.tensor_type.shape.dim)})"
                        for i in model.graph.input)

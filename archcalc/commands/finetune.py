@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import load, transfer
+from ..source import load
+from ..practice import transfer
 from ..errors import SpecError
-from ..executor import single_input
+from ..executor.forward import single_input
 from . import parse_sets
 
 
@@ -52,10 +53,10 @@ def add_parser(sub) -> None:
 
 def main(args) -> int:
     check_options(args)
-    graph = load(args.spec)
+    net = load(args.spec)
     at = parse_sets(args.set)
     if args.data == "digits":
-        x, y = transfer.digits(single_input(graph, at, "finetune")[0])
+        x, y = transfer.digits(single_input(net, at, "finetune")[0])
         data = f"scikit-learn digits, 8x8 resized to {x.shape[1]}x{x.shape[2]}x{x.shape[3]}"
     else:
         x, y = read_data(args.data)
@@ -63,7 +64,7 @@ def main(args) -> int:
     stem = f"{Path(args.spec).stem}_{args.freeze}"
     out = args.out or f"{Path(args.spec).stem}_finetuned.npz"
     cache = args.cache or f"{stem}_features.npy"
-    result = transfer.finetune(graph, x, y, args.freeze, classes=args.classes,
+    result = transfer.finetune(net, x, y, args.freeze, classes=args.classes,
                                test_fraction=args.test_fraction, epochs=args.epochs,
                                batch=args.batch, lr=args.lr, decay=args.decay,
                                momentum=args.momentum, seed=args.seed, weights=args.weights,

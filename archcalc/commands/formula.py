@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sympy
 
-from .. import analyze, load
+from ..analysis.analyzer import analyze
+from ..source import load
 from ..errors import SpecError
 from ..sizes import ceiling_form, expr, show
 from . import parse_sets
@@ -25,24 +26,24 @@ def add_parser(sub) -> None:
     p.set_defaults(main=main)
 
 
-def formulas(graph, free, at) -> dict:
+def formulas(net, free, at) -> dict:
     """Quantity -> expression, with `free` symbols left free (a pure function for tests)."""
-    totals = analyze(graph, at=at, free=free).totals
+    totals = analyze(net, at=at, free=free).totals
     return {key: totals[key] for key, _ in QUANTITIES}
 
 
 def main(args) -> int:
-    graph = load(args.spec)
-    names = [s.name for s in graph.graph["symbols"]]
+    net = load(args.spec)
+    names = [s.name for s in net.symbols]
     at = parse_sets(args.set)
     free = names if args.symbols is None else [n.strip() for n in args.symbols.split(",") if n.strip()]
     clash = [n for n in free if n in at]
     if clash and args.symbols is not None:
         raise SpecError(f"symbol '{clash[0]}' is both kept free and bound with --set")
     free = [n for n in free if n not in at]
-    result = formulas(graph, free, at)
+    result = formulas(net, free, at)
     shown = ", ".join(free) if free else "none"
-    print(f"{graph.graph['network']}: free symbols {shown}")
+    print(f"{net.name}: free symbols {shown}")
     width = max(len(label) for _, label in QUANTITIES)
     for key, label in QUANTITIES:
         shown_expr = ceiling_form(result[key])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import analyze
-from .. import weights as wts
+from ..analysis.analyzer import analyze
+from ..executor import weights as wts
 from ..errors import SpecError
-from ..onnx_import import load_onnx
-from ..spec_text import write
+from ..onnx.importer import load_onnx
+from ..lang.write import write
 
 
 def add_parser(sub) -> None:
@@ -22,19 +22,19 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    graph = load_onnx(args.model)
+    net = load_onnx(args.model)
     header = [f"Imported from {Path(args.model).name} by `archcalc import`."]
-    analysis = analyze(graph) if not any(s.default is None for s in graph.graph["symbols"]) else None
+    analysis = analyze(net) if not any(s.default is None for s in net.symbols) else None
     if analysis is not None:
         header.append(f"params {analysis.totals['params']:,} (BatchNorm running statistics: "
                       f"{analysis.totals['state']:,} more, as state), MACs {analysis.totals['macs']:,}")
     else:
-        free = ", ".join(s.name for s in graph.graph["symbols"] if s.default is None)
+        free = ", ".join(s.name for s in net.symbols if s.default is None)
         header.append(f"free sizes: {free} (bind them with --set to count)")
-    if graph.graph["shared"]["params"]:
-        header.append(f"{graph.graph['shared']['params']:,} parameters are read by several layers of "
+    if net.shared.params:
+        header.append(f"{net.shared.params:,} parameters are read by several layers of "
                       "the model: counted once there, once per layer in this spec")
-    text, renamed = write(graph, header)
+    text, renamed = write(net, header)
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -43,8 +43,8 @@ def main(args) -> int:
     else:
         sys.stdout.write(text)
     if args.save_weights:
-        wts.save(args.save_weights, {renamed[k]: v for k, v in graph.graph["weights"].items()})
+        wts.save(args.save_weights, {renamed[k]: v for k, v in net.weights.items()})
     if args.output:
-        print(f"wrote {args.output}: {len(graph)} layers" +
+        print(f"wrote {args.output}: {len(net.graph)} layers" +
               (f", weights {args.save_weights}" if args.save_weights else ""))
     return 0

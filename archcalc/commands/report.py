@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SpecError
-from ..report import write_reports
+from ..present.report import write_reports
 
 
 def add_parser(sub) -> None:

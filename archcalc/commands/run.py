@@ -7,10 +7,11 @@ import zipfile
 
 import numpy as np
 
-from .. import load, testtime
-from .. import weights as wts
+from ..source import load
+from ..practice import testtime
+from ..executor import weights as wts
 from ..errors import SpecError
-from ..executor import check, run, size_text
+from ..executor.forward import check, run, size_text
 from . import add_binding_options, parse_sets
 
 
@@ -40,31 +41,31 @@ def main(args) -> int:
     for option, value in (("--batch", args.batch), ("--repeat", args.repeat), ("--max-memory", args.max_memory)):
         if value is not None and value <= 0:
             raise SpecError(f"{option} must be positive, got {value}")
-    graph = load(args.spec)
+    net = load(args.spec)
     x = read_array(args.input) if args.input else None
-    model = graph.graph.get("onnx")  # an ONNX model: its weights, arrays in its layout (NCHW)
+    model = net.layout  # an ONNX model: its weights, arrays in its layout (NCHW)
     weights = args.weights  # args keeps what the user gave: --ensemble K refuses --weights
     if model is not None:
-        from ..onnx_import import model_input
-        x = model_input(graph, x)
-        weights = weights or graph.graph["weights"]
+        from ..onnx.importer import model_input
+        x = model_input(net, x)
+        weights = weights or net.weights
     if testtime.wants_test_time(args):  # multi-crop and ensembles: archcalc.testtime
         # one network: the model's weights; --ensemble K: K seeded ones; --ensemble FILES: those
         given = args if args.ensemble else argparse.Namespace(**{**vars(args), "weights": weights})
-        lines, evaluation = testtime.command(given, graph, x, parse_sets(args.set))
+        lines, evaluation = testtime.command(given, net, x, parse_sets(args.set))
         print("\n".join(lines))
         if args.output:
-            last = list(graph.nodes)[-1]  # the analysis' last row, the executor's output
-            write_array(args.output, in_model_layout(graph, last, evaluation.output))
+            last = net.layers[-1].name  # the analysis' last row, the executor's output
+            write_array(args.output, in_model_layout(net, last, evaluation.output))
         return 0
     options = dict(seed=args.seed, at=parse_sets(args.set), batch=args.batch, dtype=args.dtype,
                    memory_limit=int(args.max_memory * 2**30), strict=args.strict,
                    trace_memory=args.verify)
-    best = result = run(graph, x, weights, **options)
+    best = result = run(net, x, weights, **options)
     for _ in range(args.repeat - 1):  # the same weights again: only the pass is timed
-        result = run(graph, x, result.weights, **options)
+        result = run(net, x, result.weights, **options)
         best = min(best, result, key=lambda r: r.seconds)
-    best.output = in_model_layout(graph, best.analysis.rows[-1].name, best.output)
+    best.output = in_model_layout(net, best.analysis.rows[-1].name, best.output)
     print("\n".join(summary(best, args, weights)))
     if args.verify:
         print(verify_line(best))
@@ -75,12 +76,12 @@ def main(args) -> int:
     return 0
 
 
-def in_model_layout(graph, layer, y):
+def in_model_layout(net, layer, y):
     """An ONNX model's output in its own layout ((N, C, H, W) or (N, n)); a spec's as it is."""
-    if graph.graph.get("onnx") is None:
+    if net.layout is None:
         return y
-    from ..onnx_import import model_output
-    return model_output(graph, layer, y)
+    from ..onnx.importer import model_output
+    return model_output(net, layer, y)
 
 
 def summary(r, args, weights) -> list[str]:

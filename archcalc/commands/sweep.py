@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from tabulate import tabulate
 
-from .. import load
+from ..source import load
 from ..errors import SpecError
-from ..sweep import METRICS, evaluate, parse_range
+from ..analysis.sweep import METRICS, evaluate, parse_range
 from . import parse_sets
 
 TABLE_ROWS = 25
@@ -28,19 +28,19 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     if len(args.vary) > 2:
         raise SpecError("sweep varies one or two symbols")
-    graph = load(args.spec)
+    net = load(args.spec)
     pairs = [parse_range(v) for v in args.vary]
     ranges = dict(pairs)
     if len(ranges) != len(pairs):
         raise SpecError(f"--vary names '{pairs[0][0]}' twice")
-    values = evaluate(graph, args.metric, ranges, parse_sets(args.set))
+    values = evaluate(net, args.metric, ranges, parse_sets(args.set))
     names = list(ranges)
     if len(names) == 1:
         print_table(names[0], ranges[names[0]], values, args.metric)
     else:
         print_grid_summary(names, ranges, values, args.metric)
     if args.plot:
-        plot(graph, names, ranges, values, args.metric, args.plot)
+        plot(net, names, ranges, values, args.metric, args.plot)
         print(f"plot: {args.plot}")
     return 0
 
@@ -75,9 +75,9 @@ LABELS = {"macs": "MACs", "params": "params", "trainable_params": "trainable par
           "peak_activations": "peak live activations"}
 
 
-def plot(graph, names, ranges, values, metric, path) -> None:
-    from ..plots import curve, heatmap
-    network = graph.graph["network"]
+def plot(net, names, ranges, values, metric, path) -> None:
+    from ..present.plots import curve, heatmap
+    network = net.name
     metric = LABELS[metric]
     scale, unit = (1e9, "G") if np.max(values.astype(float)) >= 1e9 else (1e6, "M")
     scaled = values.astype(float) / scale

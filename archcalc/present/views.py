@@ -2,7 +2,7 @@
 large, and one block in detail (the first one with a branch and a join)."""
 from __future__ import annotations
 
-from .analysis import Analysis
+from ..analysis.analyzer import Analysis
 from .tables import shape_text
 
 SMALL = 45

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import lark
 
-from .errors import Span, SpecError
-from .sizes import MAX_DIGITS
+from ..errors import Span, SpecError
+from ..sizes import MAX_DIGITS
 from .syntax_errors import syntax_error
 
 MAX_SOURCE_CHARS = 10_000_000

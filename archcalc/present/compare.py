@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from . import ops
-from .analysis import Analysis
-from .sizes import is_int, show
+from .. import kinds
+from ..analysis.analyzer import Analysis
+from ..sizes import is_int, show
 from .tables import number, shape_text
 
 QUANTITIES = (("params", "params"), ("trainable_params", "trainable params"),
@@ -34,7 +34,7 @@ def depth(a: Analysis) -> int:
     longest: dict[str, int] = {}
     for r in a.rows:  # rows are in topological order
         below = max((longest[i] for i in r.inputs), default=0)
-        longest[r.name] = below + ops.KINDS[r.kind].weighted
+        longest[r.name] = below + kinds.KINDS[r.kind].weighted
     return max(longest.values())
 
 

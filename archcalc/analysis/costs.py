@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analysis import Analysis
-from .sizes import total
+from .analyzer import Analysis
+from ..sizes import total
 
 BYTES = 4  # float32
 ADAM_COPIES = 3  # gradient, first moment, second moment per trainable parameter

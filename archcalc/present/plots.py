@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from .analysis import Analysis
-from .sizes import is_int
+from ..analysis.analyzer import Analysis
+from ..sizes import is_int
 
 FOLD_ABOVE = 40  # more rows than this: one bar per top-level block
 

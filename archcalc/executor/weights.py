@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SpecError, did_you_mean
+from ..errors import SpecError, did_you_mean
 
 PASS_THROUGH = {"batchnorm", "dropout", "add", "concat", "maxpool", "avgpool", "lrn", "identity", "pad"}
 RECTIFIERS = {"relu", "leaky_relu", "clip"}  # clip: ReLU6

@@ -30,11 +30,12 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from . import costs
-from . import weights as wts
-from .analysis import analyze
-from .errors import SpecError, did_you_mean
-from .executor import as_feeds, inferred, plan, run, weights_for
+from ..analysis import costs
+from ..executor import weights as wts
+from ..analysis.analyzer import analyze
+from ..errors import SpecError, did_you_mean
+from ..network import Network
+from ..executor.forward import as_feeds, inferred, plan, run, weights_for
 
 HEAD_KINDS = ("flatten", "fc", "relu", "tanh", "sigmoid", "dropout", "softmax")
 
@@ -43,7 +44,7 @@ HEAD_KINDS = ("flatten", "fc", "relu", "tanh", "sigmoid", "dropout", "softmax")
 
 @dataclass(frozen=True)
 class Split:
-    graph: object            # the network, classifier k wide, `through` recorded as its freeze
+    net: Network             # the network, classifier k wide, `through` recorded as its freeze
     through: str
     frozen: tuple            # layer names, in the graph's order
     head: tuple              # trainable layer names after the frozen part, in order
@@ -51,9 +52,10 @@ class Split:
     classes: int
 
 
-def split(graph, through: str, classes: int | None = None) -> Split:
+def split(net: Network, through: str, classes: int | None = None) -> Split:
     """The network cut after `through`. `classes`: the classifier's new width (default: as in
     the spec). A SpecError explains a head this module cannot train."""
+    graph = net.graph
     if through not in graph:
         hint = did_you_mean(through, graph.nodes)
         raise SpecError(f"cannot freeze through unknown layer '{through}'", None, (hint,) if hint else ())
@@ -87,7 +89,6 @@ def split(graph, through: str, classes: int | None = None) -> Split:
         raise SpecError(f"the classifier fc '{classifier}' must be the last layer but an optional "
                         f"softmax; after it: {', '.join(after)}")
     g = graph.copy()
-    g.graph["freeze"] = through
     width = layer(classifier).op.c
     if classes is not None and classes != width:
         if classes < 2:
@@ -95,35 +96,35 @@ def split(graph, through: str, classes: int | None = None) -> Split:
         node = layer(classifier)
         g.nodes[classifier]["layer"] = replace(node, op=replace(node.op, c=classes))
     k = int(g.nodes[classifier]["layer"].op.c)
-    return Split(g, through, frozen, head, classifier, k)
+    return Split(net.with_(graph=g, freeze=through), through, frozen, head, classifier, k)
 
 
-def frozen_graph(s: Split):
+def frozen_network(s: Split) -> Network:
     """The frozen part alone, a network whose output is `through`, its layers in the graph's
     order (analyze and run expect a topological order; a networkx subgraph view can iterate a
     set instead, so the head is removed from a copy)."""
-    g = s.graph.copy()
+    g = s.net.graph.copy()
     g.remove_nodes_from(s.head)
-    return g
+    return s.net.with_(graph=g, freeze=None)
 
 
-def bindings(graph, images) -> dict:
+def bindings(net: Network, images) -> dict:
     """Symbols fixed by the images' size (H, W of an ImageNet spec), for the executor."""
-    return inferred(graph, as_feeds(graph, np.asarray(images[:1])), {})
+    return inferred(net, as_feeds(net, np.asarray(images[:1])), {})
 
 
 def network_weights(s: Split, weights=None, seed=0, at=None) -> dict:
     """{layer: {key: float32 array}} for the whole (k-wide) network: seeded initialisation,
     overlaid with `weights` (an .npz path or {'LAYER/KEY': array}) for every layer but the
     classifier, which is new."""
-    the_plan = plan(s.graph, at or {})
+    the_plan = plan(s.net, at or {})
     params = weights_for(the_plan, None, seed, np.float32)
     if weights is None:
         return params
     flat = wts.read(weights) if isinstance(weights, (str, Path)) else dict(weights)
     given = {k: v for k, v in flat.items() if not k.startswith(s.classifier + "/")}
     expected = {k: v for k, v in the_plan.weight_shapes.items() if v and k != s.classifier}
-    params.update(wts.fit(given, expected, s.graph, np.float32, f"'{weights}'"
+    params.update(wts.fit(given, expected, s.net.graph, np.float32, f"'{weights}'"
                           if isinstance(weights, (str, Path)) else "the weights given"))
     return params
 
@@ -173,7 +174,7 @@ def cache_key(s: Split, frozen_weights: dict, images) -> str:
     """sha256 of what the features depend on: the frozen layers, their weights, the images."""
     h = hashlib.sha256()
     for name in s.frozen:
-        node = s.graph.nodes[name]["layer"]
+        node = s.net.layer(name)
         h.update(repr((name, node.op, node.inputs)).encode())
         for k, a in sorted(frozen_weights.get(name, {}).items()):
             h.update(k.encode() + np.ascontiguousarray(a, np.float32).tobytes())
@@ -197,7 +198,7 @@ def extract(s: Split, images, cache, frozen_weights: dict, batch=256, at=None,
         array = np.load(path, mmap_mode="r")
         if len(array) == len(images):
             return Features(array, path, True, 0, time.perf_counter() - start, key)
-    sub = frozen_graph(s)
+    sub = frozen_network(s)
     shape = tuple(int(v) for v in analyze(sub, at=at or {}).row(s.through).out_shape)
     path.parent.mkdir(parents=True, exist_ok=True)
     key_path.unlink(missing_ok=True)  # a half-written cache must never look valid
@@ -232,7 +233,7 @@ class HeadLayer:
 def head_layers(s: Split) -> tuple:
     out = []
     for name in s.head:
-        op = s.graph.nodes[name]["layer"].op
+        op = s.net.layer(name).op
         out.append(HeadLayer(name, op.kind, float(op.rate) if op.kind == "dropout" else 0.0))
     return tuple(out)
 
@@ -428,10 +429,10 @@ class Finetune:
     at: dict = field(default_factory=dict)  # the symbols the images bound
 
 
-def finetune(graph, images, labels, through, *, classes=None, test_fraction=0.25, epochs=30,
+def finetune(net: Network, images, labels, through, *, classes=None, test_fraction=0.25, epochs=30,
              batch=32, lr=0.05, decay=1e-4, momentum=0.9, seed=0, weights=None, cache,
              out=None, progress=None, verify=True) -> Finetune:
-    """Freeze `graph` through `through`, cache the frozen part's outputs for every image, train
+    """Freeze `net` through `through`, cache the frozen part's outputs for every image, train
     a new k-way softmax head on the train split's features, measure accuracy on the test
     split, and save the full network's weights to `out` (an .npz keyed 'LAYER/KEY')."""
     images = np.asarray(images)  # no copy of an array or a memory-mapped one
@@ -441,8 +442,8 @@ def finetune(graph, images, labels, through, *, classes=None, test_fraction=0.25
     k = int(labels.max()) + 1 if classes is None else classes
     if labels.min() < 0 or labels.max() >= k:
         raise SpecError(f"labels must be 0 .. {k - 1}, got {labels.min()} .. {labels.max()}")
-    s = split(graph, through, k)
-    at = bindings(s.graph, images)
+    s = split(net, through, k)
+    at = bindings(s.net, images)
     params = network_weights(s, weights, seed, at)
     feats = extract(s, images, cache, {n: params[n] for n in s.frozen if n in params},
                     at=at, progress=progress)
@@ -454,7 +455,7 @@ def finetune(graph, images, labels, through, *, classes=None, test_fraction=0.25
     full = {**params, **training.params}
     p_train = predict(layers, training.params, x[train])
     p_test = predict(layers, training.params, x[test])
-    a = analyze(s.graph, at=at, freeze=through)
+    a = analyze(s.net, at=at, freeze=through)
     cost = costs.transfer(a, through, len(train), epochs)
     counts = np.bincount(labels[test], minlength=k)
     result = Finetune(s, feats, training, float((p_train.argmax(1) == labels[train]).mean()),
@@ -464,7 +465,7 @@ def finetune(graph, images, labels, through, *, classes=None, test_fraction=0.25
     if out:
         wts.save(out, full)
     if verify:
-        r = run(s.graph, np.asarray(images[test]), str(out) if out else full, at=at,
+        r = run(s.net, np.asarray(images[test]), str(out) if out else full, at=at,
                 memory_limit=None)
         y = r.output.reshape(len(test), -1)
         result.executor_agrees = bool((y.argmax(1) == p_test.argmax(1)).all()
@@ -473,7 +474,7 @@ def finetune(graph, images, labels, through, *, classes=None, test_fraction=0.25
 
 
 def softmax_if_needed(s: Split, y):
-    last = s.graph.nodes[s.head[-1]]["layer"].kind
+    last = s.net.layer(s.head[-1]).kind
     return y if last == "softmax" else softmax(y)
 
 
@@ -483,7 +484,7 @@ def report(f: Finetune, data: str) -> str:
     """The run in a few lines: data, split, features, the head's loss and accuracy, and the
     costs with and without the feature cache."""
     s, c, t = f.split, f.cost, f.training
-    a = analyze(s.graph, at=f.at, freeze=s.through)
+    a = analyze(s.net, at=f.at, freeze=s.through)
     per_image = costs.training(a).macs_per_image
     saved = c.epoch_macs_without_cache - c.epoch_macs_with_cache
     shape = tuple(int(v) for v in c.feature_shape)

@@ -12,9 +12,10 @@ from fractions import Fraction
 import networkx as nx
 import sympy
 
-from . import ops
-from .errors import RuleError, Span, SpecError, did_you_mean
-from .sizes import MAX_DIGITS, decimal, expr, floor_div, is_int, norm, show, symbol, too_large
+from .. import kinds
+from ..errors import RuleError, Span, SpecError, did_you_mean
+from ..network import Layer, Network, Symbol
+from ..sizes import MAX_DIGITS, decimal, expr, floor_div, is_int, norm, show, symbol, too_large
 from .syntax import BinOp, LayerStmt, ListValue, Name, Num, Program, RepeatStmt, TupleValue
 
 MAX_LAYERS = 200_000
@@ -27,26 +28,6 @@ ALIASES = {"channels": "c", "filters": "c", "out_channels": "c", "units": "c", "
            "kernel": "f", "kernel_size": "f", "stride": "s", "strides": "s", "padding": "p",
            "pad": "p", "group": "groups", "dilation_rate": "dilation", "use_bias": "bias",
            "rounding": "round", "ceil_mode": "round", "drop": "rate", "dropout": "rate"}
-
-
-@dataclass(frozen=True)
-class Layer:
-    name: str                 # qualified: 'i3a.b1'
-    op: ops.Op
-    inputs: tuple[str, ...]
-    span: Span
-    trace: tuple[str, ...] = ()  # the block instantiations that led here, innermost first
-
-    @property
-    def kind(self) -> str:
-        return self.op.kind
-
-
-@dataclass(frozen=True)
-class Symbol:
-    name: str
-    default: int | None
-    span: Span
 
 
 @dataclass
@@ -65,8 +46,8 @@ class _Scope:
         return f"{self.prefix}{local}"
 
 
-def build(program: Program) -> nx.DiGraph:
-    """The layer graph of a program's network, symbols left free."""
+def build(program: Program) -> Network:
+    """The network of a program: its layer graph, symbols left free."""
     net = program.network
     for definition in (*program.blocks.values(), net):
         _check_params(definition, "symbol" if definition is net else "parameter")
@@ -80,7 +61,7 @@ def build(program: Program) -> nx.DiGraph:
                                 f"got {show(default)}", param.default.span)
         env[param.name] = symbol(param.name)
         symbols.append(Symbol(param.name, default, param.span))
-    graph = nx.DiGraph(network=net.name, file=program.file, symbols=tuple(symbols))
+    graph = nx.DiGraph()
     builder = _Builder(program, graph)
     scope = _Scope("", {}, {}, _explicit_names(net.body), None, (), {})
     try:
@@ -90,7 +71,7 @@ def build(program: Program) -> nx.DiGraph:
                         net.span) from None
     if last is None:
         raise SpecError(f"network '{net.name}' has no layers", net.span)
-    return graph
+    return Network(net.name, program.file, tuple(symbols), graph, freeze=builder.frozen)
 
 
 def _check_params(definition, what):
@@ -135,6 +116,7 @@ def _explicit_names(body) -> set:
 class _Builder:
     def __init__(self, program: Program, graph: nx.DiGraph):
         self.program, self.graph = program, graph
+        self.frozen = None  # the layer named by `freeze <- LAYER`
         self.depth = 0  # blocks and repeats being expanded
 
     def deeper(self, stmt, stack):
@@ -190,13 +172,13 @@ class _Builder:
         if stmt.kind == "freeze":
             self.freeze(stmt, scope, sources)
             return previous
-        if stmt.kind in ops.KINDS:
+        if stmt.kind in kinds.KINDS:
             return self.layer(stmt, scope, env, sources)
         if stmt.kind in self.program.blocks:
             return self.instance(stmt, scope, env, sources, stack)
-        hint = did_you_mean(stmt.kind, set(ops.KINDS) | set(self.program.blocks))
+        hint = did_you_mean(stmt.kind, set(kinds.KINDS) | set(self.program.blocks))
         blocks = ", ".join(sorted(self.program.blocks))
-        known = f"kinds: {', '.join(sorted(ops.KINDS))}" + (f"; blocks: {blocks}" if blocks else "")
+        known = f"kinds: {', '.join(sorted(kinds.KINDS))}" + (f"; blocks: {blocks}" if blocks else "")
         raise SpecError(f"unknown layer kind or block '{stmt.kind}'", stmt.kind_span,
                         ((hint,) if hint else (known,)) + scope.trace)
 
@@ -206,9 +188,9 @@ class _Builder:
             raise SpecError("freeze belongs in the network, outside blocks and repeats", stmt.span)
         if stmt.name or stmt.args or len(sources) != 1:
             raise SpecError("freeze takes one layer: freeze <- LAYER", stmt.span)
-        if "freeze" in self.graph.graph:
+        if self.frozen is not None:
             raise SpecError("freeze is given twice", stmt.span)
-        self.graph.graph["freeze"] = sources[0]
+        self.frozen = sources[0]
 
     def local_name(self, stmt, scope, kind) -> tuple[str, str]:
         if stmt.name:
@@ -253,7 +235,7 @@ class _Builder:
         raise SpecError(f"unknown source '{ref.name}'", ref.span, ((hint,) if hint else ()) + scope.trace)
 
     def layer(self, stmt, scope, env, sources):
-        cls = ops.KINDS[stmt.kind]
+        cls = kinds.KINDS[stmt.kind]
         local, name = self.local_name(stmt, scope, stmt.kind)
         low, high = cls.arity
         if len(sources) < low or (high is not None and len(sources) > high):
@@ -261,7 +243,7 @@ class _Builder:
                             stmt.span, _trace_details(scope.trace))
         positional, keywords = self.arguments(stmt, env, cls, scope.trace, f"{stmt.kind} '{name}'")
         try:
-            op = ops.make(stmt.kind, positional, keywords)
+            op = kinds.make(stmt.kind, positional, keywords)
         except RuleError as e:
             raise SpecError(f"{stmt.kind} '{name}': {e.message}", _argument_span(stmt, cls, e.argument),
                             e.details + _trace_details(scope.trace)) from None
@@ -277,26 +259,26 @@ class _Builder:
         scope.names[local] = layer.name
 
     def arguments(self, stmt, env, cls, trace, who):
-        known = {f.name for f in ops.hyperparameters(cls)}
+        known = {f.name for f in kinds.hyperparameters(cls)}
         positional, keywords = [], {}
         for a in stmt.args:
             if a.key is None:
                 if keywords:
                     raise SpecError(f"{who}: positional argument after a keyword argument", a.span,
-                                    (ops.usage(cls),) + trace)
+                                    (kinds.usage(cls),) + trace)
                 positional.append(_value_of(a, env, who, trace))
                 continue
-            field = next((f for f in ops.hyperparameters(cls) if f.name == a.key), None)
-            if field is not None and field.metadata["kind"] in ops.WORDS and \
+            field = next((f for f in kinds.hyperparameters(cls) if f.name == a.key), None)
+            if field is not None and field.metadata["kind"] in kinds.WORDS and \
                     isinstance(a.value, Name) and a.value.id not in env and a.value.id not in WORDS:
-                words = ops.WORDS[field.metadata["kind"]]
+                words = kinds.WORDS[field.metadata["kind"]]
                 hint = did_you_mean(a.value.id, words)
                 raise SpecError(f"{who}: argument '{a.key}' must be one of {', '.join(words)}, got "
                                 f"'{a.value.id}'", a.value.span, ((hint,) if hint else ()) + trace)
             if a.key not in known:
                 hint = did_you_mean(a.key, known) or _alias_hint(a.key, known)
                 raise SpecError(f"{who}: unknown argument '{a.key}'", a.span,
-                                ((hint,) if hint else ()) + (ops.usage(cls),) + trace)
+                                ((hint,) if hint else ()) + (kinds.usage(cls),) + trace)
             if a.key in keywords:
                 raise SpecError(f"{who}: argument '{a.key}' given twice", a.span, trace)
             keywords[a.key] = _value_of(a, env, who, trace)
@@ -377,7 +359,7 @@ def _argument_span(stmt, cls, name) -> Span:
         if a.key == name:  # from the key to the end of its value: 's=0'
             end = a.value.span
             return replace(a.span, end_column=end.end_column) if end.line == a.span.line else a.span
-    slots = sorted((f for f in ops.hyperparameters(cls) if f.metadata["pos"] is not None),
+    slots = sorted((f for f in kinds.hyperparameters(cls) if f.metadata["pos"] is not None),
                    key=lambda f: f.metadata["pos"])
     positional = [a for a in stmt.args if a.key is None]
     for f, a in zip(slots, positional):

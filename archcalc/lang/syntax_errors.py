@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import lark
 
-from .errors import Span, SpecError, did_you_mean
+from ..errors import Span, SpecError, did_you_mean
 
 VALUE_START = {"NAME", "NUMBER", "LPAR", "LSQB"}
 OPERATOR_TERMINALS = {"PLUS", "MINUS", "STAR", "SLASH", "__ANON_1"}

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from .analysis import analyze
-from .errors import SpecError
-from .sizes import expr, symbol
+from .analyzer import analyze
+from ..errors import SpecError
+from ..sizes import expr, symbol
 
 METRICS = ("macs", "params", "trainable_params", "flops", "other_ops", "activations",
            "peak_activations")
@@ -49,10 +49,10 @@ def parse_range(text: str) -> tuple[str, np.ndarray]:
     return name, np.arange(low, high + 1, step, dtype=np.int64)
 
 
-def formula(graph, names, metric: str, at: dict | None = None):
+def formula(net, names, metric: str, at: dict | None = None):
     if metric not in METRICS:
         raise SpecError(f"unknown metric '{metric}'", None, (f"metrics: {', '.join(METRICS)}",))
-    return analyze(graph, at=at, free=tuple(names)).totals[metric]
+    return analyze(net, at=at, free=tuple(names)).totals[metric]
 
 
 def integer_form(e):
@@ -72,16 +72,16 @@ def integer_form(e):
     return e.replace(sympy.ceiling, divide(CeilDiv, sympy.ceiling))
 
 
-def evaluate(graph, metric: str, ranges: dict, at: dict | None = None) -> np.ndarray:
+def evaluate(net, metric: str, ranges: dict, at: dict | None = None) -> np.ndarray:
     """The metric on the grid of `ranges` (name -> 1-D int array); one axis per name."""
     names = list(ranges)
-    exact_expr = expr(formula(graph, names, metric, at))
+    exact_expr = expr(formula(net, names, metric, at))
     grids = np.meshgrid(*ranges.values(), indexing="ij")
     # the analysis at the lowest corner runs every shape check once: a range that starts where
     # a layer no longer fits is an error, not a curve through impossible sizes
-    analyze(graph, at={**(at or {}), **{n: int(r.min()) for n, r in ranges.items()}})
+    analyze(net, at={**(at or {}), **{n: int(r.min()) for n, r in ranges.items()}})
     corner = {n: int(r.max()) for n, r in ranges.items()}
-    exact_corner = analyze(graph, at={**(at or {}), **corner}).totals[metric]
+    exact_corner = analyze(net, at={**(at or {}), **corner}).totals[metric]
     symbols = [symbol(n) for n in names]
     integer = integer_form(exact_expr)
     if not integer.has(sympy.floor, sympy.ceiling):

@@ -8,7 +8,7 @@ from fractions import Fraction
 from ..errors import RuleError
 from ..sizes import (decimal, is_int, is_integer, is_nonnegative, is_positive, show)
 from .base import Op, Shape
-from .kinds import KINDS
+from .registry import KINDS
 
 
 def hyperparameters(cls: type[Op]) -> list:

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import costs
+from ..analysis import costs
 from .augment import as_batch, crop_at
-from .errors import SpecError
-from .executor import run, single_input
+from ..errors import SpecError
+from ..network import Network
+from ..executor.forward import run, single_input
 
 CROP_SETS = {1: "the centre crop", 2: "the centre crop and its mirror",
              5: "4 corners + centre", 10: "4 corners + centre, and their mirrors"}
@@ -72,7 +73,7 @@ def ten_crops(x, size) -> np.ndarray:
 class Member:
     """One network of an ensemble: a graph, its weights (None: seeded, an .npz path, or a
     dict) and the seed of a seeded initialisation."""
-    graph: object
+    net: Network
     weights: object = None
     seed: int = 0
     label: str = ""
@@ -111,7 +112,7 @@ def evaluate(members, images, n_crops=10, at=None, dtype=np.float32,
     if not members:
         raise SpecError("an ensemble needs at least one network")
     images = as_batch(images)
-    sizes, analyses = zip(*(single_input(m.graph, at, "test-time averaging") for m in members))
+    sizes, analyses = zip(*(single_input(m.net, at, "test-time averaging") for m in members))
     if len(set(sizes)) > 1:
         raise SpecError("the ensemble's networks take different inputs: "
                         + ", ".join(str(s) for s in sizes))
@@ -125,7 +126,7 @@ def evaluate(members, images, n_crops=10, at=None, dtype=np.float32,
     for m, a in zip(members, analyses):
         weights, per_crop = m.weights, []
         for view in views:
-            r = run(m.graph, view, weights, seed=m.seed, at=binding, dtype=dtype,
+            r = run(m.net, view, weights, seed=m.seed, at=binding, dtype=dtype,
                     memory_limit=memory_limit)
             weights = r.weights  # the same weights for every crop, initialised once
             per_crop.append(r.output)

@@ -27,29 +27,29 @@ from pathlib import Path
 import numpy as np
 import sympy
 
-from . import weights as wts
-from .analysis import analyze, bind_op
-from .errors import SpecError
-from .executor import fold
-from .kernels import KERNELS
-from .onnx_import import need_onnx
-from .sizes import is_int, show, symbol
+from ..executor import weights as wts
+from ..analysis.analyzer import analyze, bind_op
+from ..errors import SpecError
+from ..executor.fusion import fold
+from ..executor.kernels import KERNELS
+from .importer import need_onnx
+from ..sizes import is_int, show, symbol
 
 OPSET = 17
 IR_VERSION = 8          # onnx 1.12's: read by every onnxruntime since 1.12
 LAYOUT = "archcalc: layout (a vector's rank, (N, n) <-> (N, n, 1, 1))"
 
 
-def export(graph, path=None, weights=None, at=None, free=(), seed=0, fold_bn=False, check=True):
-    """The ONNX model of `graph` (a ModelProto; written to `path` if given). `weights`: None
+def export(net, path=None, weights=None, at=None, free=(), seed=0, fold_bn=False, check=True):
+    """The ONNX model of `net` (a Network; a ModelProto; written to `path` if given). `weights`: None
     (the executor's seeded initialisation), a path to an .npz, or {layer: {key: array}}.
     Symbols are bound as for `analyze` (`at`, then defaults); names in `free` stay free.
     `fold_bn` folds each BatchNorm that alone reads a convolution into that convolution's
     weights and bias, as PyTorch's exporter does in eval mode."""
     onnx = need_onnx()
-    analysis = analyze(graph, at=at, free=free)
+    analysis = analyze(net, at=at, free=free)
     subs = {symbol(k): v for k, v in analysis.symbols.items() if v is not None}
-    ex = Exporter(onnx, graph, analysis, subs, fold_bn)
+    ex = Exporter(onnx, net, analysis, subs, fold_bn)
     params = ex.weights(weights, seed)
     model = ex.build(params)
     if check:
@@ -66,9 +66,10 @@ def export(graph, path=None, weights=None, at=None, free=(), seed=0, fold_bn=Fal
 
 
 class Exporter:
-    def __init__(self, onnx, graph, analysis, subs, fold_bn=False):
+    def __init__(self, onnx, net, analysis, subs, fold_bn=False):
+        graph = net.graph
         self.onnx, self.h = onnx, onnx.helper
-        self.graph, self.analysis, self.subs = graph, analysis, subs
+        self.net, self.graph, self.analysis, self.subs = net, graph, analysis, subs
         self.folded = {}  # conv -> the batchnorm folded into it
         for name in graph.nodes if fold_bn else ():
             layer, readers = graph.nodes[name]["layer"], list(graph.successors(name))
@@ -141,7 +142,7 @@ class Exporter:
             model.functions.extend(self.functions.values())
         model.producer_name = "archcalc"
         model.ir_version = IR_VERSION
-        defaults = [f"{s.name}={s.default}" for s in self.graph.graph["symbols"]
+        defaults = [f"{s.name}={s.default}" for s in self.net.symbols
                     if s.default is not None and self.analysis.symbols.get(s.name) is None]
         if defaults:
             self.h.set_model_props(model, {"archcalc.defaults": ",".join(defaults)})

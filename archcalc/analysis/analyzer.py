@@ -8,10 +8,10 @@ from dataclasses import dataclass, fields, replace
 import networkx as nx
 import sympy
 
-from . import ops
-from .errors import RuleError, SpecError, did_you_mean
-from .graph import Layer
-from .sizes import MAX_DIGITS, expr, is_int, norm, show, too_large, total
+from .. import kinds
+from ..errors import RuleError, SpecError, did_you_mean
+from ..network import Layer, Network
+from ..sizes import MAX_DIGITS, expr, is_int, norm, show, too_large, total
 
 MAX_SHAPE_DEPTH = 48   # nested floors and ceilings in a symbolic size (real networks: under 10)
 MAX_SHAPE_NODES = 400
@@ -24,8 +24,8 @@ class Row:
     name: str
     kind: str
     inputs: tuple[str, ...]
-    in_shapes: tuple[ops.Shape, ...]
-    out_shape: ops.Shape
+    in_shapes: tuple[kinds.Shape, ...]
+    out_shape: kinds.Shape
     params: object
     trainable_params: object
     frozen_params: object
@@ -68,18 +68,18 @@ class Analysis:
         return tuple(k for k, v in self.symbols.items() if v is None)
 
 
-def analyze(graph: nx.DiGraph, at: dict | None = None, free=(), strict: bool = False,
+def analyze(net: Network, at: dict | None = None, free=(), strict: bool = False,
             freeze: str | None = None) -> Analysis:
-    """Analyse `graph` with symbols bound: `at` first, then defaults; names in `free` (or
+    """Analyse `net` with symbols bound: `at` first, then defaults; names in `free` (or
     without a default) stay symbolic. `freeze` names the last frozen layer (it and every layer
     it reads count as frozen). `strict` makes an inexact division an error."""
-    values = bindings(graph, at or {}, free)
-    freeze = freeze or graph.graph.get("freeze")
+    values = bindings(net, at or {}, free)
+    freeze = freeze or net.freeze
     subs = {sympy.Symbol(k, integer=True, positive=True): v for k, v in values.items() if v is not None}
-    frozen = frozen_layers(graph, freeze)
+    frozen = frozen_layers(net, freeze)
     rows, notes, shapes, fields_rf = [], [], {}, {}
-    for name in graph.nodes:
-        layer: Layer = graph.nodes[name]["layer"]
+    for layer in net.layers:
+        name = layer.name
         op = bind_op(layer.op, subs, layer, values)
         ins = tuple(shapes[i] for i in layer.inputs)
         out = located(layer, lambda: op.out(ins, strict), ins)
@@ -90,15 +90,15 @@ def analyze(graph: nx.DiGraph, at: dict | None = None, free=(), strict: bool = F
         notes += [f"{layer.kind} '{name}': {n}" for n in out.notes]
         rows.append(make_row(layer, op, ins, out.shape, cost, name in frozen, fields_rf[name]))
     rows = tuple(rows)
-    if (graph.graph.get("shared") or {}).get("params"):
-        notes.append(f"{graph.graph['shared']['params']:,} parameters are read by several layers: "
+    if net.shared.params:
+        notes.append(f"{net.shared.params:,} parameters are read by several layers: "
                      "shown in each layer's row, counted once in the totals")
-    return Analysis(graph.graph["network"], graph.graph["file"], values, rows,
-                    totals(rows, graph), tuple(notes), strict, freeze)
+    return Analysis(net.name, net.file, values, rows, totals(rows, net), tuple(notes), strict,
+                    freeze)
 
 
-def bindings(graph, at: dict, free) -> dict:
-    symbols = graph.graph["symbols"]
+def bindings(net: Network, at: dict, free) -> dict:
+    symbols = net.symbols
     names = {s.name for s in symbols}
     for key, value in at.items():
         if key not in names:
@@ -121,7 +121,7 @@ def bindings(graph, at: dict, free) -> dict:
     return {s.name: at.get(s.name, None if s.name in free else s.default) for s in symbols}
 
 
-def bind_op(op: ops.Op, subs: dict, layer: Layer | None = None, values=None) -> ops.Op:
+def bind_op(op: kinds.Op, subs: dict, layer: Layer | None = None, values=None) -> kinds.Op:
     """The op with bound symbols replaced by their values (concrete ops are returned as is).
     The bound op is checked again: a width b - 16 is fine until b = 16."""
     if not subs:
@@ -146,7 +146,7 @@ def bind_op(op: ops.Op, subs: dict, layer: Layer | None = None, values=None) -> 
             if any(isinstance(v, sympy.Basic) and v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
                    for v in parts):
                 raise RuleError(f"argument '{key}' divides by zero", argument=key)
-        return ops.make_checked(replace(op, **changes))
+        return kinds.make_checked(replace(op, **changes))
     except RuleError as e:
         details = e.details + tuple(w for w in worked if w.startswith(f"{e.argument} "))
         details += (f"with {bound}",) if bound else ()
@@ -159,7 +159,7 @@ def bind_op(op: ops.Op, subs: dict, layer: Layer | None = None, values=None) -> 
 def check_symbolic(shape):
     """A symbolic size that nests too deep or grows huge numbers (a symbolic H halved a hundred
     times) is refused here, before sympy's recursion or arithmetic runs away with it."""
-    for letter, value in zip(ops.Shape._fields, shape):
+    for letter, value in zip(kinds.Shape._fields, shape):
         if not isinstance(value, sympy.Basic):
             continue
         todo, nodes = [(value, 1)], 0
@@ -190,7 +190,7 @@ def located(layer: Layer, rule, ins):
                         + layer.trace) from None
 
 
-def receptive_field(op: ops.Op, inputs: tuple, ins: tuple = ()):
+def receptive_field(op: kinds.Op, inputs: tuple, ins: tuple = ()):
     if not inputs:
         return (1, 1)
     x = ins[0] if ins else None
@@ -205,39 +205,39 @@ def receptive_field(op: ops.Op, inputs: tuple, ins: tuple = ()):
     return (size + (f - 1) * jump, jump * s)
 
 
-def make_row(layer, op, ins, out, cost: ops.Cost, is_frozen, rf) -> Row:
+def make_row(layer, op, ins, out, cost: kinds.Cost, is_frozen, rf) -> Row:
     params = cost.weights + cost.fixed
     trainable = 0 if is_frozen else cost.weights
     return Row(layer.name, layer.kind, layer.inputs, ins, out, params, trainable,
                params - trainable, cost.state, cost.macs, 2 * cost.macs, cost.other,
-               ops.elements(out), rf)
+               kinds.elements(out), rf)
 
 
-def frozen_layers(graph, freeze: str | None) -> set:
+def frozen_layers(net: Network, freeze: str | None) -> set:
     if freeze is None:
         return set()
-    if freeze not in graph:
-        hint = did_you_mean(freeze, graph.nodes)
-        names = list(graph.nodes)
+    if freeze not in net:
+        hint = did_you_mean(freeze, net.graph.nodes)
+        names = list(net.graph.nodes)
         listed = f"layers: {', '.join(names)}" if len(names) <= 20 else \
             f"{len(names):,} layers; 'archcalc analyze' lists their names"
         raise SpecError(f"cannot freeze through unknown layer '{freeze}'", None, (hint or listed,))
-    return nx.ancestors(graph, freeze) | {freeze}
+    return nx.ancestors(net.graph, freeze) | {freeze}
 
 
-def totals(rows: tuple[Row, ...], graph) -> dict:
+def totals(rows: tuple[Row, ...], net: Network) -> dict:
     out = {key: total(getattr(r, key) for r in rows) for key in TOTAL_KEYS[:-1]}
-    out["peak_activations"] = peak_activations(rows, graph)
+    out["peak_activations"] = peak_activations(rows, net.graph)
     # An imported model's tensor that several layers read shows in each of their rows and
-    # counts once in the totals (graph.graph["shared"]: the numbers counted twice or more).
-    shared = graph.graph.get("shared") or {}
-    if shared.get("params"):
-        n = shared["params"]
+    # counts once in the totals (net.shared: the numbers counted twice or more).
+    shared = net.shared
+    if shared.params:
+        n = shared.params
         out["params"] -= n
         out["frozen_params"] -= max(0, n - out["trainable_params"]) if is_int(out["trainable_params"]) else 0
         out["trainable_params"] -= min(n, out["trainable_params"]) if is_int(out["trainable_params"]) else n
-    if shared.get("state"):
-        out["state"] -= shared["state"]
+    if shared.state:
+        out["state"] -= shared.state
     return out
 
 

@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from . import costs, plots, read_spec, tables
-from .analysis import Analysis, analyze
+from ..source import load
+from ..analysis import costs
+from . import plots
+from . import tables
+from ..analysis.analyzer import Analysis, analyze
 from .compare import depth
-from .errors import SpecError
-from .graph import build
-from .sizes import is_int
-from .sweep import evaluate
-from .syntax import parse
+from ..errors import SpecError
+from ..sizes import is_int
+from ..analysis.sweep import evaluate
 from .views import detail_view, overview
 
 CACHED_IMAGES = 10_000
@@ -94,7 +95,7 @@ def head_layer(a: Analysis) -> str | None:
     return weighted[-1].inputs[0]
 
 
-def advice_section(graph, a: Analysis) -> list[str]:
+def advice_section(net, a: Analysis) -> list[str]:
     lines = ["## Test time and transfer learning", ""]
     crop = costs.test_time(a, TEST_CROPS, 1)
     both = costs.test_time(a, TEST_CROPS, ENSEMBLE)
@@ -108,7 +109,7 @@ def advice_section(graph, a: Analysis) -> list[str]:
     head = head_layer(a)
     if head is None:
         return lines
-    frozen = analyze(graph, at={k: v for k, v in a.symbols.items() if v is not None},
+    frozen = analyze(net, at={k: v for k, v in a.symbols.items() if v is not None},
                      free=a.free, freeze=head)
     t = costs.transfer(frozen, head, CACHED_IMAGES, epochs=10)
     train = costs.training(frozen, TRAIN_BATCH)
@@ -124,7 +125,7 @@ def advice_section(graph, a: Analysis) -> list[str]:
     return lines
 
 
-def markdown(spec: str, graph, a: Analysis, figures: list[str]) -> str:
+def markdown(spec: str, net, a: Analysis, figures: list[str]) -> str:
     lines = [f"# {a.network}", "", f"Spec: `{spec}`. " + symbols_text(a), "",
              totals_table(a), ""]
     for name, title in (("cost.png", "Where the cost sits"), ("scaling.png", "Cost against its free symbols"),
@@ -134,7 +135,7 @@ def markdown(spec: str, graph, a: Analysis, figures: list[str]) -> str:
     blocks = blocks_table(a)
     if blocks:
         lines += ["## Blocks", "", blocks, ""]
-    lines += advice_section(graph, a)
+    lines += advice_section(net, a)
     lines += ["## Layers", "", layer_table(a), ""]
     if a.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in a.notes] + [""]
@@ -159,16 +160,16 @@ def symbols_text(a: Analysis) -> str:
     return "Symbols: " + ", ".join(f"{k} = {v}" for k, v in a.symbols.items()) + "."
 
 
-def scaling_figure(graph, a: Analysis, path) -> bool:
+def scaling_figure(net, a: Analysis, path) -> bool:
     """MACs against the free size symbols: H = W together, otherwise each symbol on its own."""
-    names = [s.name for s in graph.graph["symbols"]]
+    names = [s.name for s in net.symbols]
     if not names:
         return False
     if {"H", "W"} <= set(names):
-        low = smallest_valid(graph, a, ("H", "W"))
+        low = smallest_valid(net, a, ("H", "W"))
         xs = np.array(sorted(set(plots.nice_range(low, max(4 * a.symbols["H"], low + 8), 80))
                              | {a.symbols["H"]}))
-        macs = [int(v) for v in np.diagonal(evaluate(graph, "macs", {"H": xs, "W": xs}))]
+        macs = [int(v) for v in np.diagonal(evaluate(net, "macs", {"H": xs, "W": xs}))]
         plots.curve(xs, {"MACs": [m / 1e9 for m in macs]}, f"{a.network}: MACs against input size",
                     "input size H = W (pixels)", "MACs per image (G)", path,
                     note=f"{a.symbols['H']} x {a.symbols['W']}: {a.totals['macs']:,} MACs",
@@ -177,8 +178,8 @@ def scaling_figure(graph, a: Analysis, path) -> bool:
     name = names[0]
     default = a.symbols[name]
     xs = np.array(sorted(set(plots.nice_range(1, 4 * default, 80)) | {default}))
-    macs = [int(v) / 1e6 for v in evaluate(graph, "macs", {name: xs})]
-    params = [int(v) / 1e3 for v in evaluate(graph, "params", {name: xs})]
+    macs = [int(v) / 1e6 for v in evaluate(net, "macs", {name: xs})]
+    params = [int(v) / 1e3 for v in evaluate(net, "params", {name: xs})]
     plots.curve(xs, {"MACs": macs}, f"{a.network}: cost against {name}", name,
                 "MACs per image (millions)", path,
                 note=f"{name} = {default}: {a.totals['macs']:,} MACs, {a.totals['params']:,} params",
@@ -186,13 +187,13 @@ def scaling_figure(graph, a: Analysis, path) -> bool:
     return True
 
 
-def smallest_valid(graph, a: Analysis, names) -> int:
+def smallest_valid(net, a: Analysis, names) -> int:
     """The smallest size at which every layer still fits (binary search over analyses)."""
     low, high = 1, a.symbols[names[0]]
     while low < high:
         mid = (low + high) // 2
         try:
-            analyze(graph, at={n: mid for n in names})
+            analyze(net, at={n: mid for n in names})
             high = mid
         except SpecError:
             low = mid + 1
@@ -200,14 +201,14 @@ def smallest_valid(graph, a: Analysis, names) -> int:
 
 
 def write_spec(spec: Path, out: Path) -> Written:
-    graph = build(parse(read_spec(spec), str(spec)))
-    a = analyze(graph)
+    net = load(spec)
+    a = analyze(net)
     folder = out / spec.stem
     folder.mkdir(parents=True, exist_ok=True)
     figures = []
     atomic(folder / "cost.png", lambda p: plots.cost_bars(a, p))
     figures.append("cost.png")
-    if atomic(folder / "scaling.png", lambda p: scaling_figure(graph, a, p)):
+    if atomic(folder / "scaling.png", lambda p: scaling_figure(net, a, p)):
         figures.append("scaling.png")
     nodes, edges, title = overview(a)
     atomic(folder / "graph.png", lambda p: plots.graph_drawing(nodes, edges, title, p))
@@ -216,7 +217,7 @@ def write_spec(spec: Path, out: Path) -> Written:
     if detail:
         atomic(folder / "detail.png", lambda p: plots.graph_drawing(*detail, p))
         figures.append("detail.png")
-    text = markdown(str(spec), graph, a, figures)
+    text = markdown(str(spec), net, a, figures)
     atomic(folder / "report.md", lambda p: Path(p).write_text(text))
     return Written(str(spec), a, tuple(["report.md", *figures]))
 

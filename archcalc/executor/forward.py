@@ -15,15 +15,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
-import networkx as nx
 import numpy as np
 import sympy
 
 from . import weights as wts
-from .analysis import Analysis, analyze, bind_op
-from .errors import SpecError
+from ..analysis.analyzer import Analysis, analyze, bind_op
+from ..errors import SpecError
+from ..network import Network
+from .fusion import fuse
 from .kernels import KERNELS, Context
-from .sizes import symbol
+from ..sizes import symbol
 
 MEMORY_LIMIT = 8 * 2**30  # bytes; a run predicted to need more is refused before it starts
 
@@ -42,10 +43,14 @@ class Step(NamedTuple):
 class Plan:
     """What a run needs from the analysis: bound ops in order, the freeing schedule, and the
     weight shapes each layer's rule asks for."""
-    graph: nx.DiGraph
+    network: Network
     analysis: Analysis
     steps: tuple
     weight_shapes: dict  # layer -> {key: shape}
+
+    @property
+    def graph(self):
+        return self.network.graph
 
     def weight_count(self) -> int:
         return sum(int(np.prod(s)) for shapes in self.weight_shapes.values() for s in shapes.values())
@@ -84,16 +89,15 @@ class Result:
 
 def run(net, x=None, weights=None, *, seed=0, at=None, batch=None, dtype=np.float32, keep=False,
         memory_limit=MEMORY_LIMIT, strict=False, trace_memory=False) -> Result:
-    """Run `net` (a graph, or a spec's path) forward on `x` (NHWC array, or {input: array};
+    """Run `net` (a Network) forward on `x` (NHWC array, or {input: array};
     None: seeded random input of `batch` images). `weights`: None (seeded He/Glorot), a path
     to an .npz, or {'LAYER/KEY': array} or {layer: {key: array}}. `at` binds symbols (an
     input's size binds those its shape names; defaults fill the rest); `keep` keeps every
     activation (and runs each layer on its own, unfused); `trace_memory` measures the real
     peak with tracemalloc. A run predicted to need more than `memory_limit` bytes is refused."""
-    graph = net if isinstance(net, nx.DiGraph) else _load(net)
     dtype = run_dtype(dtype)
-    feeds = as_feeds(graph, x)
-    the_plan = plan(graph, {**inferred(graph, feeds, at or {}), **(at or {})}, strict)
+    feeds = as_feeds(net, x)
+    the_plan = plan(net, {**inferred(net, feeds, at or {}), **(at or {})}, strict)
     n = batch_size(feeds, batch)
     predicted = the_plan.analysis.totals["peak_activations"] * n * dtype.itemsize
     refuse_if_large(the_plan, n, predicted, the_plan.weight_count() * dtype.itemsize, memory_limit)
@@ -115,20 +119,16 @@ def run_dtype(dtype) -> np.dtype:
     return dtype
 
 
-def _load(path):
-    from . import load  # the package's loader; imported here to keep the import graph a tree
-    return load(path)
-
-
 # ---------------------------------------------------------------- planning
 
-def plan(graph, at: dict, strict=False) -> Plan:
-    analysis = analyze(graph, at=at, strict=strict)
+def plan(net: Network, at: dict, strict=False) -> Plan:
+    analysis = analyze(net, at=at, strict=strict)
     if analysis.free:
         name = analysis.free[0]
         raise SpecError(f"symbol '{name}' has no value", None,
                         (f"bind it: --set {name}=VALUE, or run(..., at={{'{name}': VALUE}})",))
     subs = {symbol(k): v for k, v in analysis.symbols.items()}
+    graph = net.graph
     order = list(graph.nodes)
     index = {name: i for i, name in enumerate(order)}
     frees = [[] for _ in order]
@@ -143,7 +143,7 @@ def plan(graph, at: dict, strict=False) -> Plan:
         steps.append(Step(name, layer.kind, op, layer.inputs, tuple(frees[i])))
         rule = KERNELS[layer.kind].weights(op, row.in_shapes)
         shapes[name] = {k: tuple(int(v) for v in s) for k, s in rule.items()}
-    return Plan(graph, analysis, tuple(steps), shapes)
+    return Plan(net, analysis, tuple(steps), shapes)
 
 
 def refuse_if_large(the_plan, n, activations, weights, limit):
@@ -168,15 +168,15 @@ def size_text(n_bytes) -> str:
 
 # ---------------------------------------------------------------- inputs
 
-def input_layers(graph) -> list:
-    return [n for n in graph.nodes if graph.nodes[n]["layer"].kind == "input"]
+def input_layers(net: Network) -> list:
+    return [layer.name for layer in net.layers if layer.kind == "input"]
 
 
-def as_feeds(graph, x) -> dict | None:
+def as_feeds(net: Network, x) -> dict | None:
     """x as {input layer: array}, or None for a random input."""
     if x is None:
         return None
-    names = input_layers(graph)
+    names = input_layers(net)
     if not isinstance(x, dict):
         if len(names) != 1:
             raise SpecError(f"the network has {len(names)} inputs ({', '.join(names)}): give x as "
@@ -198,13 +198,13 @@ def as_feeds(graph, x) -> dict | None:
     return feeds
 
 
-def inferred(graph, feeds, at) -> dict:
+def inferred(net: Network, feeds, at) -> dict:
     """Symbols an input's size determines: (H, W, 3) fed a (N, 64, 64, 3) array binds H, W."""
     if feeds is None:
         return {}
     found = {}
     for name, a in feeds.items():
-        for size, n in zip(graph.nodes[name]["layer"].op.shape, a.shape[1:]):
+        for size, n in zip(net.layer(name).op.shape, a.shape[1:]):
             if isinstance(size, sympy.Symbol) and size.name not in at:
                 found.setdefault(size.name, int(n))
     return found
@@ -250,45 +250,6 @@ def weights_for(the_plan, weights, seed, dtype) -> dict:
     for k, v in dict(weights).items():  # {'LAYER/KEY': array} or {layer: {key: array}}
         flat.update({wts.key(k, name): a for name, a in v.items()} if isinstance(v, dict) else {k: v})
     return wts.fit(flat, expected, the_plan.graph, dtype, "the weights given")
-
-
-# ---------------------------------------------------------------- fusion
-
-def fuse(the_plan, params) -> tuple:
-    """conv -> batchnorm -> relu as one kernel: BatchNorm folded into the conv's weights
-    (W*scale, b*scale + shift) and the ReLU applied to each output tile while it is in cache;
-    the folded steps pass their input through. This saves two passes over every map (BN, ReLU
-    and adds were 23% of ResNet-50's time). Not with keep=True: each activation is wanted."""
-    steps, params = list(the_plan.steps), dict(params)
-    index = {s.name: i for i, s in enumerate(steps)}
-    for i, step in enumerate(steps):
-        if step.kind != "conv" or step.op.table is not None:
-            continue
-        nxt = only_reader(the_plan.graph, step.name)
-        if nxt and steps[index[nxt]].kind == "batchnorm":
-            bn = steps[index[nxt]]
-            params[step.name] = fold(step.op, params.get(step.name, {}), params[bn.name], bn.op)
-            steps[i] = steps[i]._replace(op=replace(step.op, bias=True))
-            steps[index[nxt]] = bn._replace(skip=True)
-            nxt = only_reader(the_plan.graph, nxt)
-        if nxt and steps[index[nxt]].kind == "relu":
-            steps[i] = steps[i]._replace(relu=True)
-            steps[index[nxt]] = steps[index[nxt]]._replace(skip=True)
-    return tuple(steps), params
-
-
-def only_reader(graph, name):
-    readers = list(graph.successors(name))
-    return readers[0] if len(readers) == 1 else None
-
-
-def fold(conv_op, w, bn, bn_op) -> dict:
-    """BatchNorm folded into the conv before it: W * scale and b * scale + shift, with
-    scale = gamma/sqrt(var + eps) (eps in the weights' dtype), shift = beta - mean*scale.
-    The executor's fusion and the ONNX export (fold_bn=True) both use it."""
-    scale = bn["gamma"] / np.sqrt(bn["var"] + bn["var"].dtype.type(float(bn_op.eps)))
-    bias = w["b"] if conv_op.bias else 0
-    return {"W": w["W"] * scale, "b": bias * scale + (bn["beta"] - bn["mean"] * scale)}
 
 
 # ---------------------------------------------------------------- the pass
@@ -394,10 +355,10 @@ def shape_text(shape) -> str:
     return "(" + ", ".join(str(v) for v in shape) + ")"
 
 
-def single_input(graph, at=None, purpose="this command") -> tuple[tuple, Analysis]:
+def single_input(net: Network, at=None, purpose="this command") -> tuple[tuple, Analysis]:
     """(n_H, n_W, n_C) of the network's one input with symbols bound (`at`, then defaults),
     and the analysis that bound them; commands that make their own inputs need exactly one."""
-    a = analyze(graph, at=at or {})
+    a = analyze(net, at=at or {})
     rows = [r for r in a.rows if r.kind == "input"]
     if len(rows) != 1:
         raise SpecError(f"{purpose} needs a network with one input, this one has {len(rows)}")

@@ -18,16 +18,16 @@ import re
 from dataclasses import dataclass, fields
 from fractions import Fraction
 
-from . import ops
-from .graph import RESERVED
-from .sizes import decimal, show
+from .. import kinds
+from .build import RESERVED
+from ..sizes import decimal, show
 
 KIND_WIDTH = 9
 
 
-def write(graph, header=()) -> tuple[str, dict]:
+def write(net, header=()) -> tuple[str, dict]:
     """(spec text, {graph layer name: its name in the graph the text builds})."""
-    return _Writer(graph).text(header)
+    return _Writer(net).text(header)
 
 
 def identifier(text: str, taken=(), fallback="layer", lead="l", reserved=frozenset()) -> str:
@@ -97,9 +97,9 @@ class Block:
 
 
 class _Writer:
-    def __init__(self, graph):
-        self.graph = graph
-        self.layers = [graph.nodes[n]["layer"] for n in graph.nodes]
+    def __init__(self, net):
+        self.net, self.graph = net, net.graph
+        self.layers = list(net.layers)
         self.renamed, self.shown = {}, {}  # layer -> name in the new graph / name to refer to
 
     def text(self, header):
@@ -115,9 +115,9 @@ class _Writer:
         for block in _unique(blocks.values()):
             lines += ["", f"block {block.name}({', '.join(block.params)}) {{"]
             lines += ["    " + l for l in block.lines] + ["}"]
-        symbols = self.graph.graph["symbols"]
+        symbols = self.net.symbols
         params = ", ".join(s.name if s.default is None else f"{s.name}={s.default}" for s in symbols)
-        name = word(self.graph.graph["network"])
+        name = word(self.net.name)
         lines += ["", f"network {name}({params}) {{" if params else f"network {name} {{"]
         lines += body + ["}"]
         return "\n".join(lines).lstrip("\n") + "\n", self.renamed
@@ -154,7 +154,7 @@ class _Writer:
 
     def plan(self):
         """Whole modules first ('Mixed_5b'), then their parts ('layer1.1')."""
-        blocks, chosen, names = {}, {}, set(ops.KINDS)
+        blocks, chosen, names = {}, {}, set(kinds.KINDS)
         for level in (1, 2):
             by_signature = {}
             for unit in self.candidates(level):

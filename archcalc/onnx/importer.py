@@ -1,4 +1,4 @@
-"""ONNX -> layer graph: the same networkx graph `graph.build` makes from a spec, so `analyze`,
+"""ONNX -> Network: the same value `lang.build` makes from a spec, so `analyze`,
 the reports and the executor work on it unchanged.
 
 What a model's tensors become:
@@ -11,16 +11,16 @@ What a model's tensors become:
   around Reshape) are folded here, on sympy values, so a reshape by `x.size(0), -1` is read
   as what it is: a flatten;
 - the initializers a layer uses become its weights, in the executor's layouts (NHWC kernels
-  (f, f, n_C_prev/groups, n_C), fc (n_in, n_out)), kept in `graph.graph["weights"]`.
+  (f, f, n_C_prev/groups, n_C), fc (n_in, n_out)), kept in `Network.weights`.
 
-The model's own layout is kept for `archcalc run`: `graph.graph["onnx"]` says how each input
+The model's own layout is kept for `archcalc run`: `Network.layout` says how each input
 and output is laid out (NCHW, NHWC or a vector, and the order of a flattened map's elements:
 PyTorch flattens (C, H, W), archcalc (H, W, C), so an fc reading a flattened map gets its
 weight rows reordered, and an output vector is reordered back).
 
 Counting: params are the weights and biases the layers use; BatchNorm's running statistics
 are state. A tensor that several layers read is counted once in the totals (each of those
-layers still shows it in its own row); `graph.graph["shared"]` holds how many numbers.
+layers still shows it in its own row); `Network.shared` holds how many numbers.
 """
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ import networkx as nx
 import numpy as np
 import sympy
 
-from . import ops
-from .errors import RuleError, Span, SpecError
-from .graph import Layer, Symbol
-from .sizes import is_int, product, show, symbol
-from .spec_text import identifier
+from .. import kinds
+from ..errors import RuleError, Span, SpecError
+from ..network import Layer, Network, Shared, Symbol
+from ..sizes import is_int, product, show, symbol
+from ..lang.write import identifier
 
 MAX_TEXT = 160  # the node description shown under an error
 
@@ -74,7 +74,7 @@ class ModelWeights(dict):
     __str__ = __repr__
 
 
-def load_onnx(path) -> nx.DiGraph:
+def load_onnx(path) -> Network:
     onnx = need_onnx()
     path = Path(path)
     try:
@@ -88,8 +88,8 @@ def load_onnx(path) -> nx.DiGraph:
     return from_model(model, str(path))
 
 
-def from_model(model, file: str = "<onnx>") -> nx.DiGraph:
-    """An onnx.ModelProto -> layer graph (with weights and layout notes in graph.graph)."""
+def from_model(model, file: str = "<onnx>") -> Network:
+    """An onnx.ModelProto -> Network (with the model's weights and layout)."""
     return Importer(model, file).run()
 
 
@@ -134,7 +134,7 @@ class Importer:
         self.consts: dict = {}     # tensor name -> np.ndarray (object arrays for symbolic shapes)
         self.tensors: dict = {}    # tensor name -> Tensor
         self.layers: list = []     # Layer, in order
-        self.shapes: dict = {}     # layer -> ops.Shape
+        self.shapes: dict = {}     # layer -> kinds.Shape
         self.weights: dict = {}    # layer -> {key: array}
         self.names: set = set()
         self.users: dict = {}      # initializer -> first layer whose weights hold it
@@ -155,8 +155,8 @@ class Importer:
 
     # ------------------------------------------------------------ driving
 
-    def run(self) -> nx.DiGraph:
-        from . import onnx_ops
+    def run(self) -> Network:
+        from . import handlers as onnx_ops
         for t in self.g.initializer:
             self.consts[t.name] = self.onnx.numpy_helper.to_array(t)
         for t in getattr(self.g, "sparse_initializer", ()):
@@ -249,7 +249,7 @@ class Importer:
             sizes.append(d if is_int(d) and d > 0 else self.new_symbol(d or f"{letter}_{name}", defaults, span))
         batch = dims[0]
         self.batch = batch if is_int(batch) and batch > 0 else sympy.Symbol("N", integer=True, positive=True)
-        op = ops.Input(shape=(sizes[0], sizes[1], c))
+        op = kinds.Input(shape=(sizes[0], sizes[1], c))
         self.add(Layer(name, op, (), span), op.out(()).shape)
         rank = 4 if len(dims) == 4 else 2
         self.tensors[value.name] = Tensor(name, rank)
@@ -268,7 +268,7 @@ class Importer:
         self.symbols.append(Symbol(name, defaults.get(name), span))
         return symbol(name)
 
-    def finish(self) -> nx.DiGraph:
+    def finish(self) -> Network:
         outputs = []
         for value in self.g.output:
             t = self.tensors.get(value.name)
@@ -284,17 +284,16 @@ class Importer:
             if last not in readers:
                 self.layers = [l for l in self.layers if l.name != last] + \
                               [l for l in self.layers if l.name == last]
-        graph = nx.DiGraph(network=self.network_name(), file=self.file, symbols=tuple(self.symbols))
+        graph = nx.DiGraph()
         for layer in self.layers:
             graph.add_node(layer.name, layer=layer)
             for source in layer.inputs:
                 graph.add_edge(source, layer.name)
         for name, t in outputs:
             self.layout["outputs"][t.layer] = {"tensor": name, "rank": t.rank, "perm": t.perm}
-        graph.graph["weights"] = ModelWeights(self.weights)
-        graph.graph["shared"] = self.shared
-        graph.graph["onnx"] = self.layout
-        return graph
+        return Network(self.network_name(), self.file, tuple(self.symbols), graph,
+                       weights=ModelWeights(self.weights), shared=Shared(**self.shared),
+                       layout=self.layout)
 
     def network_name(self) -> str:
         text = self.g.name
@@ -342,7 +341,7 @@ class Importer:
             raise Unsupported(f"input '{name}' is neither an activation nor a constant")
         return t
 
-    def shape(self, t: Tensor) -> ops.Shape:
+    def shape(self, t: Tensor) -> kinds.Shape:
         return self.shapes[t.layer]
 
     def dims(self, t: Tensor) -> list:
@@ -388,7 +387,7 @@ class Importer:
         earlier layer read already counts once in the totals."""
         words = {k: ("on" if v else "off") if isinstance(v, bool) else v for k, v in args.items()}
         try:
-            op = ops.make(kind, [], words)
+            op = kinds.make(kind, [], words)
         except RuleError as e:
             raise Unsupported(f"{node.op_type} as {kind}: {e.message}") from None
         name = self.name_for(node, kind, suffix)
@@ -441,7 +440,7 @@ class Importer:
                                for d in dims) + ")"
 
 
-def chw_order(shape: ops.Shape):
+def chw_order(shape: kinds.Shape):
     """The model's index of each of our flattened elements: a (C, H, W) flatten seen in (H, W,
     C) order. None when the two orders agree (one position, or one channel)."""
     H, W, C = shape
@@ -456,11 +455,11 @@ def chw_order(shape: ops.Shape):
 
 # ---------------------------------------------------------------- arrays in the model's layout
 
-def model_input(graph, x):
+def model_input(net: Network, x):
     """An array in the model's own layout (NCHW, NHWC or (N, n)) -> the executor's NHWC."""
     if x is None:
         return None
-    inputs = graph.graph["onnx"]["inputs"]
+    inputs = net.layout["inputs"]
     if len(inputs) != 1:
         raise SpecError(f"the model has {len(inputs)} inputs; give them to archcalc.run as "
                         "{input name: NHWC array}")
@@ -477,10 +476,10 @@ def model_input(graph, x):
     return x
 
 
-def model_output(graph, layer, y):
+def model_output(net: Network, layer, y):
     """The executor's NHWC output of `layer` -> the model's layout: (N, C, H, W) for a map,
     (N, n) for a vector, its elements in the model's order."""
-    out = graph.graph["onnx"]["outputs"].get(layer)
+    out = net.layout["outputs"].get(layer)
     if out is None:
         return y
     if out["rank"] == 4:

@@ -30,7 +30,7 @@ from .joins import (
 from .modern import (
     Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU,
     Mul, Pad, Shuffle, Slice, Swish)
-from .kinds import (
+from .registry import (
     KINDS)
 from .arguments import (
     WORDS, check_size, check_value, default_text, hyperparameters, make,

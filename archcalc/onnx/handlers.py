@@ -17,8 +17,8 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from .onnx_import import Tensor, Unsupported, chw_order, real
-from .sizes import differ, floor_div, is_int, product, ratio, show
+from .importer import Tensor, Unsupported, chw_order, real
+from ..sizes import differ, floor_div, is_int, product, ratio, show
 
 INT64_MAX = 2**63 - 1
 FLOAT_MAX = 3.4e38  # Clip's open ends in old opsets

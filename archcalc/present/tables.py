@@ -11,8 +11,8 @@ import textwrap
 
 from tabulate import tabulate
 
-from .analysis import Analysis, Row
-from .sizes import is_int, show
+from ..analysis.analyzer import Analysis, Row
+from ..sizes import is_int, show
 
 SCHEMA_VERSION = 1
 LEGEND = (
@@ -82,7 +82,7 @@ def total_lines(a: Analysis) -> list[tuple[str, str]]:
 
 
 def freeze_lines(a: Analysis) -> list[tuple[str, str]]:
-    from .costs import BYTES, training
+    from ..analysis.costs import BYTES, training
     feature = a.row(a.freeze)
     return [("frozen through", a.freeze),
             ("training MACs per image", f"{scaled(training(a).macs_per_image)} "

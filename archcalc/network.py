@@ -1,0 +1,74 @@
+"""The network as a value: its layers (a graph), its symbols, and what came with it.
+
+`Network` is what every stage reads: `lang.build` and `onnx.importer` make one, the analysis,
+the executor, the exporter and the reports take one. It is frozen; a variant (another freeze
+point, a part of the graph) is a new Network, never an edit of this one."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+import networkx as nx
+
+from .errors import Span
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str                 # qualified: 'i3a.b1'
+    op: object                # a kind's instance (archcalc.kinds), its hyperparameters bound
+    inputs: tuple[str, ...]
+    span: Span
+    trace: tuple[str, ...] = ()  # the block instantiations that led here, innermost first
+
+    @property
+    def kind(self) -> str:
+        return self.op.kind
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    default: int | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Numbers that several layers read (an imported model's tied tensors): shown in each
+    reader's row, counted once in the totals."""
+    params: int = 0
+    state: int = 0
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    file: str
+    symbols: tuple[Symbol, ...]
+    graph: nx.DiGraph = field(repr=False)  # node -> {"layer": Layer}; insertion order is topological
+    freeze: str | None = None              # the last frozen layer (it and all it reads are frozen)
+    weights: Mapping | None = field(default=None, repr=False)  # imported {layer: {key: array}}
+    shared: Shared = Shared()
+    layout: Mapping | None = field(default=None, repr=False)   # an imported model's own layout:
+    # {"inputs": {layer: {"tensor", "layout"}}, "outputs": {layer: {"tensor", "rank", "perm"}}}
+
+    def layer(self, name: str) -> Layer:
+        return self.graph.nodes[name]["layer"]
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return tuple(self.graph.nodes[n]["layer"] for n in self.graph.nodes)
+
+    def readers(self, name: str) -> list[str]:
+        return list(self.graph.successors(name))
+
+    def inputs(self) -> list[str]:
+        """The names of the input layers, in order."""
+        return [n for n in self.graph.nodes if self.graph.in_degree(n) == 0]
+
+    def __contains__(self, name) -> bool:
+        return name in self.graph
+
+    def with_(self, **changes) -> "Network":
+        return replace(self, **changes)

@@ -1,0 +1,46 @@
+"""Read a network from where it is written: spec text (.arch, through lang/) or an ONNX model
+(.onnx, through onnx/; needs the onnx extra)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import SpecError
+from .lang.build import build
+from .lang.syntax import MAX_SOURCE_CHARS, parse
+from .network import Network
+
+
+def loads(text: str, file: str = "<spec>") -> Network:
+    """Spec text -> Network, symbols left free."""
+    return build(parse(text, file))
+
+
+def load(path) -> Network:
+    """A spec file -> Network; an ONNX model (.onnx) -> the same kind of Network, with the
+    model's weights in `Network.weights` and its layout in `Network.layout` (archcalc.onnx;
+    needs the onnx extra)."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        from .onnx.importer import load_onnx  # onnx is optional: imported only when asked for
+        return load_onnx(path)
+    return loads(read_spec(path), str(path))
+
+
+def read_spec(path: Path) -> str:
+    """The text of a spec file: a regular file, at most MAX_SOURCE_CHARS of UTF-8 (a device such
+    as /dev/zero or a huge file is refused before it is read)."""
+    try:
+        if not path.is_file():
+            reason = "no such file" if not path.exists() else "not a regular file"
+            raise SpecError(f"cannot read spec '{path}': {reason}")
+        with path.open("rb") as f:
+            data = f.read(MAX_SOURCE_CHARS * 4 + 1)  # UTF-8 takes at most 4 bytes a character
+        text = data.decode("utf-8")
+    except OSError as e:
+        raise SpecError(f"cannot read spec '{path}': {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"cannot read spec '{path}': not UTF-8 text (byte {e.start + 1} is "
+                        f"{data[e.start]:#04x})") from None
+    if len(data) > MAX_SOURCE_CHARS * 4:
+        raise SpecError(f"cannot read spec '{path}': larger than {MAX_SOURCE_CHARS:,} characters")
+    return text
