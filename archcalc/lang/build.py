@@ -1,13 +1,11 @@
-"""AST -> graph: expand blocks and repeats, qualify and resolve names, bind arguments.
+"""AST -> Network: expand blocks and repeats, qualify and resolve names, bind arguments.
 
-The result is a networkx DiGraph whose nodes, in insertion order, are a topological order of
-the layers (a source must be defined before it is read, so there are no cycles)."""
+The result's graph lists the layers in insertion order, a topological order (a source must be
+defined before it is read, so there are no cycles). Argument arithmetic is in values.py."""
 from __future__ import annotations
 
 import difflib
-import operator
 from dataclasses import dataclass, replace
-from fractions import Fraction
 
 import networkx as nx
 import sympy
@@ -15,13 +13,12 @@ import sympy
 from .. import kinds
 from ..errors import RuleError, Span, SpecError, did_you_mean
 from ..network import Layer, Network, Symbol
-from ..sizes import MAX_DIGITS, decimal, expr, floor_div, is_int, norm, show, symbol, too_large
-from .syntax import BinOp, LayerStmt, ListValue, Name, Num, Program, RepeatStmt, TupleValue
+from ..sizes import is_int, show, symbol
+from .syntax import LayerStmt, Name, Program, RepeatStmt
+from .values import WORDS, clip, evaluate, show_value, value_of
 
 MAX_LAYERS = 200_000
 MAX_DEPTH = 64         # blocks inside blocks and repeats inside repeats, counted together
-MAX_EXPR_NODES = 200   # a symbolic argument (after block arguments are substituted)
-WORDS = {"same", "on", "off", "floor", "ceil"}
 RESERVED = WORDS | {"in"}
 # Names other libraries give to the hyperparameters: a hint when one is used as an argument.
 ALIASES = {"channels": "c", "filters": "c", "out_channels": "c", "units": "c", "features": "c",
@@ -55,7 +52,7 @@ def build(program: Program) -> Network:
     for param in net.params:
         default = None
         if param.default is not None:
-            default = _eval(param.default, {})
+            default = evaluate(param.default, {})
             if not is_int(default) or default <= 0:
                 raise SpecError(f"default of symbol '{param.name}' must be a positive whole number, "
                                 f"got {show(default)}", param.default.span)
@@ -93,7 +90,7 @@ def _min_layers(body, env) -> int:
     for stmt in body:
         if isinstance(stmt, RepeatStmt):
             try:
-                count = _eval(stmt.count, env)
+                count = evaluate(stmt.count, env)
             except SpecError:
                 count = 0  # the repeat itself reports it, in order
             if is_int(count) and count > 0:
@@ -135,16 +132,16 @@ class _Builder:
         return previous
 
     def repeat(self, stmt, scope, env, previous, stack):
-        count = _eval(stmt.count, env)
+        count = evaluate(stmt.count, env)
         if isinstance(count, sympy.Basic):
             free = ", ".join(sorted(str(s) for s in count.free_symbols))
             what = f"'{count}' is a symbol" if isinstance(count, sympy.Symbol) else \
-                f"{_clip(count)} depends on the symbol(s) {free}"
+                f"{clip(count)} depends on the symbol(s) {free}"
             raise SpecError(f"repeat count must be a number, but {what}", stmt.count.span,
                             ("the layers are fixed when the spec is read; symbols are sizes, bound "
                              "only when it is analysed",) + scope.trace)
         if not is_int(count) or count < 0:
-            raise SpecError(f"repeat count must be a whole number, got {_show_value(count)}",
+            raise SpecError(f"repeat count must be a whole number, got {show_value(count)}",
                             stmt.count.span, scope.trace)
         before = self.graph.number_of_nodes()
         self.too_many(stmt, count, count * _min_layers(stmt.body, env), before)
@@ -266,7 +263,7 @@ class _Builder:
                 if keywords:
                     raise SpecError(f"{who}: positional argument after a keyword argument", a.span,
                                     (kinds.usage(cls),) + trace)
-                positional.append(_value_of(a, env, who, trace))
+                positional.append(value_of(a, env, who, trace))
                 continue
             field = next((f for f in kinds.hyperparameters(cls) if f.name == a.key), None)
             if field is not None and field.metadata["kind"] in kinds.WORDS and \
@@ -281,7 +278,7 @@ class _Builder:
                                 ((hint,) if hint else ()) + (kinds.usage(cls),) + trace)
             if a.key in keywords:
                 raise SpecError(f"{who}: argument '{a.key}' given twice", a.span, trace)
-            keywords[a.key] = _value_of(a, env, who, trace)
+            keywords[a.key] = value_of(a, env, who, trace)
         return positional, keywords
 
     def instance(self, stmt, scope, env, sources, stack):
@@ -316,7 +313,7 @@ class _Builder:
                             stmt.span, (f"parameters: {', '.join(params) or 'none'}",) + trace)
         who = f"block '{block.name}' instance '{stmt.name or block.name}'"
         for p, a in zip(params, positional):
-            bound[p] = _value_of(a, env, who, trace)
+            bound[p] = value_of(a, env, who, trace)
         for a in stmt.args:
             if a.key is None:
                 continue
@@ -327,13 +324,13 @@ class _Builder:
                                 + trace)
             if a.key in bound:
                 raise SpecError(f"argument '{a.key}' given twice", a.span, trace)
-            bound[a.key] = _value_of(a, env, who, trace)
+            bound[a.key] = value_of(a, env, who, trace)
         for p in block.params:
             if p.name not in bound:
                 if p.default is None:
                     raise SpecError(f"block '{block.name}' needs argument '{p.name}'", stmt.span,
                                     (f"parameters: {', '.join(params)}",) + trace)
-                bound[p.name] = _eval(p.default, bound)
+                bound[p.name] = evaluate(p.default, bound)
         return bound
 
 
@@ -374,99 +371,3 @@ def _alias_hint(key, known) -> str:
     if close and ALIASES[close[0]] in known:
         return f"did you mean '{ALIASES[close[0]]}'?"
     return ""
-
-
-def _show_value(value) -> str:
-    if isinstance(value, str):
-        return f"'{value}'"
-    if isinstance(value, Fraction):
-        return decimal(value)
-    return show(value)
-
-
-def _value_of(arg, env, who, trace):
-    """An argument's value; an error in it names the layer or block instance it belongs to."""
-    try:
-        return _value(arg.value, env)
-    except SpecError as e:
-        raise SpecError(f"{who}: {e.message}", e.span, e.details + tuple(trace)) from None
-
-
-def _value(node, env):
-    if isinstance(node, TupleValue):
-        return tuple(_eval(i, env) for i in node.items)
-    if isinstance(node, ListValue):
-        return [_value(i, env) for i in node.items]
-    return _eval(node, env)
-
-
-def _eval(node, env):
-    """Evaluate a size expression: ints and Fractions stay exact, symbols become sympy."""
-    if isinstance(node, Num):
-        return _checked(node.value, node)
-    if isinstance(node, Name):
-        if node.id in env:
-            return env[node.id]
-        if node.id in WORDS:
-            return node.id
-        hint = did_you_mean(node.id, set(env) | WORDS)
-        known = (f"names here: {', '.join(sorted(env))}" if env else "no symbols or parameters here") \
-            + f"; words: {', '.join(sorted(WORDS))}"
-        raise SpecError(f"unknown name '{node.id}'", node.span, (hint or known,))
-    if isinstance(node, (TupleValue, ListValue)):
-        raise SpecError("a tuple or list cannot be used in arithmetic", node.span)
-    left, right = _eval(node.left, env), _eval(node.right, env)
-    for value in (left, right):
-        if isinstance(value, (str, tuple, list)):
-            raise SpecError(f"{_show_value(value)} cannot be used in arithmetic", node.span)
-    return _checked(_arith(node, left, right), node)
-
-
-ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
-
-
-def _arith(node: BinOp, a, b):
-    """Exact arithmetic: ints and Fractions stay Python numbers; a symbol on either side makes
-    sympy expressions (built directly, never from text)."""
-    if node.op in ("/", "//") and b == 0:
-        raise SpecError("division by zero", node.span)
-    numbers = isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction))
-    if not numbers:
-        a, b = expr(a), expr(b)
-    if node.op in ARITHMETIC:
-        result = ARITHMETIC[node.op](a, b)
-    elif node.op == "//":
-        result = a // b if numbers else floor_div(a, b)  # exact for ints and Fractions alike
-    else:
-        result = Fraction(a) / Fraction(b) if numbers else a / b
-    if isinstance(result, Fraction) and result.denominator == 1:
-        return int(result)
-    return norm(result) if isinstance(result, sympy.Basic) else result
-
-
-def _checked(value, node):
-    """Sizes stay below 10^MAX_DIGITS, and a symbolic one small, so that every count made from
-    them is exact and quick (block arguments could otherwise double an expression per level)."""
-    if too_large(value):
-        digits = len(str(max(abs(value.numerator), value.denominator))) \
-            if isinstance(value, Fraction) else len(str(abs(value)))
-        raise SpecError(f"value too large: {digits} digits; sizes have at most {MAX_DIGITS}",
-                        node.span)
-    if isinstance(value, sympy.Basic):
-        todo, seen = [value], 0
-        while todo:
-            e = todo.pop()
-            seen += 1
-            if seen > MAX_EXPR_NODES:
-                raise SpecError(f"expression too large: more than {MAX_EXPR_NODES} terms",
-                                node.span, ("bind the symbols, or write the size more simply",))
-            if e.is_Rational and too_large(norm(e)):
-                raise SpecError(f"value too large: a number in {_clip(value)} has more than "
-                                f"{MAX_DIGITS} digits", node.span)
-            todo.extend(e.args)
-    return value
-
-
-def _clip(value) -> str:
-    text = show(value)
-    return text if len(text) <= 60 else text[:57] + "..."
