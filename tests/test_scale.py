@@ -1,0 +1,38 @@
+"""Large networks stay exact: long repeats and wide fans build and analyse with every name and
+figure right. (How fast is measured by hand, in benchmarks/bench_analysis.py; never here.)"""
+from __future__ import annotations
+
+import archcalc
+
+MAP = 4 * 4 * 3  # the activations of one (4, 4, 3) map
+
+
+def test_a_long_repeat_names_every_iteration_and_reads_the_one_before():
+    n = 20_000
+    net = archcalc.loads(f"network R {{ input x : (4, 4, 3)\n repeat {n} {{ relu r }}\n"
+                         "add s <- r_1, r_20000 }")
+    layers = net.layers
+    assert len(layers) == n + 2
+    assert [l.name for l in layers[:3]] == ["x", "r_1", "r_2"] and layers[-2].name == "r_20000"
+    assert layers[-2].inputs == ("r_19999",) and layers[-1].inputs == ("r_1", "r_20000")
+    # r_1 lives until s reads it: at r_k, x is gone and r_1, r_(k-1), r_k are live
+    assert archcalc.analyze(net).totals["peak_activations"] == 3 * MAP
+
+
+def test_a_wide_fan_keeps_every_branch_live_to_the_end():
+    n = 20_000
+    net = archcalc.loads(f"network F {{ input x : (4, 4, 3)\n repeat {n} {{ relu <- x }}\n}}")
+    a = archcalc.analyze(net)
+    # nobody reads the branches, so they are outputs: the input and all n live at the end
+    assert a.totals["peak_activations"] == (n + 1) * MAP
+    assert a.totals["other_ops"] == n * MAP  # one max(0, x) per element of each branch
+
+
+def test_a_wide_symbolic_fan_gives_the_same_peak_as_bound_sizes():
+    text = "network F(H=4) {\n input x : (H, H, 3)\n repeat 5000 { relu <- x }\n conv c : f=3 c=2\n}"
+    net = archcalc.loads(text)
+    free = archcalc.analyze(net, free=("H",)).totals["peak_activations"]
+    bound = archcalc.analyze(net).totals["peak_activations"]
+    # at the last relu: x and 5000 branches; at the conv, x is gone: 5000 branches + (2, 2, 2)
+    assert bound == max(5001 * MAP, 5000 * MAP + 2 * 2 * 2) == 5001 * MAP
+    assert free.subs({s: 4 for s in free.free_symbols}) == bound
