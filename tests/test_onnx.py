@@ -94,7 +94,7 @@ def same_rows(a, b, renamed=None):
 def test_spec_to_onnx_and_back_analyses_and_runs_the_same(spec):
     """Round trip: the same analysis, layer by layer; and the executor on the imported model
     (its weights converted twice) equals onnxruntime on the exported one."""
-    from archcalc.onnx.importer import model_input, model_output
+    from archcalc.onnx.layout import model_input, model_output
     graph, at, model, imported = exported(spec)
     same_rows(archcalc.analyze(graph, at=at), archcalc.analyze(imported))
     sess = session(model)
@@ -201,7 +201,8 @@ def families():
 def test_family_imports_with_onnxruntimes_shapes_and_output(family):
     from onnx_models import FAMILIES
 
-    from archcalc.onnx.importer import from_model, model_input, model_output
+    from archcalc.onnx.importer import from_model
+    from archcalc.onnx.layout import model_input, model_output
     model, at = FAMILIES[family]()
     graph = from_model(model, f"{family}.onnx")
     analysis = archcalc.analyze(graph, at=at)

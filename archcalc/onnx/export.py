@@ -32,7 +32,7 @@ from ..analysis.analyzer import analyze, bind_op
 from ..errors import SpecError
 from ..executor.fusion import fold
 from ..executor.kernels import KERNELS
-from .importer import need_onnx
+from .common import need_onnx
 from ..sizes import is_int, show, symbol
 
 OPSET = 17
