@@ -165,8 +165,8 @@ network ConvBN {
 def test_batchnorm_folded_on_export_is_the_executors_folding():
     from onnx import numpy_helper
     from archcalc.executor import fusion
-    from archcalc.onnx import export as onnx_export
-    assert onnx_export.fold is fusion.fold  # one rule, used by the fusion and the export
+    from archcalc.onnx import export as onnx_export, exporter
+    assert exporter.fold is fusion.fold  # one rule, used by the fusion and the export
     graph = archcalc.loads(CONV_BN)
     rng = np.random.default_rng(3)
     w = {"c1": {"W": rng.standard_normal((3, 3, 2, 3)), "b": rng.standard_normal(3)},
