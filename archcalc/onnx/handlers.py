@@ -374,3 +374,27 @@ HANDLERS = {
     "Transpose": transpose, "Reshape": reshape, "Squeeze": squeeze, "Unsqueeze": unsqueeze,
     "Pad": pad, "Split": split, "Slice": slice_,
 }
+
+
+# Which operators the import turns into each kind of archcalc.kinds.KINDS (a test checks that
+# the keys are the vocabulary and that each operator has a handler); 'archcalc.X' is X of
+# archcalc's own function domain (functions.ARCHCALC), written by the export.
+IMPORTS = {
+    "input": (),  # the model's graph inputs, not an operator (Importer.graph_input)
+    "conv": ("Conv", "archcalc.TableConv"), "conv_hw": ("Conv",),  # conv_hw: a kh x kw kernel
+    "maxpool": ("MaxPool", "GlobalMaxPool"), "avgpool": ("AveragePool",),
+    "subsample": ("archcalc.Subsample",), "gap": ("GlobalAveragePool", "ReduceMean"),
+    "adaptive_avgpool": ("archcalc.AdaptiveAvgPool_*",),  # one function per input size
+    "flatten": ("Flatten", "Reshape", "Transpose"),  # Transpose (0, 2, 3, 1) then Flatten
+    "fc": ("Gemm", "MatMul"), "rbf": ("archcalc.RBF",),
+    "relu": ("Relu", "Clip"), "tanh": ("Tanh",), "sigmoid": ("Sigmoid",),
+    "softmax": ("Softmax",), "dropout": ("Dropout",), "batchnorm": ("BatchNormalization",),
+    "lrn": ("LRN",), "add": ("Add", "Sum"), "concat": ("Concat",),
+    "leaky_relu": ("LeakyRelu",), "clip": ("Clip",), "hardsigmoid": ("HardSigmoid",),
+    "hardswish": ("HardSwish", "HardSigmoid"),  # HardSigmoid(1/6, 1/2) times its input
+    "swish": ("Sigmoid",),  # Sigmoid times its input
+    "identity": ("Identity",), "mul": ("Mul",),
+    "shuffle": ("Reshape",),  # Reshape, Transpose (0, 2, 1, 3, 4), Reshape back
+    "pad": ("Pad", "Conv", "AveragePool"),  # Conv and AveragePool: padding uneven between sides
+    "slice": ("Slice", "Split"),
+}
