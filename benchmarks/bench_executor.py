@@ -11,8 +11,9 @@ Prints, in one run:
   predicted activations plus weights;
 - where PyTorch is installed: its eager CPU time on the same network with the same weights
   (a graph -> torch.nn.functional translation written below, never part of the package) and
-  the ratio ours/PyTorch; likewise onnxruntime (an ONNX model built below, on as many threads
-  as NumPy's BLAS); and the largest output difference from either, as a cross-check.
+  the ratio ours/PyTorch; likewise onnxruntime (the model archcalc's ONNX export makes on the
+  same weights, on as many threads as NumPy's BLAS); and the largest output difference from
+  either, as a cross-check.
 Set OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 to compare on one core (PyTorch follows OMP).
 """
 from __future__ import annotations
@@ -156,94 +157,33 @@ def torch_model(graph, result):
 # ---------------------------------------------------------------- onnxruntime, when installed
 
 def onnx_model(graph, result):
-    """A callable running the graph in onnxruntime (an ONNX model built here, NCHW, with the
-    same weights; its default session: every graph optimisation, all cores), or None."""
+    """A callable running the graph in onnxruntime: the model archcalc's export makes (NCHW)
+    on the executor's weights and sizes, in its default session (every graph optimisation) on
+    as many threads as NumPy's BLAS; None when a layer has no ONNX form."""
     import onnxruntime
-    from onnx import TensorProto, helper, numpy_helper
+    from archcalc.errors import SpecError
+    from archcalc.onnx.export import export
 
-    nodes, inits = [], []
-    rows = {r.name: r for r in result.analysis.rows}
-
-    def const(name, a):
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(a, np.float32), name))
-        return name
-
-    def emit(kind, ins, out, **attrs):
-        nodes.append(helper.make_node(kind, ins, [out], **attrs))
-        return out
-
-    for name in graph.graph.nodes:
-        layer, row = graph.layer(name), rows[name]
-        op, w = layer.op, result.weights.get(name, {})
-        ins = list(layer.inputs)
-        if not onnx_layer(emit, const, name, layer.kind, op, row, w, ins):
-            return None
-    last = list(graph.graph.nodes)[-1]
-    x_info = helper.make_tensor_value_info("onnx input", TensorProto.FLOAT, None)
-    y_info = helper.make_tensor_value_info(last, TensorProto.FLOAT, None)
-    model = helper.make_model(helper.make_graph(nodes, "net", [x_info], [y_info], inits),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    at = {name: value for name, value in result.analysis.symbols.items() if value is not None}
+    try:
+        model = export(graph, weights=result.weights, at=at)
+    except SpecError:
+        return None
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = blas_threads()  # the same cores as NumPy's BLAS
     session = onnxruntime.InferenceSession(model.SerializeToString(), options,
                                            providers=["CPUExecutionProvider"])
+    del model
+    x_name = session.get_inputs()[0].name
+    y_name = session.get_outputs()[0].name  # the export's first output is the network's
 
     def timed(x):
         xt = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         start = time.perf_counter()
-        (out,) = session.run(None, {"onnx input": xt})
+        (out,) = session.run([y_name], {x_name: xt})
         seconds = time.perf_counter() - start
         return seconds, (out.transpose(0, 2, 3, 1) if out.ndim == 4 else out)
     return timed
-
-
-def onnx_layer(emit, const, name, kind, op, row, w, ins) -> bool:
-    """Emit the ONNX nodes of one layer (output named after it); False if there is none."""
-    x = ins[0] if ins else None
-    window = lambda f, s, p: dict(kernel_shape=[f, f], strides=[s, s], pads=[p] * 4)
-    if kind == "input":
-        emit("Identity", ["onnx input"], name)
-    elif kind == "conv":
-        if op.table is not None or op.round != "floor":
-            return False
-        inputs = [x, const(name + "/W", w["W"].transpose(3, 2, 0, 1))] + \
-            ([const(name + "/b", w["b"])] if op.bias else [])
-        emit("Conv", inputs, name, group=int(op.groups), dilations=[int(op.dilation)] * 2,
-             **window(int(op.f), int(op.s), int(op.pad())))
-    elif kind in ("maxpool", "avgpool"):
-        extra = dict(count_include_pad=int(op.count_pad)) if kind == "avgpool" else {}
-        emit("MaxPool" if kind == "maxpool" else "AveragePool", [x], name,
-             ceil_mode=int(op.round == "ceil"), **window(int(op.f), int(op.stride()), int(op.p)), **extra)
-    elif kind == "gap":
-        emit("GlobalAveragePool", [x], name)
-    elif kind == "adaptive_avgpool":
-        n = row.in_shapes[0].n_H
-        if n % op.out_size or row.in_shapes[0].n_W != n:
-            return False
-        k = n // op.out_size
-        emit("AveragePool", [x], name, **window(k, k, 0))
-    elif kind == "flatten":  # our NHWC order
-        emit("Flatten", [emit("Transpose", [x], name + "/nhwc", perm=[0, 2, 3, 1])], name, axis=1)
-    elif kind == "fc":
-        inputs = [emit("Flatten", [x], name + "/in", axis=1), const(name + "/W", w["W"])]
-        emit("Gemm", inputs + ([const(name + "/b", w["b"])] if op.bias else []), name)
-    elif kind == "batchnorm":
-        emit("BatchNormalization", [x] + [const(f"{name}/{k}", w[k]) for k in ("gamma", "beta", "mean", "var")],
-             name, epsilon=float(op.eps))
-    elif kind in ("relu", "tanh", "sigmoid", "dropout"):
-        emit({"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "dropout": "Identity"}[kind], [x], name)
-    elif kind == "softmax":
-        emit("Softmax", [x], name, axis=1)
-    elif kind == "lrn":
-        emit("LRN", [x], name, size=int(op.size), alpha=float(op.alpha) * op.size,
-             beta=float(op.beta), bias=float(op.k))
-    elif kind == "add":
-        emit("Sum", ins, name)
-    elif kind == "concat":
-        emit("Concat", ins, name, axis=1)
-    else:
-        return False
-    return True
 
 
 REFERENCES = {"torch": torch_model, "onnxruntime": onnx_model}

@@ -94,7 +94,7 @@ def same_rows(a, b, renamed=None):
 def test_spec_to_onnx_and_back_analyses_and_runs_the_same(spec):
     """Round trip: the same analysis, layer by layer; and the executor on the imported model
     (its weights converted twice) equals onnxruntime on the exported one."""
-    from archcalc.onnx.importer import model_input, model_output
+    from archcalc.onnx.layout import model_input, model_output
     graph, at, model, imported = exported(spec)
     same_rows(archcalc.analyze(graph, at=at), archcalc.analyze(imported))
     sess = session(model)
@@ -165,8 +165,8 @@ network ConvBN {
 def test_batchnorm_folded_on_export_is_the_executors_folding():
     from onnx import numpy_helper
     from archcalc.executor import fusion
-    from archcalc.onnx import export as onnx_export
-    assert onnx_export.fold is fusion.fold  # one rule, used by the fusion and the export
+    from archcalc.onnx import export as onnx_export, exporter
+    assert exporter.fold is fusion.fold  # one rule, used by the fusion and the export
     graph = archcalc.loads(CONV_BN)
     rng = np.random.default_rng(3)
     w = {"c1": {"W": rng.standard_normal((3, 3, 2, 3)), "b": rng.standard_normal(3)},
@@ -201,7 +201,8 @@ def families():
 def test_family_imports_with_onnxruntimes_shapes_and_output(family):
     from onnx_models import FAMILIES
 
-    from archcalc.onnx.importer import from_model, model_input, model_output
+    from archcalc.onnx.importer import from_model
+    from archcalc.onnx.layout import model_input, model_output
     model, at = FAMILIES[family]()
     graph = from_model(model, f"{family}.onnx")
     analysis = archcalc.analyze(graph, at=at)
@@ -269,6 +270,58 @@ def test_imported_model_written_as_a_spec_analyses_the_same(family):
     graph = from_model(model, f"{family}.onnx")
     text, renamed = write(graph)
     same_rows(archcalc.analyze(graph, at=at), archcalc.analyze(archcalc.loads(text), at=at), renamed)
+
+
+# ---------------------------------------------------------------- the import's operator table
+
+def test_imports_table_is_the_vocabulary_and_every_operator_it_names_has_a_handler():
+    from archcalc.kinds import KINDS
+    from archcalc.onnx.functions import ARCHCALC
+    from archcalc.onnx.handlers import HANDLERS, IMPORTS
+    missing, extra = sorted(set(KINDS) - set(IMPORTS)), sorted(set(IMPORTS) - set(KINDS))
+    assert (missing, extra) == ([], []), f"IMPORTS misses kinds {missing}, names unknown kinds {extra}"
+    unhandled = [(kind, op) for kind, ops in IMPORTS.items() for op in ops
+                 if not (op.removeprefix("archcalc.") in ARCHCALC if op.startswith("archcalc.")
+                         else op in HANDLERS)]
+    assert unhandled == [], f"IMPORTS names operators without a handler: {unhandled}"
+
+
+FUNCTIONS_AND_ALIASES = """
+network Rest {
+    input            x : (8, 8, 3)
+    conv             c : f=3 p=1 c=4
+    identity         i
+    adaptive_avgpool a : 2
+}
+"""
+
+
+@needs_onnx
+def test_imports_table_names_the_operator_each_imported_layer_comes_from():
+    """Every layer of the family models, of LeNet-5 (1998) and of a spec with the rest of the
+    vocabulary, imported: its kind and the operator of its node are a pair of IMPORTS; and
+    together they make every kind."""
+    from onnx_models import FAMILIES
+
+    from archcalc.kinds import KINDS
+    from archcalc.onnx.export import export
+    from archcalc.onnx.handlers import IMPORTS
+    from archcalc.onnx.importer import from_model
+    models = [FAMILIES[f]()[0] for f in sorted(FAMILIES)]
+    models += [export(archcalc.load(ROOT / "specs" / "lenet5_1998.arch")),
+               export(archcalc.loads(FUNCTIONS_AND_ALIASES))]
+    seen = {"input"}
+    for model in models:
+        graph = from_model(model, f"{model.graph.name}.onnx")
+        for layer in graph.layers:
+            if layer.kind == "input":
+                continue
+            node = model.graph.node[layer.span.line - 1]  # the node's index + 1 (Importer.node_span)
+            op = f"archcalc.{node.op_type}" if node.domain == "archcalc" else node.op_type
+            op = "archcalc.AdaptiveAvgPool_*" if op.startswith("archcalc.AdaptiveAvgPool_") else op
+            assert op in IMPORTS[layer.kind], (model.graph.name, layer.name, layer.kind, op)
+            seen.add(layer.kind)
+    assert sorted(set(KINDS) - seen) == []
 
 
 # ---------------------------------------------------------------- counting and errors

@@ -46,7 +46,7 @@ def main(args) -> int:
     model = net.layout  # an ONNX model: its weights, arrays in its layout (NCHW)
     weights = args.weights  # args keeps what the user gave: --ensemble K refuses --weights
     if model is not None:
-        from ..onnx.importer import model_input
+        from ..onnx.layout import model_input
         x = model_input(net, x)
         weights = weights or net.weights
     if testtime.wants_test_time(args):  # multi-crop and ensembles: archcalc.testtime
@@ -80,7 +80,7 @@ def in_model_layout(net, layer, y):
     """An ONNX model's output in its own layout ((N, C, H, W) or (N, n)); a spec's as it is."""
     if net.layout is None:
         return y
-    from ..onnx.importer import model_output
+    from ..onnx.layout import model_output
     return model_output(net, layer, y)
 
 

@@ -1,4 +1,6 @@
-"""Layer graph -> ONNX model, with weights from the executor's initialisation or a .npz.
+"""Network -> ONNX model, with weights from the executor's initialisation, a .npz or given:
+`export`, and KINDS, what each layer kind becomes (one small function per kind; the
+machinery they call, and the weights, are in `exporter`).
 
 Layout: the model is NCHW-native, as PyTorch's exports are: its input is (N, C, H, W), maps
 stay (N, C, H, W) and vectors are (N, n); archcalc's (H, W, C) weights are transposed into
@@ -22,22 +24,14 @@ model's metadata ('archcalc.defaults'), so an import gets them back.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
-import sympy
 
-from ..executor import weights as wts
-from ..analysis.analyzer import analyze, bind_op
+from ..analysis.analyzer import analyze
 from ..errors import SpecError
-from ..executor.fusion import fold
-from ..executor.kernels import KERNELS
-from .importer import need_onnx
 from ..sizes import is_int, show, symbol
-
-OPSET = 17
-IR_VERSION = 8          # onnx 1.12's: read by every onnxruntime since 1.12
-LAYOUT = "archcalc: layout (a vector's rank, (N, n) <-> (N, n, 1, 1))"
+from .common import need_onnx
+from .exporter import Exporter
 
 
 def export(net, path=None, weights=None, at=None, free=(), seed=0, fold_bn=False, check=True):
@@ -51,7 +45,7 @@ def export(net, path=None, weights=None, at=None, free=(), seed=0, fold_bn=False
     subs = {symbol(k): v for k, v in analysis.symbols.items() if v is not None}
     ex = Exporter(onnx, net, analysis, subs, fold_bn)
     params = ex.weights(weights, seed)
-    model = ex.build(params)
+    model = ex.build(params, KINDS)
     if check:
         try:
             onnx.checker.check_model(model, full_check=True)
@@ -63,141 +57,6 @@ def export(net, path=None, weights=None, at=None, free=(), seed=0, fold_bn=False
         except OSError as e:
             raise SpecError(f"cannot write model '{path}': {e.strerror or e}") from None
     return model
-
-
-class Exporter:
-    def __init__(self, onnx, net, analysis, subs, fold_bn=False):
-        graph = net.graph
-        self.onnx, self.h = onnx, onnx.helper
-        self.net, self.graph, self.analysis, self.subs = net, graph, analysis, subs
-        self.folded = {}  # conv -> the batchnorm folded into it
-        for name in graph.nodes if fold_bn else ():
-            layer, readers = graph.nodes[name]["layer"], list(graph.successors(name))
-            if layer.kind == "conv" and layer.op.table is None and len(readers) == 1 and \
-                    graph.nodes[readers[0]]["layer"].kind == "batchnorm":
-                self.folded[name] = readers[0]
-        self.nodes, self.inputs, self.functions = [], [], {}
-        self.model = onnx.ModelProto()
-        self.out = {}    # layer -> (tensor name, rank)
-        self.rows = {r.name: r for r in analysis.rows}
-        self.ops = {name: bind_op(graph.nodes[name]["layer"].op, subs) for name in graph.nodes}
-
-    # ------------------------------------------------------------ weights
-
-    def weights(self, weights, seed) -> dict:
-        expected = {}
-        for name in self.graph.nodes:
-            row = self.rows[name]
-            rule = KERNELS[row.kind].weights(self.ops[name], row.in_shapes)
-            shapes = {}
-            for key, shape in rule.items():
-                if not all(is_int(v) for v in shape):
-                    raise SpecError(f"{row.kind} '{name}': its weights '{key}' have the symbolic shape "
-                                    f"({', '.join(show(v) for v in shape)})", None,
-                                    ("bind the symbols to export (--set NAME=VALUE)",))
-                shapes[key] = tuple(int(v) for v in shape)
-            if shapes:
-                expected[name] = shapes
-        if weights is None:
-            return wts.initialise(self.graph, self.ops, expected, seed, np.float32)
-        if isinstance(weights, (str, Path)):
-            return wts.fit(wts.read(weights), expected, self.graph, np.float32, f"'{weights}'")
-        flat = {}
-        for k, v in dict(weights).items():
-            flat.update({wts.key(k, n): a for n, a in v.items()} if isinstance(v, dict) else {k: v})
-        return wts.fit(flat, expected, self.graph, np.float32, "the weights given")
-
-    # ------------------------------------------------------------ the model
-
-    def build(self, params):
-        for name in self.graph.nodes:
-            layer = self.graph.nodes[name]["layer"]
-            handler = KINDS.get(layer.kind)
-            if handler is None:
-                raise SpecError(f"{layer.kind} '{name}': archcalc cannot export this kind to ONNX")
-            self.layer = layer
-            if layer.kind == "batchnorm" and layer.inputs[0] in self.folded:
-                self.out[name] = self.out[layer.inputs[0]]  # folded into the conv before it
-                continue
-            w = params.get(name, {})
-            if name in self.folded:
-                bn = self.folded[name]
-                w = fold(self.ops[name], w, params[bn], self.ops[bn])
-            self.out[name] = handler(self, layer, self.ops[name], self.rows[name], w)
-        readers = {i for n in self.graph.nodes for i in self.graph.nodes[n]["layer"].inputs}
-        last = list(self.graph.nodes)[-1]  # the network's output first, then layers nobody reads
-        outputs = [last] + [n for n in self.graph.nodes if n not in readers and n != last]
-        value_outputs = []
-        for name in outputs:
-            tensor, rank = self.out[name]
-            value_outputs.append(self.h.make_tensor_value_info(tensor, 1, self.dims_of(name, rank)))
-        model = self.model  # filled in place: make_model would copy every weight
-        model.graph.name = self.analysis.network
-        model.graph.node.extend(self.nodes)
-        model.graph.input.extend(self.inputs)
-        model.graph.output.extend(value_outputs)
-        model.opset_import.append(self.h.make_opsetid("", OPSET))
-        if self.functions:
-            model.opset_import.append(self.h.make_opsetid("archcalc", 1))
-            model.functions.extend(self.functions.values())
-        model.producer_name = "archcalc"
-        model.ir_version = IR_VERSION
-        defaults = [f"{s.name}={s.default}" for s in self.net.symbols
-                    if s.default is not None and self.analysis.symbols.get(s.name) is None]
-        if defaults:
-            self.h.set_model_props(model, {"archcalc.defaults": ",".join(defaults)})
-        return model
-
-    def dims_of(self, name, rank):
-        s = self.rows[name].out_shape
-        size = lambda v: v if is_int(v) else str(v) if isinstance(v, sympy.Symbol) else None
-        if rank == 2:
-            n = s.n_H * s.n_W * s.n_C
-            return ["N", size(n) if is_int(n) else None]
-        return ["N", size(s.n_C), size(s.n_H), size(s.n_W)]
-
-    # ------------------------------------------------------------ what kinds use
-
-    def node(self, op_type, inputs, outputs=None, name=None, doc=None, domain=None, **attrs):
-        name = name or self.layer.name
-        outputs = outputs or [name]
-        n = self.h.make_node(op_type, inputs, outputs, name=name, doc_string=doc, domain=domain, **attrs)
-        self.nodes.append(n)
-        return outputs[0]
-
-    def init(self, key, array, dtype=np.float32):
-        """An initializer named 'LAYER.KEY', written straight into its TensorProto (large
-        models: one copy of the numbers, not three)."""
-        name = f"{self.layer.name}.{key}"
-        a = np.asarray(array, dtype=dtype)
-        t = self.model.graph.initializer.add()
-        t.name, t.data_type = name, self.h.np_dtype_to_tensor_dtype(a.dtype)
-        t.dims.extend(a.shape)
-        t.raw_data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        return name
-
-    def source(self, k=0, rank=None):
-        """The k-th input of the current layer, in the rank asked for (2 or 4)."""
-        tensor, have = self.out[self.layer.inputs[k]]
-        if rank is None or rank == have:
-            return tensor
-        name = f"{self.layer.name}/{'to_vector' if rank == 2 else 'to_map'}{k}"
-        if rank == 2:
-            return self.node("Flatten", [tensor], [name], name=name, doc=LAYOUT, axis=1)
-        axes = self.init(f"unsqueeze{k}", [2, 3], np.int64)
-        return self.node("Unsqueeze", [tensor, axes], [name], name=name, doc=LAYOUT)
-
-    def sources(self):
-        """All inputs, as maps if any input is a map, else as vectors."""
-        ranks = [self.out[i][1] for i in self.layer.inputs]
-        rank = 4 if 4 in ranks else 2
-        return [self.source(k, rank) for k in range(len(ranks))], rank
-
-    def function(self, name, inputs, outputs, nodes, attributes=()):
-        if name not in self.functions:
-            self.functions[name] = self.h.make_function(
-                "archcalc", name, inputs, outputs, nodes,
-                [self.h.make_opsetid("", OPSET)], attributes=list(attributes))
 
 
 # ---------------------------------------------------------------- one exporter per kind

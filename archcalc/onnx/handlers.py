@@ -1,10 +1,9 @@
-"""The ONNX operator table: one small function per operator type, in plain dicts.
-
-HANDLERS map a node on activations to archcalc layers (through `Importer.emit`); FOLD
-evaluates a node whose inputs are all constant (and `Shape` of an activation) on NumPy
-arrays whose entries may be sympy sizes, so the shape arithmetic exporters emit around a
-Reshape folds to numbers or formulas at import. A handler that meets a use it cannot express
-raises `Unsupported` with the reason; the importer lists every such node at once.
+"""The ONNX operator table of the import: one small function per operator type, in a plain
+dict (fvcore's style). HANDLERS maps a node on activations to archcalc layers, through
+`Importer.emit`; the operators that only move elements (Flatten, Reshape, ...) have their
+handlers in `reshapes`, the constant arithmetic around them is folded by `fold`, and
+archcalc's own function domain is read by `functions`. A handler that meets a use it cannot
+express raises `Unsupported` with the reason; the importer lists every such node at once.
 
 Layouts: the model's maps are (N, C, H, W) and its vectors (N, n); archcalc's are (H, W, C)
 per image. Kernel weights (c, C/groups, kh, kw) become (kh, kw, C/groups, c); Gemm's (c, n)
@@ -15,63 +14,16 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-import sympy
 
-from .importer import Tensor, Unsupported, chw_order, real
-from ..sizes import differ, floor_div, is_int, product, ratio, show
+from .common import Tensor, Unsupported, attr_or_input, axes_of, need_map, real, same, square, \
+    symmetric
+from .reshapes import flatten, pad, reshape, slice_, split, squeeze, transpose, unsqueeze
+from ..sizes import is_int, show
 
-INT64_MAX = 2**63 - 1
 FLOAT_MAX = 3.4e38  # Clip's open ends in old opsets
 
 
-def known(node) -> bool:
-    if node.domain == "archcalc":
-        return node.op_type in ARCHCALC
-    return node.domain in ("", "ai.onnx") and (node.op_type in HANDLERS or node.op_type in FOLD)
-
-
-def supported() -> list[str]:
-    return sorted(set(HANDLERS) | set(FOLD))
-
-
-def translate(ctx, node):
-    if node.domain == "archcalc":
-        return ARCHCALC[node.op_type](ctx, node)
-    op = node.op_type
-    if op in FOLD and (op == "Shape" or all(ctx.is_const(n) for n in node.input)):
-        for name, value in zip(node.output, FOLD[op](ctx, node)):
-            ctx.consts[name] = value
-        return None
-    if op not in HANDLERS:
-        raise Unsupported(f"{op} on activations (archcalc evaluates it only on constants, such "
-                          "as the shape arithmetic around a Reshape)")
-    return HANDLERS[op](ctx, node)
-
-
 # ---------------------------------------------------------------- helpers
-
-def same(a, b) -> bool:
-    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
-    return differ(a, b) is False
-
-
-def square(values, what, node) -> int:
-    values = list(values)
-    if len(values) != 2:
-        raise Unsupported(f"{node.op_type} with {len(values)}-D {what}: archcalc's layers are 2-D")
-    if values[0] != values[1]:
-        raise Unsupported(f"{node.op_type} with {what} {values[0]}x{values[1]}: archcalc's "
-                          f"{what} are square")
-    return int(values[0])
-
-
-def need_map(ctx, t: Tensor, node):
-    if t.rank != 4:
-        raise Unsupported(f"{node.op_type} on a vector: it needs a map (N, C, H, W)")
-    if t.perm is not None:
-        raise Unsupported(f"{node.op_type} on a map made from a flattened vector whose elements "
-                          "archcalc keeps in another order")
-
 
 def pads_of(ctx, node, a, x: Tensor, f_eff, s, kernel=None):
     """(top, left, bottom, right), from auto_pad or pads; `kernel` (kh, kw) when not square."""
@@ -101,35 +53,11 @@ def pads_of(ctx, node, a, x: Tensor, f_eff, s, kernel=None):
     return tuple(pads)
 
 
-def symmetric(pads) -> int | None:
-    return pads[0] if len(set(pads)) == 1 else None
-
-
 def explicit_pad(ctx, node, x, pads) -> Tensor:
     """A `pad` layer in front, for padding that differs between sides."""
     t, l, b, r = pads
     return ctx.emit(node, "pad", [x], 4, output=f"{node.output[0]}#pad", suffix="pad",
                     top=t, bottom=b, left=l, right=r)
-
-
-def attr_or_input(ctx, node, a, name, position, default=None):
-    """An argument given as an attribute (old opsets) or as a constant input (new ones)."""
-    if name in a:
-        return a[name]
-    if len(node.input) > position and node.input[position]:
-        value = ctx.const(node.input[position])
-        if value is None:
-            raise Unsupported(f"{node.op_type} whose '{name}' is computed, not a constant")
-        return value.tolist() if isinstance(value, np.ndarray) else value
-    return default
-
-
-def axes_of(ctx, node, a, rank, position=1):
-    axes = attr_or_input(ctx, node, a, "axes", position)
-    if axes is None:
-        return None
-    axes = [axes] if isinstance(axes, int) else list(axes)
-    return sorted(int(v) % rank for v in axes)
 
 
 def elementwise(ctx, node, kind, output=None, **args):
@@ -429,216 +357,6 @@ def concat(ctx, node):
     return ctx.emit(node, "concat", xs, rank, perm=perm)
 
 
-# ---------------------------------------------------------------- shapes
-
-def layout_helper(node) -> bool:
-    """A node archcalc's export inserted only to change the model's rank of a vector."""
-    return node.doc_string.startswith("archcalc: layout")
-
-
-def flatten(ctx, node):
-    x = ctx.tensor(node.input[0])
-    axis = ctx.attrs(node).get("axis", 1)
-    if axis % max(x.rank, 1) != 1 and not (axis == x.rank and x.rank == 2):
-        raise Unsupported(f"Flatten at axis {axis} (archcalc flattens each image: axis 1)")
-    if layout_helper(node):
-        return ctx.alias(node.output[0], Tensor(x.layer, 2, x.perm))
-    perm = chw_order(ctx.shape(x)) if x.rank == 4 else x.perm
-    return ctx.emit(node, "flatten", [x], 2, perm=perm)
-
-
-def transpose(ctx, node):
-    """Only as a flatten in (H, W, C) order: Transpose(0, 2, 3, 1) then Flatten (archcalc's
-    own export; Keras's Flatten), or inside a channel shuffle (see reshape)."""
-    x = ctx.tensor(node.input[0])
-    perm = list(ctx.attrs(node).get("perm", []))
-    nxt = ctx.only_reader(node.output[0])
-    if perm == [0, 2, 3, 1] and x.rank == 4 and nxt is not None and \
-            nxt.op_type in ("Flatten", "Reshape") and flattens(ctx, nxt, x):
-        ctx.skip(nxt)
-        return ctx.emit(nxt, "flatten", [x], 2)  # named after the Flatten
-    raise Unsupported(f"Transpose with perm {perm} (archcalc keeps one layout; it reads a Transpose "
-                      "before a flatten or inside a channel shuffle)")
-
-
-def flattens(ctx, node, x) -> bool:
-    """Whether a Flatten or Reshape turns each image of x into one vector."""
-    if node.op_type == "Flatten":
-        return ctx.attrs(node).get("axis", 1) == 1
-    target = ctx.const(node.input[1])
-    if target is None or len(target) != 2:
-        return False
-    dims = ctx.dims(x)
-    first = target[0]
-    return (first in (-1, 0) or same(first, ctx.batch)) and \
-        (target[1] == -1 or same(target[1], product(*dims[1:])))
-
-
-def resolve(ctx, target, dims, allowzero):
-    """A Reshape's target with 0 (copy) and -1 (the rest) worked out."""
-    out = []
-    for i, v in enumerate(target):
-        v = v if not isinstance(v, np.generic) else v.item()
-        if is_int(v) and v == 0 and not allowzero:
-            v = dims[i]
-        out.append(v)
-    unknown = [i for i, v in enumerate(out) if is_int(v) and v == -1]
-    if unknown:
-        rest = product(*(v for v in out if not (is_int(v) and v == -1)))
-        out[unknown[0]] = ratio(product(*dims), rest)
-    return out
-
-
-def reshape(ctx, node):
-    x = ctx.tensor(node.input[0])
-    target = ctx.const(node.input[1])
-    if target is None:
-        raise Unsupported("Reshape to a shape computed from activations that does not fold to "
-                          "constants")
-    dims = ctx.dims(x)
-    out = resolve(ctx, list(target.reshape(-1)), dims, ctx.attrs(node).get("allowzero", 0))
-    shape = ctx.shape(x)
-    batch_first = same(out[0], ctx.batch)
-    if len(out) == 2 and batch_first and same(out[1], product(*dims[1:])):
-        if x.rank == 2:
-            return ctx.alias(node.output[0], x)
-        return ctx.emit(node, "flatten", [x], 2, perm=chw_order(shape))
-    if len(out) == 4 and batch_first and same(out[2], 1) and same(out[3], 1) and \
-            same(out[1], product(*dims[1:])) and (x.rank == 2 or same(shape.n_H * shape.n_W, 1)):
-        return ctx.alias(node.output[0], Tensor(x.layer, 4, x.perm))
-    if len(out) == len(dims) and all(same(a, b) for a, b in zip(out, dims)):
-        return ctx.alias(node.output[0], x)
-    if len(out) == 5 and x.rank == 4:
-        return shuffle(ctx, node, x, out, dims)
-    raise Unsupported(f"Reshape of {ctx.shape_text(dims)} to {ctx.shape_text(out)}")
-
-
-def shuffle(ctx, node, x, out, dims):
-    """ShuffleNet's channel shuffle: Reshape (N, g, C/g, H, W), Transpose (0, 2, 1, 3, 4),
-    Reshape back to (N, C, H, W)."""
-    N, C, H, W = dims
-    g = out[1]
-    t = ctx.only_reader(node.output[0])
-    back = t is not None and t.op_type == "Transpose" and ctx.only_reader(t.output[0])
-    ok = is_int(g) and same(out[2] * g, C) and same(out[3], H) and same(out[4], W) and back and \
-        list(ctx.attrs(t).get("perm", [])) == [0, 2, 1, 3, 4] and back.op_type == "Reshape"
-    if ok:
-        fold_inputs(ctx, back, skip=back.input[0])
-        target = ctx.const(back.input[1])
-        if target is None:
-            ok = False
-        else:
-            final = resolve(ctx, list(target.reshape(-1)), [N, out[2], g, H, W],
-                            ctx.attrs(back).get("allowzero", 0))
-            ok = len(final) == 4 and all(same(a, b) for a, b in zip(final, dims))
-    if not ok:
-        raise Unsupported(f"Reshape of {ctx.shape_text(dims)} to {ctx.shape_text(out)} that is not "
-                          "a channel shuffle (Reshape, Transpose (0, 2, 1, 3, 4), Reshape back)")
-    ctx.skip(t)
-    ctx.skip(back)
-    return ctx.emit(node, "shuffle", [x], 4, output=back.output[0], groups=int(g))
-
-
-def fold_inputs(ctx, node, skip):
-    """Fold the constant nodes that compute `node`'s other inputs, when they sit between the
-    current node and `node` (a shape computed after the Transpose of a shuffle)."""
-    wanted = {n for n in node.input if n and n != skip and not ctx.is_const(n)}
-    if not wanted:
-        return
-    start = ctx.index[id(ctx.node)]
-    end = ctx.index[id(node)]
-    for i in range(start + 1, end):
-        n = ctx.g.node[i]
-        if i in ctx.done or not n.op_type in FOLD:
-            continue
-        if n.op_type == "Shape" and n.input[0] in ctx.tensors or \
-                all(ctx.is_const(k) for k in n.input):
-            for name, value in zip(n.output, FOLD[n.op_type](ctx, n)):
-                ctx.consts[name] = value
-            ctx.done.add(i)
-
-
-def squeeze(ctx, node):
-    x = ctx.tensor(node.input[0])
-    axes = axes_of(ctx, node, ctx.attrs(node), x.rank)
-    shape = ctx.shape(x)
-    if x.rank == 4 and axes in ([2, 3], None) and same(shape.n_H, 1) and same(shape.n_W, 1):
-        return ctx.alias(node.output[0], Tensor(x.layer, 2, x.perm))
-    raise Unsupported(f"Squeeze of axes {axes} of a rank-{x.rank} tensor")
-
-
-def unsqueeze(ctx, node):
-    x = ctx.tensor(node.input[0])
-    axes = axes_of(ctx, node, ctx.attrs(node), x.rank + 2)
-    if x.rank == 2 and axes == [2, 3]:
-        return ctx.alias(node.output[0], Tensor(x.layer, 4, x.perm))
-    raise Unsupported(f"Unsqueeze at axes {axes} of a rank-{x.rank} tensor")
-
-
-def pad(ctx, node):
-    a = ctx.attrs(node)
-    x = ctx.tensor(node.input[0])
-    need_map(ctx, x, node)
-    mode = a.get("mode", "constant")
-    pads = attr_or_input(ctx, node, a, "pads", 1)
-    value = attr_or_input(ctx, node, a, "value", 2, 0.0)
-    axes = attr_or_input(ctx, node, a, "axes", 3)
-    pads = [int(v) for v in np.asarray(pads).reshape(-1)]
-    if axes is not None:
-        full = [0] * 8
-        axes = [int(v) % 4 for v in np.asarray(axes).reshape(-1)]
-        for k, axis in enumerate(axes):
-            full[axis], full[4 + axis] = pads[k], pads[len(axes) + k]
-        pads = full
-    value = float(np.asarray(value).reshape(-1)[0]) if np.asarray(value).size else 0.0
-    if mode != "constant" or value != 0:
-        raise Unsupported(f"Pad in mode '{mode}' with value {value} (archcalc pads with zeros)")
-    if len(pads) != 8 or pads[0] or pads[1] or pads[4] or pads[5] or min(pads) < 0:
-        raise Unsupported(f"Pad {pads} (archcalc pads the rows and columns of each map)")
-    return ctx.emit(node, "pad", [x], 4, top=pads[2], bottom=pads[6], left=pads[3], right=pads[7])
-
-
-def split(ctx, node):
-    a = ctx.attrs(node)
-    x = ctx.tensor(node.input[0])
-    axis = a.get("axis", 0) % x.rank
-    if axis != 1 or x.perm is not None:
-        raise Unsupported(f"Split along axis {axis} (archcalc splits the channels)")
-    n_C = ctx.shape(x).n_C
-    sizes = attr_or_input(ctx, node, a, "split", 1)
-    if sizes is None:
-        k = a.get("num_outputs", len(node.output))
-        if not is_int(n_C):
-            raise Unsupported(f"Split of a symbolic number of channels {show(n_C)}")
-        step = -(-n_C // k)
-        sizes = [min(step, n_C - i * step) for i in range(k)]
-    start = 0
-    for k, (name, size) in enumerate(zip(node.output, sizes)):
-        size = int(size)
-        if name:
-            ctx.emit(node, "slice", [x], x.rank, output=name, suffix=str(k), start=start,
-                     stop=start + size)
-        start += size
-    return None
-
-
-def slice_(ctx, node):
-    a = ctx.attrs(node)
-    x = ctx.tensor(node.input[0])
-    starts = attr_or_input(ctx, node, a, "starts", 1)
-    ends = attr_or_input(ctx, node, a, "ends", 2)
-    axes = attr_or_input(ctx, node, a, "axes", 3)
-    steps = attr_or_input(ctx, node, a, "steps", 4)
-    starts, ends = list(np.asarray(starts).reshape(-1)), list(np.asarray(ends).reshape(-1))
-    axes = list(range(len(starts))) if axes is None else [int(v) % x.rank for v in np.asarray(axes).reshape(-1)]
-    steps = [1] * len(starts) if steps is None else list(np.asarray(steps).reshape(-1))
-    n_C = ctx.shape(x).n_C
-    if axes != [1] or steps != [1] or x.perm is not None or not is_int(n_C):
-        raise Unsupported(f"Slice of axes {axes} with steps {steps} (archcalc slices the channels)")
-    start, stop = (int(v) + n_C if int(v) < 0 else min(int(v), n_C) for v in (starts[0], ends[0]))
-    return ctx.emit(node, "slice", [x], x.rank, start=start, stop=stop)
-
-
 def identity(ctx, node):
     return elementwise(ctx, node, "identity")
 
@@ -658,229 +376,25 @@ HANDLERS = {
 }
 
 
-# ---------------------------------------------------------------- constant folding
-
-def obj(values) -> np.ndarray:
-    """An int64 array if every entry is a number, an object array of sympy sizes otherwise."""
-    a = np.asarray(values, dtype=object)
-    flat = [v.item() if isinstance(v, np.generic) else v for v in a.reshape(-1)]
-    flat = [int(v) if isinstance(v, sympy.Integer) else v for v in flat]
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in flat):
-        return np.array(flat, dtype=np.int64).reshape(a.shape)
-    out = np.empty(len(flat), dtype=object)
-    out[:] = flat
-    return out.reshape(a.shape)
-
-
-def ins(ctx, node):
-    return [ctx.const(n) for n in node.input]
-
-
-def fold_constant(ctx, node):
-    a = ctx.attrs(node)
-    onnx = ctx.onnx
-    if "value" in a:
-        return [onnx.numpy_helper.to_array(a["value"])]
-    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
-                       ("value_int", np.int64), ("value_ints", np.int64)):
-        if key in a:
-            return [np.array(a[key], dtype=dtype)]
-    raise Unsupported(f"Constant with {', '.join(a)}")
-
-
-def fold_shape(ctx, node):
-    a = ctx.attrs(node)
-    x = node.input[0]
-    dims = list(ctx.const(x).shape) if ctx.is_const(x) else ctx.dims(ctx.tensor(x))
-    start, end = a.get("start", 0), a.get("end", None)
-    return [obj(dims[start:end])]
-
-
-def fold_gather(ctx, node):
-    data, index = ins(ctx, node)[:2]
-    return [obj(np.take(data, index.astype(np.int64), axis=ctx.attrs(node).get("axis", 0)))]
-
-
-def fold_unsqueeze(ctx, node):
-    data = ins(ctx, node)[0]
-    axes = axes_of(ctx, node, ctx.attrs(node), data.ndim + len(attr_or_input(
-        ctx, node, ctx.attrs(node), "axes", 1) or [0]))
-    for axis in axes:
-        data = np.expand_dims(data, axis)
-    return [data]
-
-
-def fold_squeeze(ctx, node):
-    data = ins(ctx, node)[0]
-    axes = axes_of(ctx, node, ctx.attrs(node), max(data.ndim, 1))
-    return [np.squeeze(data, axis=tuple(axes) if axes is not None else None)]
-
-
-def fold_concat(ctx, node):
-    arrays = [a for a in ins(ctx, node) if a is not None]
-    axis = ctx.attrs(node).get("axis", 0)
-    if any(a.dtype == object for a in arrays):
-        return [obj(np.concatenate([a.astype(object) for a in arrays], axis=axis))]
-    return [np.concatenate(arrays, axis=axis)]
-
-
-def fold_slice(ctx, node):
-    a = ctx.attrs(node)
-    data = ins(ctx, node)[0]
-    starts = attr_or_input(ctx, node, a, "starts", 1)
-    ends = attr_or_input(ctx, node, a, "ends", 2)
-    axes = attr_or_input(ctx, node, a, "axes", 3)
-    steps = attr_or_input(ctx, node, a, "steps", 4)
-    starts, ends = np.asarray(starts).reshape(-1), np.asarray(ends).reshape(-1)
-    axes = range(len(starts)) if axes is None else np.asarray(axes).reshape(-1)
-    steps = [1] * len(starts) if steps is None else np.asarray(steps).reshape(-1)
-    index = [slice(None)] * data.ndim
-    for s, e, axis, step in zip(starts, ends, axes, steps):
-        index[int(axis)] = slice(int(s), int(e) if abs(int(e)) < INT64_MAX // 2 else None, int(step))
-    return [data[tuple(index)]]
-
-
-def fold_cast(ctx, node):
-    data = ins(ctx, node)[0]
-    dtype = ctx.onnx.helper.tensor_dtype_to_np_dtype(ctx.attrs(node)["to"])
-    if data.dtype == object:
-        return [data]
-    return [data.astype(dtype)]
-
-
-def arithmetic(op):
-    def fold(ctx, node):
-        x, y = ins(ctx, node)[:2]
-        if op == "Div" and (x.dtype.kind in "iuO" and y.dtype.kind in "iuO"):
-            if x.dtype == object or y.dtype == object:
-                f = np.frompyfunc(lambda a, b: floor_div(a, b), 2, 1)
-                return [obj(f(x.astype(object), y.astype(object)))]
-            return [np.trunc(x / y).astype(np.result_type(x, y))]
-        fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op]
-        if x.dtype == object or y.dtype == object:
-            return [obj(fn(x.astype(object), y.astype(object)))]
-        return [fn(x, y).astype(np.result_type(x, y))]
-    return fold
-
-
-def fold_constant_of_shape(ctx, node):
-    shape = [int(v) for v in ins(ctx, node)[0].reshape(-1)]
-    value = ctx.attrs(node).get("value")
-    fill = ctx.onnx.numpy_helper.to_array(value).reshape(-1) if value is not None else np.zeros(1, np.float32)
-    return [np.full(shape, fill[0], dtype=fill.dtype)]
-
-
-def fold_reshape(ctx, node):
-    data, target = ins(ctx, node)[:2]
-    dims = resolve(ctx, list(target.reshape(-1)), list(data.shape) + [0] * 8,
-                   ctx.attrs(node).get("allowzero", 0))
-    return [data.reshape([int(v) for v in dims])]
-
-
-def fold_expand(ctx, node):
-    data, shape = ins(ctx, node)[:2]
-    target = np.broadcast_shapes(data.shape, tuple(int(v) for v in shape.reshape(-1)))
-    return [np.broadcast_to(data, target).copy()]
-
-
-def fold_equal(ctx, node):
-    x, y = ins(ctx, node)[:2]
-    f = np.frompyfunc(lambda a, b: same(a, b), 2, 1)
-    return [f(x.astype(object), y.astype(object)).astype(bool)]
-
-
-def fold_where(ctx, node):
-    c, x, y = ins(ctx, node)[:3]
-    out = np.where(c.astype(bool), x.astype(object), y.astype(object))
-    return [obj(out) if x.dtype.kind in "iuO" else out.astype(x.dtype)]
-
-
-def fold_range(ctx, node):
-    start, limit, delta = (v.item() for v in ins(ctx, node)[:3])
-    return [np.arange(start, limit, delta)]
-
-
-def fold_reduce_prod(ctx, node):
-    data = ins(ctx, node)[0]
-    keep = ctx.attrs(node).get("keepdims", 1)
-    value = product(*data.reshape(-1).tolist())
-    return [obj([value]) if keep else obj(value)]
-
-
-def fold_transpose(ctx, node):
-    perm = ctx.attrs(node).get("perm")
-    return [np.transpose(ins(ctx, node)[0], perm)]
-
-
-FOLD = {
-    "Constant": fold_constant, "Shape": fold_shape, "Gather": fold_gather,
-    "Unsqueeze": fold_unsqueeze, "Squeeze": fold_squeeze, "Concat": fold_concat,
-    "Slice": fold_slice, "Cast": fold_cast, "Add": arithmetic("Add"), "Sub": arithmetic("Sub"),
-    "Mul": arithmetic("Mul"), "Div": arithmetic("Div"), "Identity": lambda ctx, node: ins(ctx, node)[:1],
-    "ConstantOfShape": fold_constant_of_shape, "Reshape": fold_reshape, "Expand": fold_expand,
-    "Equal": fold_equal, "Where": fold_where, "Range": fold_range, "ReduceProd": fold_reduce_prod,
-    "Transpose": fold_transpose, "Floor": lambda ctx, node: [np.floor(ins(ctx, node)[0])],
+# Which operators the import turns into each kind of archcalc.kinds.KINDS (a test checks that
+# the keys are the vocabulary and that each operator has a handler); 'archcalc.X' is X of
+# archcalc's own function domain (functions.ARCHCALC), written by the export.
+IMPORTS = {
+    "input": (),  # the model's graph inputs, not an operator (Importer.graph_input)
+    "conv": ("Conv", "archcalc.TableConv"), "conv_hw": ("Conv",),  # conv_hw: a kh x kw kernel
+    "maxpool": ("MaxPool", "GlobalMaxPool"), "avgpool": ("AveragePool",),
+    "subsample": ("archcalc.Subsample",), "gap": ("GlobalAveragePool", "ReduceMean"),
+    "adaptive_avgpool": ("archcalc.AdaptiveAvgPool_*",),  # one function per input size
+    "flatten": ("Flatten", "Reshape", "Transpose"),  # Transpose (0, 2, 3, 1) then Flatten
+    "fc": ("Gemm", "MatMul"), "rbf": ("archcalc.RBF",),
+    "relu": ("Relu", "Clip"), "tanh": ("Tanh",), "sigmoid": ("Sigmoid",),
+    "softmax": ("Softmax",), "dropout": ("Dropout",), "batchnorm": ("BatchNormalization",),
+    "lrn": ("LRN",), "add": ("Add", "Sum"), "concat": ("Concat",),
+    "leaky_relu": ("LeakyRelu",), "clip": ("Clip",), "hardsigmoid": ("HardSigmoid",),
+    "hardswish": ("HardSwish", "HardSigmoid"),  # HardSigmoid(1/6, 1/2) times its input
+    "swish": ("Sigmoid",),  # Sigmoid times its input
+    "identity": ("Identity",), "mul": ("Mul",),
+    "shuffle": ("Reshape",),  # Reshape, Transpose (0, 2, 1, 3, 4), Reshape back
+    "pad": ("Pad", "Conv", "AveragePool"),  # Conv and AveragePool: padding uneven between sides
+    "slice": ("Slice", "Split"),
 }
-
-
-# ---------------------------------------------------------------- archcalc's own functions
-
-# The kinds onnx_export writes as model-local functions of the domain 'archcalc'.
-
-def ac_table_conv(ctx, node):
-    a = ctx.attrs(node)
-    x = ctx.tensor(node.input[0])
-    need_map(ctx, x, node)
-    dense = ctx.weight(node, 1, "weight")
-    rows, flat, table, start = list(a["table_rows"]), list(a["table"]), [], 0
-    for n in rows:
-        table.append([int(m) for m in flat[start:start + n]])
-        start += n
-    f = square(a["kernel_shape"], "kernels", node)
-    packed = np.concatenate([dense[j, maps].transpose(1, 2, 0) for j, maps in enumerate(table)], axis=2)
-    weights = {"W": packed}
-    if a.get("bias", 1):
-        weights["b"] = ctx.weight(node, 2, "bias")
-    return ctx.emit(node, "conv", [x], 4, weights, f=f, c=len(table), table=table,
-                    s=square(a.get("strides", [1, 1]), "strides", node), p=symmetric(a["pads"]),
-                    dilation=square(a.get("dilations", [1, 1]), "dilations", node),
-                    bias=bool(a.get("bias", 1)))
-
-
-def ac_subsample(ctx, node):
-    a = ctx.attrs(node)
-    x = ctx.tensor(node.input[0])
-    need_map(ctx, x, node)
-    weights = {"coeff": ctx.weight(node, 1, "coeff").reshape(-1), "b": ctx.weight(node, 2, "bias").reshape(-1)}
-    return ctx.emit(node, "subsample", [x], 4, weights, f=square(a["kernel_shape"], "windows", node),
-                    s=square(a["strides"], "strides", node), p=symmetric(a["pads"]),
-                    round="ceil" if a.get("ceil_mode", 0) else "floor")
-
-
-def ac_rbf(ctx, node):
-    x = ctx.tensor(node.input[0])
-    P = ctx.weight(node, 1, "prototypes")
-    if x.perm is not None:
-        P = P[:, list(x.perm)]
-    return ctx.emit(node, "rbf", [x], 2, {"P": P}, c=int(P.shape[0]))
-
-
-def ac_adaptive(ctx, node):
-    x = ctx.tensor(node.input[0])
-    need_map(ctx, x, node)
-    return ctx.emit(node, "adaptive_avgpool", [x], 4, out_size=int(ctx.attrs(node)["out_size"]))
-
-
-class _Functions(dict):
-    """op_type -> handler; AdaptiveAvgPool_<sizes> names one function per input size."""
-
-    def __contains__(self, op_type):
-        return dict.__contains__(self, op_type) or op_type.startswith("AdaptiveAvgPool_")
-
-    def __getitem__(self, op_type):
-        if op_type.startswith("AdaptiveAvgPool_"):
-            return ac_adaptive
-        return dict.__getitem__(self, op_type)
-
-
-ARCHCALC = _Functions(TableConv=ac_table_conv, Subsample=ac_subsample, RBF=ac_rbf)

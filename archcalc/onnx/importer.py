@@ -6,17 +6,19 @@ What a model's tensors become:
   (a layer's figures are per image) and a named dimension ('height') becomes a free symbol.
   An input (N, H, W, C) that goes straight into a Transpose to NCHW (TensorFlow's exports) is
   taken as it is; a 2-D input (N, n) is the vector (1, 1, n);
-- each operator node becomes zero, one or a few layers, by the operator table in
-  `onnx_ops.py`; constant sub-graphs (the Shape, Gather, Concat, Div arithmetic exporters put
-  around Reshape) are folded here, on sympy values, so a reshape by `x.size(0), -1` is read
-  as what it is: a flatten;
+- each operator node becomes zero, one or a few layers, by the operator tables: `handlers`
+  (HANDLERS, with `reshapes`) for nodes on activations, `functions` (ARCHCALC) for archcalc's
+  own domain; constant sub-graphs (the Shape, Gather, Concat, Div arithmetic exporters put
+  around Reshape) are folded by `fold` (FOLD), on sympy values, so a reshape by
+  `x.size(0), -1` is read as what it is: a flatten;
 - the initializers a layer uses become its weights, in the executor's layouts (NHWC kernels
   (f, f, n_C_prev/groups, n_C), fc (n_in, n_out)), kept in `Network.weights`.
 
 The model's own layout is kept for `archcalc run`: `Network.layout` says how each input
 and output is laid out (NCHW, NHWC or a vector, and the order of a flattened map's elements:
 PyTorch flattens (C, H, W), archcalc (H, W, C), so an fc reading a flattened map gets its
-weight rows reordered, and an output vector is reordered back).
+weight rows reordered, and an output vector is reordered back); `layout.model_input` and
+`layout.model_output` convert arrays with it.
 
 Counting: params are the weights and biases the layers use; BatchNorm's running statistics
 are state. A tensor that several layers read is counted once in the totals (each of those
@@ -25,9 +27,7 @@ layers still shows it in its own row); `Network.shared` holds how many numbers.
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -37,41 +37,12 @@ from .. import kinds
 from ..errors import RuleError, Span, SpecError
 from ..network import Layer, Network, Shared, Symbol
 from ..sizes import is_int, product, show, symbol
-from ..lang.write import identifier
+from .common import ModelWeights, Tensor, Unsupported, clean_name, need_onnx, symbol_name
+from .fold import FOLD, fold_node
+from .functions import ARCHCALC
+from .handlers import HANDLERS
 
 MAX_TEXT = 160  # the node description shown under an error
-
-
-def need_onnx():
-    """The onnx package, or a SpecError that says how to get it."""
-    try:
-        import onnx
-    except ImportError:
-        raise SpecError("reading and writing ONNX needs the 'onnx' package", None,
-                        ("install it: pip install 'archcalc[onnx]' (onnx and onnxruntime)",)) from None
-    return onnx
-
-
-class Unsupported(Exception):
-    """A node archcalc cannot express: the reason, for the list of every such node."""
-
-
-class Tensor(NamedTuple):
-    """An activation of the model: the layer that makes it, its rank in the model (2: a vector
-    (N, n), 4: a map (N, C, H, W)), and for a vector the order of its elements: ours at i is
-    the model's at perm[i] (None: the same order)."""
-    layer: str
-    rank: int
-    perm: tuple | None = None
-
-
-class ModelWeights(dict):
-    """{layer: {key: array}}, the model's own; printed as what it is, not array by array."""
-
-    def __repr__(self):
-        return f"the model's weights ({len(self)} layers)"
-
-    __str__ = __repr__
 
 
 def load_onnx(path) -> Network:
@@ -93,35 +64,30 @@ def from_model(model, file: str = "<onnx>") -> Network:
     return Importer(model, file).run()
 
 
-# ---------------------------------------------------------------- names
+# ---------------------------------------------------------------- which table reads a node
 
-def clean_name(text: str) -> str:
-    """'/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1': the module path PyTorch puts in a
-    node's name, without the operator; other names keep letters, digits, '_' and '.'."""
-    parts = [p for p in text.strip("/").split("/") if p]
-    if len(parts) > 1 and re.fullmatch(r"[A-Z][A-Za-z]*(_\d+)?", parts[-1]):
-        parts = parts[:-1]
-    path = []  # each scope repeats its parent's local name: 'branch1' then 'branch1.0'
-    for part in parts:
-        if path and part.startswith(path[-1] + "."):
-            path[-1] = part
-        else:
-            path.append(part)
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", ".".join(path)).strip("._")
+def known(node) -> bool:
+    if node.domain == "archcalc":
+        return node.op_type in ARCHCALC
+    return node.domain in ("", "ai.onnx") and (node.op_type in HANDLERS or node.op_type in FOLD)
 
 
-def symbol_name(text: str, taken) -> str:
-    """A free symbol for a named input dimension ('height' -> height)."""
-    return identifier(text, taken, fallback="S", lead="S")
+def supported() -> list[str]:
+    return sorted(set(HANDLERS) | set(FOLD))
 
 
-def real(value) -> Fraction:
-    """A float attribute as an exact, short fraction: 1e-05 -> 1/100000, 0.16666667 -> 1/6."""
-    v = float(value)
-    close = Fraction(v).limit_denominator(10_000)
-    if v and abs(float(close) - v) <= 1e-6 * abs(v):
-        return close
-    return Fraction(str(np.float32(v)) if np.float32(v) == v else repr(v))  # float32's shortest
+def translate(ctx, node):
+    """Fold a node on constants (and `Shape`, whose value the analysis knows); hand one on
+    activations to its handler."""
+    if node.domain == "archcalc":
+        return ARCHCALC[node.op_type](ctx, node)
+    op = node.op_type
+    if op in FOLD and (op == "Shape" or all(ctx.is_const(n) for n in node.input)):
+        return fold_node(ctx, node)
+    if op not in HANDLERS:
+        raise Unsupported(f"{op} on activations (archcalc evaluates it only on constants, such "
+                          "as the shape arithmetic around a Reshape)")
+    return HANDLERS[op](ctx, node)
 
 
 # ---------------------------------------------------------------- the importer
@@ -156,7 +122,6 @@ class Importer:
     # ------------------------------------------------------------ driving
 
     def run(self) -> Network:
-        from . import handlers as onnx_ops
         for t in self.g.initializer:
             self.consts[t.name] = self.onnx.numpy_helper.to_array(t)
         for t in getattr(self.g, "sparse_initializer", ()):
@@ -165,9 +130,9 @@ class Importer:
         for value in self.g.input:
             if value.name not in self.consts:
                 self.graph_input(value, defaults)
-        unknown = [(i, n) for i, n in enumerate(self.g.node) if not onnx_ops.known(n)]
+        unknown = [(i, n) for i, n in enumerate(self.g.node) if not known(n)]
         if unknown:
-            self.fail_unknown(unknown, onnx_ops)
+            self.fail_unknown(unknown)
         for i, node in enumerate(self.g.node):
             if i in self.done:
                 continue
@@ -177,7 +142,7 @@ class Importer:
                 self.poisoned.update(node.output)
                 continue
             try:
-                onnx_ops.translate(self, node)
+                translate(self, node)
             except Unsupported as e:
                 self.errors.append(f"{self.where(node)}: {e}")
                 self.poisoned.update(node.output)
@@ -192,12 +157,12 @@ class Importer:
                             tuple(self.errors))
         return self.finish()
 
-    def fail_unknown(self, unknown, onnx_ops):
+    def fail_unknown(self, unknown):
         types = sorted({n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
                         for _, n in unknown})
         details = [f"{self.where(n, i)}: {n.op_type}" + (f" (domain '{n.domain}')" if n.domain else "")
                    for i, n in unknown]
-        details.append(f"supported operators: {', '.join(onnx_ops.supported())}")
+        details.append(f"supported operators: {', '.join(supported())}")
         raise SpecError(f"{self.file}: {len(unknown)} node(s) use operators archcalc does not "
                         f"support: {', '.join(types)}", None, tuple(details))
 
@@ -438,53 +403,3 @@ class Importer:
     def shape_text(dims) -> str:
         return "(" + ", ".join("?" if d is None else show(d) if not isinstance(d, str) else d
                                for d in dims) + ")"
-
-
-def chw_order(shape: kinds.Shape):
-    """The model's index of each of our flattened elements: a (C, H, W) flatten seen in (H, W,
-    C) order. None when the two orders agree (one position, or one channel)."""
-    H, W, C = shape
-    if not all(is_int(v) for v in shape):
-        raise Unsupported(f"flattening a map of symbolic size {shape}: the order of its elements "
-                          "depends on the sizes (export with fixed sizes)")
-    if H * W == 1 or C == 1:
-        return None
-    return tuple(np.arange(C * H * W).reshape(C, H, W).transpose(1, 2, 0).ravel().tolist())
-
-
-
-# ---------------------------------------------------------------- arrays in the model's layout
-
-def model_input(net: Network, x):
-    """An array in the model's own layout (NCHW, NHWC or (N, n)) -> the executor's NHWC."""
-    if x is None:
-        return None
-    inputs = net.layout["inputs"]
-    if len(inputs) != 1:
-        raise SpecError(f"the model has {len(inputs)} inputs; give them to archcalc.run as "
-                        "{input name: NHWC array}")
-    layout = next(iter(inputs.values()))["layout"]
-    x = np.asarray(x)
-    if layout == "NCHW":
-        if x.ndim != 4:
-            raise SpecError(f"the model's input is (N, C, H, W); got an array of shape {x.shape}")
-        return x.transpose(0, 2, 3, 1)
-    if layout == "vector":
-        if x.ndim != 2:
-            raise SpecError(f"the model's input is (N, n); got an array of shape {x.shape}")
-        return x.reshape(x.shape[0], 1, 1, -1)
-    return x
-
-
-def model_output(net: Network, layer, y):
-    """The executor's NHWC output of `layer` -> the model's layout: (N, C, H, W) for a map,
-    (N, n) for a vector, its elements in the model's order."""
-    out = net.layout["outputs"].get(layer)
-    if out is None:
-        return y
-    if out["rank"] == 4:
-        return y.transpose(0, 3, 1, 2)
-    y = y.reshape(y.shape[0], -1)
-    if out["perm"] is not None:
-        y = y[:, np.argsort(out["perm"])]
-    return y

@@ -1,0 +1,143 @@
+"""What the importer and its operator tables share: the values a handler reads and makes
+(`Tensor`, `Unsupported`), the readings of a node every table needs (a constant given as an
+attribute or an input, axes, square windows), and the model's own weights and names.
+
+Nothing here knows an operator: the tables (`handlers`, `reshapes`, `fold`, `functions`) sit
+above this module and the `importer` above them, so imports run one way.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import kinds
+from ..errors import SpecError
+from ..lang.write import identifier
+from ..sizes import differ, is_int
+
+
+def need_onnx():
+    """The onnx package, or a SpecError that says how to get it."""
+    try:
+        import onnx
+    except ImportError:
+        raise SpecError("reading and writing ONNX needs the 'onnx' package", None,
+                        ("install it: pip install 'archcalc[onnx]' (onnx and onnxruntime)",)) from None
+    return onnx
+
+
+class Unsupported(Exception):
+    """A node archcalc cannot express: the reason, for the list of every such node."""
+
+
+class Tensor(NamedTuple):
+    """An activation of the model: the layer that makes it, its rank in the model (2: a vector
+    (N, n), 4: a map (N, C, H, W)), and for a vector the order of its elements: ours at i is
+    the model's at perm[i] (None: the same order)."""
+    layer: str
+    rank: int
+    perm: tuple | None = None
+
+
+class ModelWeights(dict):
+    """{layer: {key: array}}, the model's own; printed as what it is, not array by array."""
+
+    def __repr__(self):
+        return f"the model's weights ({len(self)} layers)"
+
+    __str__ = __repr__
+
+
+# ---------------------------------------------------------------- names and numbers
+
+def clean_name(text: str) -> str:
+    """'/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1': the module path PyTorch puts in a
+    node's name, without the operator; other names keep letters, digits, '_' and '.'."""
+    parts = [p for p in text.strip("/").split("/") if p]
+    if len(parts) > 1 and re.fullmatch(r"[A-Z][A-Za-z]*(_\d+)?", parts[-1]):
+        parts = parts[:-1]
+    path = []  # each scope repeats its parent's local name: 'branch1' then 'branch1.0'
+    for part in parts:
+        if path and part.startswith(path[-1] + "."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", ".".join(path)).strip("._")
+
+
+def symbol_name(text: str, taken) -> str:
+    """A free symbol for a named input dimension ('height' -> height)."""
+    return identifier(text, taken, fallback="S", lead="S")
+
+
+def real(value) -> Fraction:
+    """A float attribute as an exact, short fraction: 1e-05 -> 1/100000, 0.16666667 -> 1/6."""
+    v = float(value)
+    close = Fraction(v).limit_denominator(10_000)
+    if v and abs(float(close) - v) <= 1e-6 * abs(v):
+        return close
+    return Fraction(str(np.float32(v)) if np.float32(v) == v else repr(v))  # float32's shortest
+
+
+def chw_order(shape: kinds.Shape):
+    """The model's index of each of our flattened elements: a (C, H, W) flatten seen in (H, W,
+    C) order. None when the two orders agree (one position, or one channel)."""
+    H, W, C = shape
+    if not all(is_int(v) for v in shape):
+        raise Unsupported(f"flattening a map of symbolic size {shape}: the order of its elements "
+                          "depends on the sizes (export with fixed sizes)")
+    if H * W == 1 or C == 1:
+        return None
+    return tuple(np.arange(C * H * W).reshape(C, H, W).transpose(1, 2, 0).ravel().tolist())
+
+
+# ---------------------------------------------------------------- reading a node
+
+def same(a, b) -> bool:
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    return differ(a, b) is False
+
+
+def square(values, what, node) -> int:
+    values = list(values)
+    if len(values) != 2:
+        raise Unsupported(f"{node.op_type} with {len(values)}-D {what}: archcalc's layers are 2-D")
+    if values[0] != values[1]:
+        raise Unsupported(f"{node.op_type} with {what} {values[0]}x{values[1]}: archcalc's "
+                          f"{what} are square")
+    return int(values[0])
+
+
+def need_map(ctx, t: Tensor, node):
+    if t.rank != 4:
+        raise Unsupported(f"{node.op_type} on a vector: it needs a map (N, C, H, W)")
+    if t.perm is not None:
+        raise Unsupported(f"{node.op_type} on a map made from a flattened vector whose elements "
+                          "archcalc keeps in another order")
+
+
+def symmetric(pads) -> int | None:
+    return pads[0] if len(set(pads)) == 1 else None
+
+
+def attr_or_input(ctx, node, a, name, position, default=None):
+    """An argument given as an attribute (old opsets) or as a constant input (new ones)."""
+    if name in a:
+        return a[name]
+    if len(node.input) > position and node.input[position]:
+        value = ctx.const(node.input[position])
+        if value is None:
+            raise Unsupported(f"{node.op_type} whose '{name}' is computed, not a constant")
+        return value.tolist() if isinstance(value, np.ndarray) else value
+    return default
+
+
+def axes_of(ctx, node, a, rank, position=1):
+    axes = attr_or_input(ctx, node, a, "axes", position)
+    if axes is None:
+        return None
+    axes = [axes] if isinstance(axes, int) else list(axes)
+    return sorted(int(v) % rank for v in axes)

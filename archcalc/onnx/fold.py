@@ -1,0 +1,216 @@
+"""Constant folding: a node whose inputs are all constant (and `Shape` of an activation) is
+evaluated at import, on NumPy arrays whose entries may be sympy sizes, so the shape
+arithmetic exporters put around a Reshape (Shape, Gather, Concat, Div ...) folds to numbers
+or formulas. FOLD maps an operator type to a function (ctx, node) -> its output values.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from .common import Unsupported, attr_or_input, axes_of, same
+from ..sizes import floor_div, is_int, product, ratio
+
+INT64_MAX = 2**63 - 1
+
+
+def obj(values) -> np.ndarray:
+    """An int64 array if every entry is a number, an object array of sympy sizes otherwise."""
+    a = np.asarray(values, dtype=object)
+    flat = [v.item() if isinstance(v, np.generic) else v for v in a.reshape(-1)]
+    flat = [int(v) if isinstance(v, sympy.Integer) else v for v in flat]
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in flat):
+        return np.array(flat, dtype=np.int64).reshape(a.shape)
+    out = np.empty(len(flat), dtype=object)
+    out[:] = flat
+    return out.reshape(a.shape)
+
+
+def ins(ctx, node):
+    return [ctx.const(n) for n in node.input]
+
+
+def fold_constant(ctx, node):
+    a = ctx.attrs(node)
+    onnx = ctx.onnx
+    if "value" in a:
+        return [onnx.numpy_helper.to_array(a["value"])]
+    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
+                       ("value_int", np.int64), ("value_ints", np.int64)):
+        if key in a:
+            return [np.array(a[key], dtype=dtype)]
+    raise Unsupported(f"Constant with {', '.join(a)}")
+
+
+def fold_shape(ctx, node):
+    a = ctx.attrs(node)
+    x = node.input[0]
+    dims = list(ctx.const(x).shape) if ctx.is_const(x) else ctx.dims(ctx.tensor(x))
+    start, end = a.get("start", 0), a.get("end", None)
+    return [obj(dims[start:end])]
+
+
+def fold_gather(ctx, node):
+    data, index = ins(ctx, node)[:2]
+    return [obj(np.take(data, index.astype(np.int64), axis=ctx.attrs(node).get("axis", 0)))]
+
+
+def fold_unsqueeze(ctx, node):
+    data = ins(ctx, node)[0]
+    axes = axes_of(ctx, node, ctx.attrs(node), data.ndim + len(attr_or_input(
+        ctx, node, ctx.attrs(node), "axes", 1) or [0]))
+    for axis in axes:
+        data = np.expand_dims(data, axis)
+    return [data]
+
+
+def fold_squeeze(ctx, node):
+    data = ins(ctx, node)[0]
+    axes = axes_of(ctx, node, ctx.attrs(node), max(data.ndim, 1))
+    return [np.squeeze(data, axis=tuple(axes) if axes is not None else None)]
+
+
+def fold_concat(ctx, node):
+    arrays = [a for a in ins(ctx, node) if a is not None]
+    axis = ctx.attrs(node).get("axis", 0)
+    if any(a.dtype == object for a in arrays):
+        return [obj(np.concatenate([a.astype(object) for a in arrays], axis=axis))]
+    return [np.concatenate(arrays, axis=axis)]
+
+
+def fold_slice(ctx, node):
+    a = ctx.attrs(node)
+    data = ins(ctx, node)[0]
+    starts = attr_or_input(ctx, node, a, "starts", 1)
+    ends = attr_or_input(ctx, node, a, "ends", 2)
+    axes = attr_or_input(ctx, node, a, "axes", 3)
+    steps = attr_or_input(ctx, node, a, "steps", 4)
+    starts, ends = np.asarray(starts).reshape(-1), np.asarray(ends).reshape(-1)
+    axes = range(len(starts)) if axes is None else np.asarray(axes).reshape(-1)
+    steps = [1] * len(starts) if steps is None else np.asarray(steps).reshape(-1)
+    index = [slice(None)] * data.ndim
+    for s, e, axis, step in zip(starts, ends, axes, steps):
+        index[int(axis)] = slice(int(s), int(e) if abs(int(e)) < INT64_MAX // 2 else None, int(step))
+    return [data[tuple(index)]]
+
+
+def fold_cast(ctx, node):
+    data = ins(ctx, node)[0]
+    dtype = ctx.onnx.helper.tensor_dtype_to_np_dtype(ctx.attrs(node)["to"])
+    if data.dtype == object:
+        return [data]
+    return [data.astype(dtype)]
+
+
+def arithmetic(op):
+    def fold(ctx, node):
+        x, y = ins(ctx, node)[:2]
+        if op == "Div" and (x.dtype.kind in "iuO" and y.dtype.kind in "iuO"):
+            if x.dtype == object or y.dtype == object:
+                f = np.frompyfunc(lambda a, b: floor_div(a, b), 2, 1)
+                return [obj(f(x.astype(object), y.astype(object)))]
+            return [np.trunc(x / y).astype(np.result_type(x, y))]
+        fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op]
+        if x.dtype == object or y.dtype == object:
+            return [obj(fn(x.astype(object), y.astype(object)))]
+        return [fn(x, y).astype(np.result_type(x, y))]
+    return fold
+
+
+def fold_constant_of_shape(ctx, node):
+    shape = [int(v) for v in ins(ctx, node)[0].reshape(-1)]
+    value = ctx.attrs(node).get("value")
+    fill = ctx.onnx.numpy_helper.to_array(value).reshape(-1) if value is not None else np.zeros(1, np.float32)
+    return [np.full(shape, fill[0], dtype=fill.dtype)]
+
+
+def fold_reshape(ctx, node):
+    data, target = ins(ctx, node)[:2]
+    dims = resolve(ctx, list(target.reshape(-1)), list(data.shape) + [0] * 8,
+                   ctx.attrs(node).get("allowzero", 0))
+    return [data.reshape([int(v) for v in dims])]
+
+
+def fold_expand(ctx, node):
+    data, shape = ins(ctx, node)[:2]
+    target = np.broadcast_shapes(data.shape, tuple(int(v) for v in shape.reshape(-1)))
+    return [np.broadcast_to(data, target).copy()]
+
+
+def fold_equal(ctx, node):
+    x, y = ins(ctx, node)[:2]
+    f = np.frompyfunc(lambda a, b: same(a, b), 2, 1)
+    return [f(x.astype(object), y.astype(object)).astype(bool)]
+
+
+def fold_where(ctx, node):
+    c, x, y = ins(ctx, node)[:3]
+    out = np.where(c.astype(bool), x.astype(object), y.astype(object))
+    return [obj(out) if x.dtype.kind in "iuO" else out.astype(x.dtype)]
+
+
+def fold_range(ctx, node):
+    start, limit, delta = (v.item() for v in ins(ctx, node)[:3])
+    return [np.arange(start, limit, delta)]
+
+
+def fold_reduce_prod(ctx, node):
+    data = ins(ctx, node)[0]
+    keep = ctx.attrs(node).get("keepdims", 1)
+    value = product(*data.reshape(-1).tolist())
+    return [obj([value]) if keep else obj(value)]
+
+
+def fold_transpose(ctx, node):
+    perm = ctx.attrs(node).get("perm")
+    return [np.transpose(ins(ctx, node)[0], perm)]
+
+
+FOLD = {
+    "Constant": fold_constant, "Shape": fold_shape, "Gather": fold_gather,
+    "Unsqueeze": fold_unsqueeze, "Squeeze": fold_squeeze, "Concat": fold_concat,
+    "Slice": fold_slice, "Cast": fold_cast, "Add": arithmetic("Add"), "Sub": arithmetic("Sub"),
+    "Mul": arithmetic("Mul"), "Div": arithmetic("Div"), "Identity": lambda ctx, node: ins(ctx, node)[:1],
+    "ConstantOfShape": fold_constant_of_shape, "Reshape": fold_reshape, "Expand": fold_expand,
+    "Equal": fold_equal, "Where": fold_where, "Range": fold_range, "ReduceProd": fold_reduce_prod,
+    "Transpose": fold_transpose, "Floor": lambda ctx, node: [np.floor(ins(ctx, node)[0])],
+}
+
+
+def fold_node(ctx, node):
+    """The node's outputs become constants."""
+    for name, value in zip(node.output, FOLD[node.op_type](ctx, node)):
+        ctx.consts[name] = value
+
+
+def fold_inputs(ctx, node, skip):
+    """Fold the constant nodes that compute `node`'s other inputs, when they sit between the
+    current node and `node` (a shape computed after the Transpose of a shuffle)."""
+    wanted = {n for n in node.input if n and n != skip and not ctx.is_const(n)}
+    if not wanted:
+        return
+    start = ctx.index[id(ctx.node)]
+    end = ctx.index[id(node)]
+    for i in range(start + 1, end):
+        n = ctx.g.node[i]
+        if i in ctx.done or n.op_type not in FOLD:
+            continue
+        if n.op_type == "Shape" and n.input[0] in ctx.tensors or \
+                all(ctx.is_const(k) for k in n.input):
+            fold_node(ctx, n)
+            ctx.done.add(i)
+
+
+def resolve(ctx, target, dims, allowzero):
+    """A Reshape's target with 0 (copy) and -1 (the rest) worked out."""
+    out = []
+    for i, v in enumerate(target):
+        v = v if not isinstance(v, np.generic) else v.item()
+        if is_int(v) and v == 0 and not allowzero:
+            v = dims[i]
+        out.append(v)
+    unknown = [i for i, v in enumerate(out) if is_int(v) and v == -1]
+    if unknown:
+        rest = product(*(v for v in out if not (is_int(v) and v == -1)))
+        out[unknown[0]] = ratio(product(*dims), rest)
+    return out
