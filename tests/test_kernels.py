@@ -22,7 +22,7 @@ def run_kernel(op, xs, w=None, dtype=np.float64, own=False, tile_bytes=TILE_BYTE
     ctx.own = own
     xs = tuple(np.asarray(x, dtype) for x in xs)
     w = {k: np.asarray(v, dtype) for k, v in (w or {}).items()}
-    return KERNELS[op.kind].run(op, xs, w, ctx), ctx
+    return KERNELS[op.kind](op, xs, w, ctx), ctx
 
 
 def random(*shape):
@@ -266,7 +266,7 @@ def test_kernels_leave_their_input_alone_unless_told():
     for op in [spec[0] for spec in ELEMENTWISE.values()] + [ops.Softmax(), ops.BatchNorm(), ops.Add()]:
         w = {k: np.ones(4) for k in ("gamma", "beta", "mean", "var")} if op.kind == "batchnorm" else {}
         before = x.copy()
-        KERNELS[op.kind].run(op, (x, x) if op.kind == "add" else (x,), w, Context(np.float64))
+        KERNELS[op.kind](op, (x, x) if op.kind == "add" else (x,), w, Context(np.float64))
         np.testing.assert_array_equal(x, before)
 
 
@@ -356,13 +356,8 @@ def test_concat_joins_channels_in_order():
     np.testing.assert_array_equal(y[..., 2:], b)
 
 
-# ---------------------------------------------------------------- the table is closed
-
-def test_every_kind_has_a_kernel_and_a_weight_rule():
-    assert set(KERNELS) == set(ops.KINDS)
-    for kernel in KERNELS.values():
-        assert callable(kernel.run) and callable(kernel.weights)
-
+# ---------------------------------------------------------------- weight layouts
+# (that KERNELS covers the vocabulary exactly is tests/test_vocabulary.py's)
 
 WEIGHTED = [
     (ops.Conv(f=3, c=6, groups=2), ops.Shape(8, 8, 4)),
@@ -380,5 +375,5 @@ def test_weight_rule_holds_the_counted_parameters(op, x):
     """The arrays a kernel reads hold exactly the analysis's params (learnt and fixed) and state."""
     out = op.out((x,)).shape
     cost = op.cost((x,), out)
-    shapes = KERNELS[op.kind].weights(op, (x,))
+    shapes = op.weights((x,))
     assert sum(math.prod(s) for s in shapes.values()) == cost.weights + cost.fixed + cost.state

@@ -194,7 +194,7 @@ def test_modern_kernels_follow_their_definitions():
     x = rng.standard_normal((2, 3, 4, 6)) * 4
 
     def run(op, *xs):
-        return KERNELS[op.kind].run(op, tuple(np.array(a) for a in xs), {}, Context(np.float64))
+        return KERNELS[op.kind](op, tuple(np.array(a) for a in xs), {}, Context(np.float64))
 
     sig = 1 / (1 + np.exp(-x))
     np.testing.assert_allclose(run(ops.LeakyReLU(alpha=0.1), x), np.where(x > 0, x, 0.1 * x))
@@ -216,7 +216,7 @@ def test_modern_kernels_follow_their_definitions():
     np.testing.assert_array_equal(run(ops.Slice(start=2, stop=5), x), x[..., 2:5])
     W, b = rng.standard_normal((1, 3, 6, 4)), rng.standard_normal(4)
     ctx = Context(np.float64)
-    y = KERNELS["conv_hw"].run(ops.ConvHW(fh=1, fw=3, c=4, pw=1), (x,), {"W": W, "b": b}, ctx)
+    y = KERNELS["conv_hw"](ops.ConvHW(fh=1, fw=3, c=4, pw=1), (x,), {"W": W, "b": b}, ctx)
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))
     want = sum(np.einsum("nhwc,cd->nhwd", xp[:, :, k:k + 4], W[0, k]) for k in range(3)) + b
     np.testing.assert_allclose(y, want)

@@ -1,12 +1,13 @@
-"""One NumPy kernel and one weight-shape rule per layer kind, in a closed table (KERNELS).
+"""One NumPy kernel per layer kind, in a closed table (KERNELS).
 
 Activations are NHWC arrays (N, n_H, n_W, n_C): the course's (n_H, n_W, n_C) with the batch in
 front; a vector is (N, 1, 1, n). A kernel takes its bound op (every size an int), its inputs,
-its weights (key -> array, shapes from its weight rule) and a Context that counts the
-multiply-accumulates of the products it actually runs and lends a reused workspace.
+its weights (key -> array, shapes from the kind's weight layout, `Op.weights`) and a Context
+that counts the multiply-accumulates of the products it actually runs and lends a reused
+workspace.
 
 Kernels work out their output sizes from their own semantics (the windows that fit, as
-PyTorch defines them), never from the ops package's shape rules, so `--verify` compares two
+PyTorch defines them), never from the kinds' shape rules, so `--verify` compares two
 independent computations.
 """
 from __future__ import annotations
@@ -56,15 +57,6 @@ class Context:
         product = np.multiply(a, b)
         self.macs += product.size
         acc += product
-
-
-class Kernel(NamedTuple):
-    run: Callable      # (op, xs, w, ctx) -> y
-    weights: Callable  # (op, in_shapes) -> {key: shape}
-
-
-def no_weights(op, ins) -> dict:
-    return {}
 
 
 # ---------------------------------------------------------------- windows along one axis
@@ -131,16 +123,6 @@ def window_sum(op, x):
 
 
 # ---------------------------------------------------------------- convolution
-
-def conv_weights(op, ins) -> dict:
-    if op.table is not None:  # filter j's taps packed in its table row's order
-        shapes = {"W": (op.f, op.f, sum(len(row) for row in op.table))}
-    else:
-        shapes = {"W": (op.f, op.f, ins[0].n_C // op.groups, op.c)}
-    if op.bias:
-        shapes["b"] = (op.c,)
-    return shapes
-
 
 def conv(op, xs, w, ctx):
     (x,) = xs
@@ -308,10 +290,6 @@ def divisor(n, f, s, p, o, count_pad):
     return np.minimum(start + f, n) - np.maximum(start, 0)
 
 
-def subsample_weights(op, ins) -> dict:
-    return {"coeff": (ins[0].n_C,), "b": (ins[0].n_C,)}
-
-
 def subsample(op, xs, w, ctx):
     """LeNet-5's S layers: each window's sum times a trainable coefficient, plus a bias."""
     y = window_sum(op, xs[0])
@@ -341,23 +319,12 @@ def flatten(op, xs, w, ctx):
     return x.reshape(x.shape[0], 1, 1, -1)
 
 
-def fc_weights(op, ins) -> dict:
-    shapes = {"W": (ins[0].n_C, op.c)}
-    if op.bias:
-        shapes["b"] = (op.c,)
-    return shapes
-
-
 def fc(op, xs, w, ctx):
     x = xs[0]
     y = ctx.matmul(x.reshape(x.shape[0], -1), w["W"])
     if op.bias:
         y += w["b"]
     return y.reshape(x.shape[0], 1, 1, op.c)
-
-
-def rbf_weights(op, ins) -> dict:
-    return {"P": (op.c, ins[0].n_C)}  # prototype i is row i
 
 
 def rbf(op, xs, w, ctx):
@@ -402,11 +369,6 @@ def softmax(op, xs, w, ctx):
 
 def dropout(op, xs, w, ctx):
     return xs[0]  # the identity at inference (PyTorch scales during training instead)
-
-
-def batchnorm_weights(op, ins) -> dict:
-    n_C = ins[0].n_C
-    return {"gamma": (n_C,), "beta": (n_C,), "mean": (n_C,), "var": (n_C,)}
 
 
 def batchnorm(op, xs, w, ctx):
@@ -517,13 +479,6 @@ def slice_(op, xs, w, ctx):
     return np.ascontiguousarray(xs[0][..., op.start:op.stop])
 
 
-def conv_hw_weights(op, ins) -> dict:
-    shapes = {"W": (op.fh, op.fw, ins[0].n_C // op.groups, op.c)}
-    if op.bias:
-        shapes["b"] = (op.c,)
-    return shapes
-
-
 def conv_hw(op, xs, w, ctx):
     """An fh x fw convolution: the padded input's patches (a strided view, copied once with
     the channel axis innermost) times the filters, one matmul per group."""
@@ -543,35 +498,12 @@ def conv_hw(op, xs, w, ctx):
     return y.reshape(N, oh, ow, op.c)
 
 
-KERNELS: dict[str, Kernel] = {
-    "input": Kernel(input_, no_weights),
-    "conv": Kernel(conv, conv_weights),
-    "maxpool": Kernel(maxpool, no_weights),
-    "avgpool": Kernel(avgpool, no_weights),
-    "subsample": Kernel(subsample, subsample_weights),
-    "gap": Kernel(gap, no_weights),
-    "adaptive_avgpool": Kernel(adaptive_avgpool, no_weights),
-    "flatten": Kernel(flatten, no_weights),
-    "fc": Kernel(fc, fc_weights),
-    "rbf": Kernel(rbf, rbf_weights),
-    "relu": Kernel(relu, no_weights),
-    "tanh": Kernel(tanh, no_weights),
-    "sigmoid": Kernel(sigmoid, no_weights),
-    "softmax": Kernel(softmax, no_weights),
-    "dropout": Kernel(dropout, no_weights),
-    "batchnorm": Kernel(batchnorm, batchnorm_weights),
-    "lrn": Kernel(lrn, no_weights),
-    "add": Kernel(add, no_weights),
-    "concat": Kernel(concat, no_weights),
-    "leaky_relu": Kernel(leaky_relu, no_weights),
-    "clip": Kernel(clip, no_weights),
-    "hardsigmoid": Kernel(hardsigmoid, no_weights),
-    "hardswish": Kernel(hardswish, no_weights),
-    "swish": Kernel(swish, no_weights),
-    "identity": Kernel(identity, no_weights),
-    "mul": Kernel(mul, no_weights),
-    "shuffle": Kernel(shuffle, no_weights),
-    "pad": Kernel(pad, no_weights),
-    "slice": Kernel(slice_, no_weights),
-    "conv_hw": Kernel(conv_hw, conv_hw_weights),
+KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
+    "input": input_, "conv": conv, "maxpool": maxpool, "avgpool": avgpool, "subsample": subsample,
+    "gap": gap, "adaptive_avgpool": adaptive_avgpool, "flatten": flatten, "fc": fc, "rbf": rbf,
+    "relu": relu, "tanh": tanh, "sigmoid": sigmoid, "softmax": softmax, "dropout": dropout,
+    "batchnorm": batchnorm, "lrn": lrn, "add": add, "concat": concat, "leaky_relu": leaky_relu,
+    "clip": clip, "hardsigmoid": hardsigmoid, "hardswish": hardswish, "swish": swish,
+    "identity": identity, "mul": mul, "shuffle": shuffle, "pad": pad, "slice": slice_,
+    "conv_hw": conv_hw,
 }

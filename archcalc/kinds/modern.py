@@ -21,6 +21,7 @@ from .windowed import check_groups, window_size
 class LeakyReLU(Activation):
     """y = x for x > 0, alpha*x otherwise."""
     kind: ClassVar[str] = "leaky_relu"
+    rectifier: ClassVar[bool] = True
     alpha: object = arg("real", Fraction(1, 100), positional=0)
 
 
@@ -28,6 +29,7 @@ class LeakyReLU(Activation):
 class Clip(Activation):
     """y = min(max(x, lo), hi); MobileNet's ReLU6 is clip lo=0 hi=6."""
     kind: ClassVar[str] = "clip"
+    rectifier: ClassVar[bool] = True  # ReLU6
     lo: object = arg("real", 0)
     hi: object = arg("real", 6)
 
@@ -61,6 +63,7 @@ class Swish(Activation):
 @dataclass(frozen=True)
 class Identity(Op):
     kind: ClassVar[str] = "identity"
+    keeps_sign: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Shuffle(Op):
 class Pad(Op):
     """Zeros around each map, each side its own (TensorFlow's 'same' pads more at the end)."""
     kind: ClassVar[str] = "pad"
+    keeps_sign: ClassVar[bool] = True
     top: object = arg("count", 0)
     bottom: object = arg("count", 0)
     left: object = arg("count", 0)
@@ -157,6 +161,11 @@ class ConvHW(Op):
         taps = self.fh * self.fw * exact_div(self.c * ins[0].n_C, self.groups)
         return Cost(weights=taps + (self.c if self.bias else 0), macs=product(out.n_H, out.n_W, taps),
                     other=elements(out) if self.bias else 0)
+
+    def weights(self, ins):
+        """W (fh, fw, n_C_prev/groups, n_C) and b (n_C,)."""
+        W = (self.fh, self.fw, exact_div(ins[0].n_C, self.groups), self.c)
+        return {"W": W} | ({"b": (self.c,)} if self.bias else {})
 
     def window(self, x=None):  # the receptive field is one size: the longer side
         return (self.fh if is_int(self.fh) and is_int(self.fw) and self.fh >= self.fw else self.fw), self.s

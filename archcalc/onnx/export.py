@@ -31,7 +31,6 @@ from ..executor import weights as wts
 from ..analysis.analyzer import analyze, bind_op
 from ..errors import SpecError
 from ..executor.fusion import fold
-from ..executor.kernels import KERNELS
 from .importer import need_onnx
 from ..sizes import is_int, show, symbol
 
@@ -88,7 +87,7 @@ class Exporter:
         expected = {}
         for name in self.graph.nodes:
             row = self.rows[name]
-            rule = KERNELS[row.kind].weights(self.ops[name], row.in_shapes)
+            rule = self.ops[name].weights(row.in_shapes)
             shapes = {}
             for key, shape in rule.items():
                 if not all(is_int(v) for v in shape):
