@@ -124,6 +124,43 @@ def test_conv_float32_close_to_float64():
     np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
 
 
+def conv_hw_reference(x, W, b, s, ph, pw, groups):
+    N, H, Wd, C = x.shape
+    fh, fw, cg, c = W.shape
+    oh, ow = (H + 2 * ph - fh) // s + 1, (Wd + 2 * pw - fw) // s + 1
+    xp = np.zeros((N, H + 2 * ph, Wd + 2 * pw, C))
+    xp[:, ph:ph + H, pw:pw + Wd] = x
+    y = np.zeros((N, oh, ow, c))
+    for n, i, j, k in np.ndindex(N, oh, ow, c):
+        g = k // (c // groups)  # filter k reads the maps of its group
+        total = 0.0
+        for kh in range(fh):
+            for kw in range(fw):
+                for ch in range(cg):
+                    total += xp[n, i * s + kh, j * s + kw, g * cg + ch] * W[kh, kw, ch, k]
+        y[n, i, j, k] = total + (b[k] if b is not None else 0)
+    return y
+
+
+CONV_HWS = [  # (H, W, C, c, fh, fw, s, ph, pw, groups, bias)
+    (9, 9, 4, 6, 1, 7, 1, 0, 3, 1, True),    # Inception v3's 1x7
+    (9, 8, 4, 6, 7, 1, 2, 3, 0, 2, False),   # 7x1, stride 2, two groups
+    (6, 7, 3, 2, 3, 2, 1, 1, 0, 1, True),
+]
+
+
+@pytest.mark.parametrize("case", CONV_HWS, ids=lambda c: "x".join(map(str, c)))
+def test_conv_hw_equals_reference(case):
+    H, W_, C, c, fh, fw, s, ph, pw, groups, bias = case
+    op = ops.ConvHW(fh=fh, fw=fw, c=c, s=s, ph=ph, pw=pw, groups=groups, bias=bias)
+    x, W, b = random(2, H, W_, C), random(fh, fw, C // groups, c), random(c)
+    y, ctx = run_kernel(op, [x], {"W": W, "b": b} if bias else {"W": W})
+    want = conv_hw_reference(x, W, b if bias else None, s, ph, pw, groups)
+    np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10)
+    oh, ow = want.shape[1:3]
+    assert ctx.macs == 2 * oh * ow * c * fh * fw * (C // groups)
+
+
 # ---------------------------------------------------------------- pooling
 
 def pool_reference(x, f, s, p, ceil, how, count_pad=True):
@@ -307,7 +344,13 @@ def test_lrn_across_channels(size):
         assert y[idx] == pytest.approx(x[idx] / (2 + 0.01 * total) ** 0.75)
 
 
-# ---------------------------------------------------------------- joins
+# ---------------------------------------------------------------- joins and the input
+
+def test_input_returns_the_array_it_is_fed():
+    ctx = Context(np.float64)
+    ctx.feed = random(2, 3, 4, 5)
+    assert KERNELS["input"](ops.Input(shape=(3, 4, 5)), (), {}, ctx) is ctx.feed
+
 
 @pytest.mark.parametrize("own", [False, True])
 def test_add_of_three(own):
