@@ -399,6 +399,53 @@ def test_concat_joins_channels_in_order():
     np.testing.assert_array_equal(y[..., 2:], b)
 
 
+# ---------------------------------------------------------------- resizing
+
+def upsample_taps(i, n, o, mode):
+    """(input index, weight) pairs that output i of o reads along an axis of n: PyTorch's
+    nearest picks floor(i * n/o); bilinear (align_corners=False) takes the source coordinate
+    (i + 1/2) * n/o - 1/2, at least 0, between its floor and the next pixel (the last one at
+    the edge), weighted by distance."""
+    if mode == "nearest":
+        return [(math.floor(Fraction(i * n, o)), 1.0)]
+    src = max((i + Fraction(1, 2)) * Fraction(n, o) - Fraction(1, 2), Fraction(0))
+    lo = math.floor(src)
+    return [(lo, float(1 - (src - lo))), (min(lo + 1, n - 1), float(src - lo))]
+
+
+def upsample_reference(x, o_h, o_w, mode):
+    N, H, W, C = x.shape
+    y = np.zeros((N, o_h, o_w, C))
+    for n, i, j, c in np.ndindex(N, o_h, o_w, C):
+        y[n, i, j, c] = sum(wa * wb * x[n, a, b, c] for a, wa in upsample_taps(i, H, o_h, mode)
+                            for b, wb in upsample_taps(j, W, o_w, mode))
+    return y
+
+
+UPSAMPLES = [  # (H, W, scale, size, mode)
+    (4, 5, 2, None, "nearest"),
+    (3, 4, 3, None, "nearest"),
+    (4, 5, 2, None, "bilinear"),
+    (3, 4, 3, None, "bilinear"),
+    (1, 1, 2, None, "bilinear"),          # one pixel: every output is that pixel
+    (5, 7, None, (11, 14), "nearest"),
+    (5, 7, None, (12, 4), "bilinear"),    # columns made fewer: the same formula
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", UPSAMPLES, ids=lambda c: "x".join(map(str, c)))
+def test_upsample_equals_reference(case, dtype):
+    H, W, scale, size, mode = case
+    x = random(2, H, W, 3)
+    y, ctx = run_kernel(ops.Upsample(scale=scale, size=size, mode=mode), [x], dtype=dtype)
+    o_h, o_w = size or (scale * H, scale * W)
+    assert y.shape == (2, o_h, o_w, 3) and y.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(y, upsample_reference(x, o_h, o_w, mode), rtol=tol, atol=tol)
+    assert ctx.macs == 0  # a copy or an interpolation: "other ops", never MACs
+
+
 # ---------------------------------------------------------------- weight layouts
 # (that KERNELS covers the vocabulary exactly is tests/test_vocabulary.py's)
 

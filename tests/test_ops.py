@@ -1,6 +1,8 @@
 """Every layer kind against arithmetic worked by hand: (kind, input) -> (output, params, MACs)."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 import archcalc
@@ -82,6 +84,11 @@ CASES = [
     ("(8, 8, 4)", "add a <- x, x", (8, 8, 4), 0, 0),
     # channels summed: 4 + 4 = 8
     ("(8, 8, 4)", "concat c <- x, x", (8, 8, 8), 0, 0),
+    # upsample by 2: 2*4 = 8 rows, 2*5 = 10 columns; a copy or an interpolation, never MACs
+    ("(4, 5, 3)", "upsample u : 2", (8, 10, 3), 0, 0),
+    ("(4, 5, 3)", "upsample u : scale=3 mode=bilinear", (12, 15, 3), 0, 0),
+    # to a size: the size given, channels kept
+    ("(5, 7, 3)", "upsample u : size=(12, 4) mode=bilinear", (12, 4, 3), 0, 0),
 ]
 
 
@@ -106,6 +113,38 @@ def test_other_ops_counts():
     # BatchNorm: scale and shift per element; running statistics are state
     row = last_row("(7, 7, 64)", "batchnorm b")
     assert (row.other_ops, row.state, row.trainable_params) == (2 * 7 * 7 * 64, 128, 128)
+
+
+def test_upsample_other_ops_count_the_interpolation():
+    # nearest copies: nothing to count
+    assert last_row("(4, 4, 3)", "upsample u : 2").other_ops == 0
+    # bilinear: 8*8*3 = 192 outputs, each a 2-tap interpolation along rows and one along
+    # columns, w0*a + w1*b = 2 multiplications + 1 addition: 192 * 2 * (2 + 1) = 1,152
+    assert last_row("(4, 4, 3)", "upsample u : 2 mode=bilinear").other_ops == 1_152
+
+
+def test_upsample_divides_the_stride_and_widens_the_field_only_by_its_taps():
+    text = """network U {
+        input    x : (16, 16, 1)
+        conv     a : f=3 p=1 c=1
+        upsample n : 2
+        conv     b : f=3 p=1 c=1
+        upsample l <- a : 2 mode=bilinear
+        upsample m <- x : 2
+        conv     w : f=5 p=2 c=1
+        concat   j <- w, b
+        maxpool  p <- b : 2
+    }"""
+    a = archcalc.analyze(archcalc.loads(text))
+    rf = {n: a.row(n).receptive_field for n in "anblwjp"}
+    assert rf["a"] == (3, 1)
+    assert rf["n"] == (3, Fraction(1, 2))  # a copy of one pixel: the field stays, the step halves
+    assert rf["b"] == (4, Fraction(1, 2))  # 3 + (3 - 1) * 1/2
+    assert rf["l"] == (4, Fraction(1, 2))  # 2 taps: 3 + (2 - 1) * 1
+    assert rf["w"] == (3, Fraction(1, 2))  # 1 + (5 - 1) * 1/2
+    assert rf["j"] == (4, Fraction(1, 2))  # the larger of b's and w's, compared as numbers
+    assert rf["p"] == (Fraction(9, 2), 1)  # 4 + (2 - 1) * 1/2; the step 1/2 * 2 = 1
+    assert "upsample 'n': receptive field: an output step is 1/2 of an input step" in a.notes[0]
 
 
 def test_rbf_prototypes_are_frozen_parameters():
@@ -191,6 +230,10 @@ def test_mul_spreads_a_size_of_one_squeeze_and_excitation():
     ("slice s : start=2 stop=9", "stop=9 is past the input's n_C = 6"),
     ("slice s : start=5 stop=5", "empty channel range"),
     ("clip c : lo=6 hi=1", "hi=1 is below lo=6"),
+    ("upsample u", "needs scale"),
+    ("upsample u : 2 size=(4, 4)", "takes scale or size, not both"),
+    ("upsample u : size=(4, 4, 4)", r"argument 'size' must be a size \(n_H, n_W\)"),
+    ("upsample u : 2 mode=cubic", "argument 'mode' must be one of nearest, bilinear, got 'cubic'"),
 ])
 def test_modern_kinds_refuse_bad_arguments(statement, message):
     with pytest.raises(archcalc.SpecError, match=message):

@@ -331,6 +331,33 @@ def slice_(op, xs, w, ctx):
     return np.ascontiguousarray(xs[0][..., op.start:op.stop])
 
 
+def upsample(op, xs, w, ctx):
+    """PyTorch's nn.Upsample (ONNX's Resize), rows then columns: output i of n_out reads input
+    floor(i n/n_out) (nearest), or mixes the two inputs around (i + 1/2) n/n_out - 1/2, clamped
+    to the map (bilinear, align_corners=False)."""
+    y = xs[0]
+    for dim in (1, 2):
+        n = y.shape[dim]
+        o = op.scale * n if op.size is None else op.size[dim - 1]
+        if op.mode == "nearest":
+            y = np.take(y, np.arange(o) * n // o, axis=dim)
+            continue
+        lo, hi, t = linear_taps(n, o)
+        a, y = np.take(y, lo, axis=dim), np.take(y, hi, axis=dim)
+        y -= a  # a + (b - a) t, in place: np.take made fresh arrays
+        y *= t.astype(ctx.dtype).reshape((-1,) + (1,) * (3 - dim))  # t along `dim`
+        y += a
+    return y
+
+
+def linear_taps(n, o):
+    """For each output i, the input pixels lo, hi around src = (i + 1/2) n/o - 1/2 (at least 0)
+    and the weight t of hi: src in exact integers, ((2i + 1) n - o)/(2o)."""
+    num, den = np.maximum((2 * np.arange(o) + 1) * n - o, 0), 2 * o
+    lo = num // den
+    return lo, np.minimum(lo + 1, n - 1), (num - lo * den) / den
+
+
 KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
     "input": input_, "conv": conv, "maxpool": maxpool, "avgpool": avgpool, "subsample": subsample,
     "gap": gap, "adaptive_avgpool": adaptive_avgpool, "flatten": flatten, "fc": fc, "rbf": rbf,
@@ -338,5 +365,5 @@ KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
     "batchnorm": batchnorm, "lrn": lrn, "add": add, "concat": concat, "leaky_relu": leaky_relu,
     "clip": clip, "hardsigmoid": hardsigmoid, "hardswish": hardswish, "swish": swish,
     "identity": identity, "mul": mul, "shuffle": shuffle, "pad": pad, "slice": slice_,
-    "conv_hw": conv_hw,
+    "conv_hw": conv_hw, "upsample": upsample,
 }

@@ -23,6 +23,8 @@ MAX_DEPTH = 64         # blocks inside blocks and repeats inside repeats, counte
 MAX_EXPR_NODES = 200   # a symbolic argument (after block arguments are substituted)
 WORDS = {"same", "on", "off", "floor", "ceil"}
 RESERVED = WORDS | {"in"}
+# Words that only some arguments take (mode=bilinear) are values too, but not reserved names.
+VALUES = WORDS | {w for words in kinds.WORDS.values() for w in words}
 # Names other libraries give to the hyperparameters: a hint when one is used as an argument.
 ALIASES = {"channels": "c", "filters": "c", "out_channels": "c", "units": "c", "features": "c",
            "kernel": "f", "kernel_size": "f", "stride": "s", "strides": "s", "padding": "p",
@@ -270,7 +272,7 @@ class _Builder:
                 continue
             field = next((f for f in kinds.hyperparameters(cls) if f.name == a.key), None)
             if field is not None and field.metadata["kind"] in kinds.WORDS and \
-                    isinstance(a.value, Name) and a.value.id not in env and a.value.id not in WORDS:
+                    isinstance(a.value, Name) and a.value.id not in env and a.value.id not in VALUES:
                 words = kinds.WORDS[field.metadata["kind"]]
                 hint = did_you_mean(a.value.id, words)
                 raise SpecError(f"{who}: argument '{a.key}' must be one of {', '.join(words)}, got "
@@ -407,11 +409,11 @@ def _eval(node, env):
     if isinstance(node, Name):
         if node.id in env:
             return env[node.id]
-        if node.id in WORDS:
+        if node.id in VALUES:
             return node.id
-        hint = did_you_mean(node.id, set(env) | WORDS)
+        hint = did_you_mean(node.id, set(env) | VALUES)
         known = (f"names here: {', '.join(sorted(env))}" if env else "no symbols or parameters here") \
-            + f"; words: {', '.join(sorted(WORDS))}"
+            + f"; words: {', '.join(sorted(VALUES))}"
         raise SpecError(f"unknown name '{node.id}'", node.span, (hint or known,))
     if isinstance(node, (TupleValue, ListValue)):
         raise SpecError("a tuple or list cannot be used in arithmetic", node.span)
