@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import archcalc
-from archcalc.sweep import evaluate
+from archcalc.analysis.sweep import evaluate
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 

@@ -245,6 +245,27 @@ def keras_like():
     return b.model(["N", 11, 11, 3], x), {}
 
 
+def unet_like():
+    """A U-Net/FPN decoder as PyTorch exports it: nn.Upsample(scale_factor=2) (Resize by
+    scales, asymmetric, floor) joined to the skip connection, and F.interpolate to a size,
+    bilinear (Resize by sizes built from the tensor's Shape, pytorch_half_pixel)."""
+    b = Builder("unet_like")
+    skip = b.relu(b.conv("x", 3, 8, 3, p=1))
+    x = b.node("MaxPool", [skip], kernel_shape=[2, 2], strides=[2, 2])
+    x = b.relu(b.conv(x, 8, 16, 3, p=1))
+    x = b.node("Resize", [x, "", b.const(np.array([1, 1, 2, 2], np.float32))], mode="nearest",
+               coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    x = b.relu(b.conv(b.node("Concat", [x, skip], axis=1), 24, 8, 3, p=1))
+    nc = b.node("Slice", [b.node("Shape", [x]), b.const(np.array([0], np.int64)),
+                          b.const(np.array([2], np.int64))])
+    sizes = b.node("Concat", [nc, b.const(np.array([20, 12], np.int64))], axis=0)
+    x = b.node("Resize", [x, "", "", sizes], mode="linear",
+               coordinate_transformation_mode="pytorch_half_pixel")
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [b.conv(x, 8, 4, 1)])], axis=1)
+    return b.model(["N", 3, 16, 16], b.gemm(x, 4, 10)), {}
+
+
 FAMILIES = {"mobilenet": mobilenet, "squeezenet": squeezenet, "densenet": densenet,
             "shufflenet": shufflenet, "efficientnet": efficientnet, "resnext": resnext,
-            "inception": inception, "vgg_like": vgg_like, "keras_like": keras_like}
+            "inception": inception, "vgg_like": vgg_like, "keras_like": keras_like,
+            "unet_like": unet_like}

@@ -22,7 +22,7 @@ def run_kernel(op, xs, w=None, dtype=np.float64, own=False, tile_bytes=TILE_BYTE
     ctx.own = own
     xs = tuple(np.asarray(x, dtype) for x in xs)
     w = {k: np.asarray(v, dtype) for k, v in (w or {}).items()}
-    return KERNELS[op.kind].run(op, xs, w, ctx), ctx
+    return KERNELS[op.kind](op, xs, w, ctx), ctx
 
 
 def random(*shape):
@@ -122,6 +122,43 @@ def test_conv_float32_close_to_float64():
     y64, _ = run_kernel(op, [x], {"W": W, "b": b})
     assert y32.dtype == np.float32 and y64.dtype == np.float64
     np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
+
+
+def conv_hw_reference(x, W, b, s, ph, pw, groups):
+    N, H, Wd, C = x.shape
+    fh, fw, cg, c = W.shape
+    oh, ow = (H + 2 * ph - fh) // s + 1, (Wd + 2 * pw - fw) // s + 1
+    xp = np.zeros((N, H + 2 * ph, Wd + 2 * pw, C))
+    xp[:, ph:ph + H, pw:pw + Wd] = x
+    y = np.zeros((N, oh, ow, c))
+    for n, i, j, k in np.ndindex(N, oh, ow, c):
+        g = k // (c // groups)  # filter k reads the maps of its group
+        total = 0.0
+        for kh in range(fh):
+            for kw in range(fw):
+                for ch in range(cg):
+                    total += xp[n, i * s + kh, j * s + kw, g * cg + ch] * W[kh, kw, ch, k]
+        y[n, i, j, k] = total + (b[k] if b is not None else 0)
+    return y
+
+
+CONV_HWS = [  # (H, W, C, c, fh, fw, s, ph, pw, groups, bias)
+    (9, 9, 4, 6, 1, 7, 1, 0, 3, 1, True),    # Inception v3's 1x7
+    (9, 8, 4, 6, 7, 1, 2, 3, 0, 2, False),   # 7x1, stride 2, two groups
+    (6, 7, 3, 2, 3, 2, 1, 1, 0, 1, True),
+]
+
+
+@pytest.mark.parametrize("case", CONV_HWS, ids=lambda c: "x".join(map(str, c)))
+def test_conv_hw_equals_reference(case):
+    H, W_, C, c, fh, fw, s, ph, pw, groups, bias = case
+    op = ops.ConvHW(fh=fh, fw=fw, c=c, s=s, ph=ph, pw=pw, groups=groups, bias=bias)
+    x, W, b = random(2, H, W_, C), random(fh, fw, C // groups, c), random(c)
+    y, ctx = run_kernel(op, [x], {"W": W, "b": b} if bias else {"W": W})
+    want = conv_hw_reference(x, W, b if bias else None, s, ph, pw, groups)
+    np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10)
+    oh, ow = want.shape[1:3]
+    assert ctx.macs == 2 * oh * ow * c * fh * fw * (C // groups)
 
 
 # ---------------------------------------------------------------- pooling
@@ -266,7 +303,7 @@ def test_kernels_leave_their_input_alone_unless_told():
     for op in [spec[0] for spec in ELEMENTWISE.values()] + [ops.Softmax(), ops.BatchNorm(), ops.Add()]:
         w = {k: np.ones(4) for k in ("gamma", "beta", "mean", "var")} if op.kind == "batchnorm" else {}
         before = x.copy()
-        KERNELS[op.kind].run(op, (x, x) if op.kind == "add" else (x,), w, Context(np.float64))
+        KERNELS[op.kind](op, (x, x) if op.kind == "add" else (x,), w, Context(np.float64))
         np.testing.assert_array_equal(x, before)
 
 
@@ -307,7 +344,13 @@ def test_lrn_across_channels(size):
         assert y[idx] == pytest.approx(x[idx] / (2 + 0.01 * total) ** 0.75)
 
 
-# ---------------------------------------------------------------- joins
+# ---------------------------------------------------------------- joins and the input
+
+def test_input_returns_the_array_it_is_fed():
+    ctx = Context(np.float64)
+    ctx.feed = random(2, 3, 4, 5)
+    assert KERNELS["input"](ops.Input(shape=(3, 4, 5)), (), {}, ctx) is ctx.feed
+
 
 @pytest.mark.parametrize("own", [False, True])
 def test_add_of_three(own):
@@ -356,13 +399,55 @@ def test_concat_joins_channels_in_order():
     np.testing.assert_array_equal(y[..., 2:], b)
 
 
-# ---------------------------------------------------------------- the table is closed
+# ---------------------------------------------------------------- resizing
 
-def test_every_kind_has_a_kernel_and_a_weight_rule():
-    assert set(KERNELS) == set(ops.KINDS)
-    for kernel in KERNELS.values():
-        assert callable(kernel.run) and callable(kernel.weights)
+def upsample_taps(i, n, o, mode):
+    """(input index, weight) pairs that output i of o reads along an axis of n: PyTorch's
+    nearest picks floor(i * n/o); bilinear (align_corners=False) takes the source coordinate
+    (i + 1/2) * n/o - 1/2, at least 0, between its floor and the next pixel (the last one at
+    the edge), weighted by distance."""
+    if mode == "nearest":
+        return [(math.floor(Fraction(i * n, o)), 1.0)]
+    src = max((i + Fraction(1, 2)) * Fraction(n, o) - Fraction(1, 2), Fraction(0))
+    lo = math.floor(src)
+    return [(lo, float(1 - (src - lo))), (min(lo + 1, n - 1), float(src - lo))]
 
+
+def upsample_reference(x, o_h, o_w, mode):
+    N, H, W, C = x.shape
+    y = np.zeros((N, o_h, o_w, C))
+    for n, i, j, c in np.ndindex(N, o_h, o_w, C):
+        y[n, i, j, c] = sum(wa * wb * x[n, a, b, c] for a, wa in upsample_taps(i, H, o_h, mode)
+                            for b, wb in upsample_taps(j, W, o_w, mode))
+    return y
+
+
+UPSAMPLES = [  # (H, W, scale, size, mode)
+    (4, 5, 2, None, "nearest"),
+    (3, 4, 3, None, "nearest"),
+    (4, 5, 2, None, "bilinear"),
+    (3, 4, 3, None, "bilinear"),
+    (1, 1, 2, None, "bilinear"),          # one pixel: every output is that pixel
+    (5, 7, None, (11, 14), "nearest"),
+    (5, 7, None, (12, 4), "bilinear"),    # columns made fewer: the same formula
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", UPSAMPLES, ids=lambda c: "x".join(map(str, c)))
+def test_upsample_equals_reference(case, dtype):
+    H, W, scale, size, mode = case
+    x = random(2, H, W, 3)
+    y, ctx = run_kernel(ops.Upsample(scale=scale, size=size, mode=mode), [x], dtype=dtype)
+    o_h, o_w = size or (scale * H, scale * W)
+    assert y.shape == (2, o_h, o_w, 3) and y.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(y, upsample_reference(x, o_h, o_w, mode), rtol=tol, atol=tol)
+    assert ctx.macs == 0  # a copy or an interpolation: "other ops", never MACs
+
+
+# ---------------------------------------------------------------- weight layouts
+# (that KERNELS covers the vocabulary exactly is tests/test_vocabulary.py's)
 
 WEIGHTED = [
     (ops.Conv(f=3, c=6, groups=2), ops.Shape(8, 8, 4)),
@@ -380,5 +465,5 @@ def test_weight_rule_holds_the_counted_parameters(op, x):
     """The arrays a kernel reads hold exactly the analysis's params (learnt and fixed) and state."""
     out = op.out((x,)).shape
     cost = op.cost((x,), out)
-    shapes = KERNELS[op.kind].weights(op, (x,))
+    shapes = op.weights((x,))
     assert sum(math.prod(s) for s in shapes.values()) == cost.weights + cost.fixed + cost.state

@@ -186,6 +186,87 @@ def test_batchnorm_folded_on_export_is_the_executors_folding():
     assert relative_error(y, want) < TOLERANCE
 
 
+UPSAMPLE = """
+network Up {
+    input    x  : (5, 7, 3)
+    conv     c1 : f=3 p=1 c=4
+    upsample u1 : 2                             # nearest: (10, 14, 4)
+    conv     c2 : f=3 p=1 c=4
+    upsample u2 : scale=3 mode=bilinear         # (30, 42, 4)
+    upsample u3 : size=(17, 23) mode=bilinear   # to a size, here fewer pixels
+    upsample u4 : size=(34, 69)                 # nearest: rows x2, columns x3
+    conv     c3 : f=1 c=2
+}
+"""
+
+
+@needs_onnx
+def test_upsample_spec_runs_verified_exports_and_imports(tmp_path, capsys):
+    """The spec runs with --verify; its export (Resize, opset 17) gives onnxruntime's output
+    from the executor's weights; the import reads it back as the same layers."""
+    import onnx
+    spec, model, back = tmp_path / "up.arch", tmp_path / "up.onnx", tmp_path / "up_back.arch"
+    spec.write_text(UPSAMPLE)
+    assert cli(["run", str(spec), "--verify", "--batch", "2"]) == 0
+    assert "every shape, MAC count and weight count equals the analysis" in capsys.readouterr().out
+    assert cli(["export", str(spec), "-o", str(model)]) == 0
+    assert cli(["import", str(model), "-o", str(back)]) == 0
+    capsys.readouterr()
+    assert "upsample  u3 : size=(17, 23) mode=bilinear" in back.read_text()
+    same_rows(archcalc.analyze(archcalc.load(spec)), archcalc.analyze(archcalc.load(back)))
+    assert {n.op_type for n in onnx.load(str(model)).graph.node} == {"Conv", "Resize", "Shape", "Concat"}
+    x = np.random.default_rng(5).standard_normal((2, 3, 5, 7)).astype(np.float32)
+    sess = session(onnx.load(str(model)))
+    want = sess.run(None, {"x": x})[0]
+    y = archcalc.run(archcalc.load(spec), x.transpose(0, 2, 3, 1)).output.transpose(0, 3, 1, 2)
+    assert y.shape == want.shape == (2, 2, 34, 69) and relative_error(y, want) < TOLERANCE
+
+
+@needs_onnx
+@pytest.mark.parametrize("opset", [9, 10])
+def test_upsample_of_old_opsets_is_nearest_by_a_whole_factor(opset):
+    """Upsample (opsets 7-9) and Resize of opset 10 had no coordinate modes: asymmetric, floor."""
+    from onnx_models import Builder
+
+    from archcalc.onnx.importer import from_model
+    from archcalc.onnx.layout import model_input, model_output
+    b = Builder("old")
+    y = b.node("Upsample" if opset == 9 else "Resize", [b.conv("x", 3, 4, 3, p=1), b.const(np.array([1, 1, 3, 3], np.float32))],
+               mode="nearest")
+    y = b.node("Flatten", [b.node("GlobalAveragePool", [b.conv(y, 4, 2, 2, s=2)])], axis=1)
+    model = b.model(["N", 3, 5, 6], y, opset=opset)
+    graph = from_model(model, "old.onnx")
+    assert [l.op for l in graph.layers if l.kind == "upsample"] == [archcalc.kinds.Upsample(scale=3)]
+    sess = session(model)
+    x = random_input(sess)
+    result = archcalc.run(graph, model_input(graph, x), graph.weights)
+    y = model_output(graph, result.analysis.rows[-1].name, result.output)
+    assert relative_error(y, sess.run(None, {"x": x})[0]) < TOLERANCE
+
+
+@needs_onnx
+@pytest.mark.parametrize("attrs, scales, reason", [
+    (dict(mode="linear", coordinate_transformation_mode="align_corners"), [1, 1, 2, 2],
+     "Resize in mode linear with coordinate_transformation_mode align_corners"),
+    (dict(mode="cubic"), [1, 1, 2, 2], "Resize in mode cubic"),
+    (dict(mode="nearest", coordinate_transformation_mode="asymmetric"), [1, 1, 3, 3],
+     "nearest_mode round_prefer_floor with coordinate_transformation_mode asymmetric"),
+    (dict(mode="nearest", nearest_mode="floor"), [1, 1, 2, 2],
+     "nearest_mode floor with coordinate_transformation_mode half_pixel"),
+    (dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+     [1, 1, 1.5, 1.5], "Resize by scales [1.0, 1.0, 1.5, 1.5]"),
+])
+def test_a_resize_upsample_cannot_express_says_why(attrs, scales, reason):
+    from onnx_models import Builder
+
+    from archcalc.onnx.importer import from_model
+    b = Builder("odd")
+    y = b.node("Resize", [b.conv("x", 3, 4, 3), "", b.const(np.array(scales, np.float32))], **attrs)
+    with pytest.raises(SpecError, match="1 node\\(s\\) archcalc cannot import") as e:
+        from_model(_model_4d_any(b, y), "odd.onnx")
+    assert reason in str(e.value)
+
+
 # ---------------------------------------------------------------- models of the CNN families
 
 def families():
@@ -238,6 +319,7 @@ FAMILY_KINDS = {  # the kinds each family's characteristic pattern must become
     "inception": {"conv_hw", "pad", "avgpool", "lrn", "leaky_relu", "softmax"},
     "vgg_like": {"flatten", "fc", "softmax"},
     "keras_like": {"pad", "flatten", "fc"},
+    "unet_like": {"upsample", "concat"},
 }
 
 
@@ -361,12 +443,12 @@ def test_unsupported_operators_are_listed_every_one():
     from archcalc.onnx.importer import from_model
     b = Builder("odd")
     y = b.node("Elu", [b.node("Conv", ["x", b.weight(4, 3, 3, 3)], kernel_shape=[3, 3])])
-    y = b.node("Elu", [b.node("Resize", [y, "", b.const(np.array([1, 1, 2, 2], np.float32))])])
+    y = b.node("Elu", [b.node("Erf", [y])])
     with pytest.raises(SpecError) as e:
         from_model(_model_4d_any(b, y), "odd.onnx")
     text = str(e.value)
-    assert "3 node(s) use operators archcalc does not support: Elu, Resize" in text
-    assert text.count("': Elu") == 2 and "': Resize" in text
+    assert "3 node(s) use operators archcalc does not support: Elu, Erf" in text
+    assert text.count("': Elu") == 2 and "': Erf" in text
     assert "supported operators: Add, AveragePool" in text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, fields, replace
+from fractions import Fraction
 
 import networkx as nx
 import sympy
@@ -198,12 +199,21 @@ def receptive_field(op: kinds.Op, inputs: tuple, ins: tuple = ()):
     if op.sees_all(x) or any(rf is None for rf in inputs):
         return None
     # numbers compare; a symbolic size or stride cannot (sympy would raise on 'S < 2')
-    size, jump = max(inputs, key=lambda rf: (rf[0], rf[1]) if is_int(rf[0]) and is_int(rf[1]) else (0, 0))
+    size, jump = max(inputs, key=lambda rf: rf if all(map(is_number, rf)) else (0, 0))
     window = op.window(x)
     if window is None:
         return (size, jump)
     f, s = window
-    return (size + (f - 1) * jump, jump * s)
+    return (whole(size + (f - 1) * jump), whole(jump * s))
+
+
+def is_number(x) -> bool:
+    """An int, or a Fraction: an upsample's stride is a fraction of an input pixel."""
+    return is_int(x) or isinstance(x, Fraction)
+
+
+def whole(x):
+    return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x
 
 
 def make_row(layer, op, ins, out, cost: kinds.Cost, is_frozen, rf) -> Row:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -141,8 +141,7 @@ def plan(net: Network, at: dict, strict=False) -> Plan:
         layer = graph.nodes[name]["layer"]
         op = bind_op(layer.op, subs)
         steps.append(Step(name, layer.kind, op, layer.inputs, tuple(frees[i])))
-        rule = KERNELS[layer.kind].weights(op, row.in_shapes)
-        shapes[name] = {k: tuple(int(v) for v in s) for k, s in rule.items()}
+        shapes[name] = {k: tuple(int(v) for v in s) for k, s in op.weights(row.in_shapes).items()}
     return Plan(net, analysis, tuple(steps), shapes)
 
 
@@ -169,7 +168,7 @@ def size_text(n_bytes) -> str:
 # ---------------------------------------------------------------- inputs
 
 def input_layers(net: Network) -> list:
-    return [layer.name for layer in net.layers if layer.kind == "input"]
+    return [layer.name for layer in net.layers if layer.op.network_input]
 
 
 def as_feeds(net: Network, x) -> dict | None:
@@ -225,7 +224,7 @@ def batch_size(feeds, batch) -> int:
 def feeds_for(the_plan, feeds, n, seed, dtype) -> dict:
     """Checked copies of the input arrays in `dtype` (copies: kernels may overwrite their
     inputs in place), or seeded random ones of n images."""
-    shapes = {s.name: the_plan.analysis.row(s.name).out_shape for s in the_plan.steps if s.kind == "input"}
+    shapes = {s.name: the_plan.analysis.row(s.name).out_shape for s in the_plan.steps if s.op.network_input}
     if feeds is None:
         rng = np.random.default_rng(seed)
         return {name: rng.standard_normal((n, *shape), dtype=dtype) for name, shape in shapes.items()}
@@ -275,7 +274,7 @@ def execute(steps, feeds, params, ctx, keep):
         xs = tuple(live[i] for i in step.inputs)
         ctx.feed, ctx.relu = feeds.pop(step.name, None), step.relu
         ctx.own = not keep and may_overwrite(step, xs, live)
-        y = xs[0] if step.skip else KERNELS[step.kind].run(step.op, xs, params.get(step.name, {}), ctx)
+        y = xs[0] if step.skip else KERNELS[step.kind](step.op, xs, params.get(step.name, {}), ctx)
         live[step.name] = y
         trail["peak"] = max(trail["peak"], live_bytes(live))
         trail["shapes"][step.name], trail["macs"][step.name] = y.shape, ctx.macs - before
@@ -359,7 +358,7 @@ def single_input(net: Network, at=None, purpose="this command") -> tuple[tuple, 
     """(n_H, n_W, n_C) of the network's one input with symbols bound (`at`, then defaults),
     and the analysis that bound them; commands that make their own inputs need exactly one."""
     a = analyze(net, at=at or {})
-    rows = [r for r in a.rows if r.kind == "input"]
+    rows = [r for r in a.rows if net.layer(r.name).op.network_input]
     if len(rows) != 1:
         raise SpecError(f"{purpose} needs a network with one input, this one has {len(rows)}")
     if a.free:

@@ -14,16 +14,16 @@ def fuse(the_plan, params) -> tuple:
     steps, params = list(the_plan.steps), dict(params)
     index = {s.name: i for i, s in enumerate(steps)}
     for i, step in enumerate(steps):
-        if step.kind != "conv" or step.op.table is not None:
+        if not step.op.takes_fusion():
             continue
         nxt = only_reader(the_plan.graph, step.name)
-        if nxt and steps[index[nxt]].kind == "batchnorm":
+        if nxt and steps[index[nxt]].op.folds_into_conv:
             bn = steps[index[nxt]]
             params[step.name] = fold(step.op, params.get(step.name, {}), params[bn.name], bn.op)
             steps[i] = steps[i]._replace(op=replace(step.op, bias=True))
             steps[index[nxt]] = bn._replace(skip=True)
             nxt = only_reader(the_plan.graph, nxt)
-        if nxt and steps[index[nxt]].kind == "relu":
+        if nxt and steps[index[nxt]].op.runs_in_conv:
             steps[i] = steps[i]._replace(relu=True)
             steps[index[nxt]] = steps[index[nxt]]._replace(skip=True)
     return tuple(steps), params

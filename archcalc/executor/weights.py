@@ -1,7 +1,7 @@
 """Weights: seeded initialisation, and .npz files keyed by layer name.
 
 An array's key is 'LAYER/KEY' ('conv1/W', 'layer1.b0.bn1/gamma'), KEY and shape given by the
-layer kind's weight rule in kernels.py. Initialisation, as a user would expect it:
+layer kind's weight layout (`Op.weights`). Initialisation, as a user would expect it:
 - conv and fc kernels W: He uniform (variance 2/fan_in) when the layer's output goes on to a
   ReLU, leaky or clipped (through BatchNorm, pooling, dropout, adds or concats), Glorot
   uniform otherwise (tanh, sigmoid, softmax, the logits); fan_in = f_h*f_w*n_C_prev/groups,
@@ -21,10 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpecError, did_you_mean
-
-PASS_THROUGH = {"batchnorm", "dropout", "add", "concat", "maxpool", "avgpool", "lrn", "identity", "pad"}
-RECTIFIERS = {"relu", "leaky_relu", "clip"}  # clip: ReLU6
-
 
 def key(layer: str, name: str) -> str:
     return f"{layer}/{name}"
@@ -72,10 +68,10 @@ def feeds_relu(graph, layer) -> bool:
     seen, todo = set(), list(graph.successors(layer))
     while todo:
         name = todo.pop()
-        kind = graph.nodes[name]["layer"].kind
-        if kind in RECTIFIERS:
+        op = graph.nodes[name]["layer"].op
+        if op.rectifier:
             return True
-        if kind in PASS_THROUGH and name not in seen:
+        if op.keeps_sign and name not in seen:
             seen.add(name)
             todo += graph.successors(name)
     return False

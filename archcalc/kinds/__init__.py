@@ -29,7 +29,7 @@ from .joins import (
     Add, Concat, Input)
 from .modern import (
     Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU,
-    Mul, Pad, Shuffle, Slice, Swish)
+    Mul, Pad, Shuffle, Slice, Swish, Upsample)
 from .registry import (
     KINDS)
 from .arguments import (
@@ -82,6 +82,7 @@ __all__ = [
     "Shuffle",
     "Slice",
     "Swish",
+    "Upsample",
     "KINDS",
     "WORDS",
     "check_size",

@@ -57,7 +57,8 @@ def default_text(value) -> str:
     return show(value) if not isinstance(value, Fraction) else decimal(value)
 
 
-WORDS = {"flag": {"on": True, "off": False}, "round": {"floor": "floor", "ceil": "ceil"}}
+WORDS = {"flag": {"on": True, "off": False}, "round": {"floor": "floor", "ceil": "ceil"},
+         "interpolation": {"nearest": "nearest", "bilinear": "bilinear"}}
 
 
 def check_value(kind, name, value_kind, value):
@@ -79,6 +80,10 @@ def check_value(kind, name, value_kind, value):
         if not isinstance(value, tuple) or len(value) != 3:
             raise RuleError(f"{where} must be a shape (n_H, n_W, n_C), got {show_any(value)}")
         return tuple(check_size(f"{letter} in {where}", v) for letter, v in zip(Shape._fields, value))
+    if value_kind == "hw":
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise RuleError(f"{where} must be a size (n_H, n_W), got {show_any(value)}")
+        return tuple(check_size(f"{letter} in {where}", v) for letter, v in zip(("n_H", "n_W"), value))
     if value_kind == "table":
         if not isinstance(value, list) or not all(isinstance(r, list) and r for r in value):
             raise RuleError(f"{where} must be a list of non-empty lists of input maps")
@@ -119,7 +124,7 @@ def make_checked(op: Op) -> Op:
     """Re-check an op's sizes after its symbols were bound (a width b - 16 may turn negative)."""
     for f in fields(op):
         value, value_kind = getattr(op, f.name), f.metadata["kind"]
-        if value is not None and (value_kind in ("size", "count", "shape")
+        if value is not None and (value_kind in ("size", "count", "shape", "hw")
                                   or value_kind == "pad" and value != "same"):
             try:
                 check_value(op.kind, f.name, value_kind, value)

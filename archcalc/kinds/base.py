@@ -45,12 +45,28 @@ class Op:
     arity: ClassVar[tuple] = (1, 1)      # (fewest, most) inputs; None: no upper bound
     global_view: ClassVar[bool] = False  # output sees the whole input (receptive field 'global')
     weighted: ClassVar[bool] = False     # a layer with weights, counted in a network's depth
+    # Traits: what the rest of the package asks of a kind, instead of lists of kind names.
+    network_input: ClassVar[bool] = False    # the network's input: its array is fed from outside
+    join: ClassVar[bool] = False             # merges branches (a residual add, an Inception concat)
+    rectifier: ClassVar[bool] = False        # max(0, x) or a variant: He init for the layer before
+    keeps_sign: ClassVar[bool] = False       # between a layer and a rectifier, He init still fits
+    folds_into_conv: ClassVar[bool] = False  # an affine map per channel, foldable into a conv's W, b
+    runs_in_conv: ClassVar[bool] = False     # max(0, x): the conv before can apply it to each tile
 
     def out(self, ins: tuple[Shape, ...], strict: bool = False) -> Out:
         return Out(ins[0])
 
     def cost(self, ins: tuple[Shape, ...], out: Shape) -> Cost:
         return Cost()
+
+    def weights(self, ins: tuple[Shape, ...]) -> dict[str, tuple]:
+        """The arrays the layer reads, key -> shape: together they hold its params and state."""
+        return {}
+
+    def takes_fusion(self) -> bool:
+        """Whether a layer that folds into a conv may fold into this one, and a rectifier that
+        runs in a conv may run in its kernel."""
+        return False
 
     def sees_all(self, x: Shape | None) -> bool:
         """Whether each output sees the whole input `x` (the receptive field is 'all')."""

@@ -19,6 +19,8 @@ class Activation(Op):
 @dataclass(frozen=True)
 class ReLU(Activation):
     kind: ClassVar[str] = "relu"
+    rectifier: ClassVar[bool] = True
+    runs_in_conv: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Softmax(Op):
 @dataclass(frozen=True)
 class Dropout(Op):
     kind: ClassVar[str] = "dropout"
+    keeps_sign: ClassVar[bool] = True
     rate: object = arg("real", Fraction(1, 2), positional=0)
 
     def out(self, ins, strict=False):
@@ -56,17 +59,24 @@ class Dropout(Op):
 @dataclass(frozen=True)
 class BatchNorm(Op):
     kind: ClassVar[str] = "batchnorm"
+    keeps_sign: ClassVar[bool] = True
+    folds_into_conv: ClassVar[bool] = True
     eps: object = arg("real", Fraction(1, 100000))
 
     def cost(self, ins, out):
         n_C = out.n_C  # gamma and beta learnt; running mean and variance are state
         return Cost(weights=2 * n_C, state=2 * n_C, other=2 * elements(out))
 
+    def weights(self, ins):
+        n_C = ins[0].n_C  # gamma, beta learnt; the running mean and variance
+        return {"gamma": (n_C,), "beta": (n_C,), "mean": (n_C,), "var": (n_C,)}
+
 
 @dataclass(frozen=True)
 class LRN(Op):
     """AlexNet's local response normalisation across `size` neighbouring channels."""
     kind: ClassVar[str] = "lrn"
+    keeps_sign: ClassVar[bool] = True
     size: object = arg("size", 5, positional=0)
     alpha: object = arg("real", Fraction(1, 10000))
     beta: object = arg("real", Fraction(3, 4))

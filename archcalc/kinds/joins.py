@@ -14,6 +14,8 @@ from .base import Cost, Op, Out, Shape, arg, elements
 class Add(Op):
     kind: ClassVar[str] = "add"
     arity: ClassVar[tuple] = (2, None)
+    join: ClassVar[bool] = True
+    keeps_sign: ClassVar[bool] = True
 
     def out(self, ins, strict=False):
         first = ins[0]
@@ -33,6 +35,8 @@ class Concat(Op):
     """Joins along the channels (Inception): n_H and n_W must agree."""
     kind: ClassVar[str] = "concat"
     arity: ClassVar[tuple] = (1, None)
+    join: ClassVar[bool] = True
+    keeps_sign: ClassVar[bool] = True
 
     def out(self, ins, strict=False):
         first = ins[0]
@@ -48,6 +52,7 @@ class Concat(Op):
 class Input(Op):
     kind: ClassVar[str] = "input"
     arity: ClassVar[tuple] = (0, 0)
+    network_input: ClassVar[bool] = True
     shape: tuple = arg("shape", positional=0, required=True)
 
     def out(self, ins, strict=False):

@@ -21,6 +21,7 @@ from .windowed import check_groups, window_size
 class LeakyReLU(Activation):
     """y = x for x > 0, alpha*x otherwise."""
     kind: ClassVar[str] = "leaky_relu"
+    rectifier: ClassVar[bool] = True
     alpha: object = arg("real", Fraction(1, 100), positional=0)
 
 
@@ -28,6 +29,7 @@ class LeakyReLU(Activation):
 class Clip(Activation):
     """y = min(max(x, lo), hi); MobileNet's ReLU6 is clip lo=0 hi=6."""
     kind: ClassVar[str] = "clip"
+    rectifier: ClassVar[bool] = True  # ReLU6
     lo: object = arg("real", 0)
     hi: object = arg("real", 6)
 
@@ -61,6 +63,7 @@ class Swish(Activation):
 @dataclass(frozen=True)
 class Identity(Op):
     kind: ClassVar[str] = "identity"
+    keeps_sign: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Shuffle(Op):
 class Pad(Op):
     """Zeros around each map, each side its own (TensorFlow's 'same' pads more at the end)."""
     kind: ClassVar[str] = "pad"
+    keeps_sign: ClassVar[bool] = True
     top: object = arg("count", 0)
     bottom: object = arg("count", 0)
     left: object = arg("count", 0)
@@ -158,5 +162,53 @@ class ConvHW(Op):
         return Cost(weights=taps + (self.c if self.bias else 0), macs=product(out.n_H, out.n_W, taps),
                     other=elements(out) if self.bias else 0)
 
+    def weights(self, ins):
+        """W (fh, fw, n_C_prev/groups, n_C) and b (n_C,)."""
+        W = (self.fh, self.fw, exact_div(ins[0].n_C, self.groups), self.c)
+        return {"W": W} | ({"b": (self.c,)} if self.bias else {})
+
     def window(self, x=None):  # the receptive field is one size: the longer side
         return (self.fh if is_int(self.fh) and is_int(self.fw) and self.fh >= self.fw else self.fw), self.s
+
+
+@dataclass(frozen=True)
+class Upsample(Op):
+    """Each map enlarged by a whole factor, n_H = scale*n_H_prev and n_W = scale*n_W_prev, or
+    resized to size=(n_H, n_W); n_C unchanged (U-Net and FPN decoders). PyTorch's nn.Upsample,
+    ONNX's Resize. Output row i (columns alike) reads, with r = n_H_prev/n_H:
+    - nearest: input row floor(i*r) (ONNX: asymmetric, nearest_mode floor);
+    - bilinear: the two input rows around (i + 1/2)*r - 1/2, clamped to the map (ONNX:
+      half_pixel, linear; PyTorch: align_corners=False).
+    No params and no MACs (no matrix product). Other ops: nearest 0, a copy (as pad and slice);
+    bilinear 6 per output element: along each of the two axes a 2-tap interpolation
+    w0*a + w1*b, 2 multiplications and 1 addition (the weights depend on the position alone:
+    not counted). Receptive field: nearest reads 1 input pixel, bilinear 2 along each axis,
+    and the stride becomes r, a fraction of an input pixel."""
+    kind: ClassVar[str] = "upsample"
+    keeps_sign: ClassVar[bool] = True
+    scale: object = arg("size", None, positional=0)
+    size: tuple | None = arg("hw", None)
+    mode: str = arg("interpolation", "nearest")
+
+    def out(self, ins, strict=False):
+        x = ins[0]
+        if self.scale is not None and self.size is not None:
+            raise RuleError("takes scale or size, not both", argument="size")
+        if self.size is not None:
+            n_H, n_W = self.size
+        elif self.scale is not None:
+            n_H, n_W = product(self.scale, x.n_H), product(self.scale, x.n_W)
+        else:
+            raise RuleError("needs scale (a whole factor) or size=(n_H, n_W)",
+                            "usage: upsample NAME : SCALE [mode=nearest|bilinear], or size=(n_H, n_W)")
+        notes = () if differ(n_H, x.n_H) is False else (
+            f"receptive field: an output step is {show(self.window(x)[1])} of an input step, so below "
+            "this layer a window's field is its average over positions (one input step more at most)",)
+        return Out(Shape(n_H, n_W, x.n_C), notes)
+
+    def cost(self, ins, out):
+        return Cost(other=0 if self.mode == "nearest" else 6 * elements(out))
+
+    def window(self, x=None):
+        taps = 1 if self.mode == "nearest" else 2
+        return taps, ratio(1, self.scale) if self.size is None else ratio(x.n_H, self.size[0])

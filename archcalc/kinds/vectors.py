@@ -43,6 +43,10 @@ class FC(Op):
         bias = self.c if self.bias else 0
         return Cost(weights=n_in * self.c + bias, macs=n_in * self.c, other=bias)
 
+    def weights(self, ins):
+        """W (n_C_prev, n_C) and b (n_C,)."""
+        return {"W": (ins[0].n_C, self.c)} | ({"b": (self.c,)} if self.bias else {})
+
 
 @dataclass(frozen=True)
 class RBF(Op):
@@ -59,3 +63,6 @@ class RBF(Op):
     def cost(self, ins, out):
         n_in = ins[0].n_C
         return Cost(fixed=n_in * self.c, other=3 * n_in * self.c)  # subtract, square, add
+
+    def weights(self, ins):
+        return {"P": (self.c, ins[0].n_C)}  # prototype i is row i

@@ -125,6 +125,19 @@ class Conv(Op):
         macs = product(out.n_H, out.n_W, self.f * self.f * self.taps(x.n_C))
         return Cost(weights=weights, macs=macs, other=elements(out) if self.bias else 0)
 
+    def weights(self, ins):
+        """W (f, f, n_C_prev/groups, n_C) and b (n_C,); through a connection table, filter j's
+        taps packed in its row's order: W (f, f, taps)."""
+        (x,) = ins
+        if self.table is not None:
+            shapes = {"W": (self.f, self.f, self.taps(x.n_C))}
+        else:
+            shapes = {"W": (self.f, self.f, exact_div(x.n_C, self.groups), self.c)}
+        return shapes | ({"b": (self.c,)} if self.bias else {})
+
+    def takes_fusion(self):
+        return self.table is None  # a table's packed W has no per-filter axis to scale
+
     def window(self, x=None):
         return self.f_eff(), self.s
 
@@ -152,6 +165,7 @@ class Pool(Op):
 @dataclass(frozen=True)
 class MaxPool(Pool):
     kind: ClassVar[str] = "maxpool"
+    keeps_sign: ClassVar[bool] = True
 
     def cost(self, ins, out):
         return Cost(other=elements(out) * (self.f * self.f - 1))  # comparisons
@@ -160,6 +174,7 @@ class MaxPool(Pool):
 @dataclass(frozen=True)
 class AvgPool(Pool):
     kind: ClassVar[str] = "avgpool"
+    keeps_sign: ClassVar[bool] = True
     count_pad: bool = arg("flag", True)  # divide by f*f even where the window covers padding
 
     def cost(self, ins, out):
@@ -176,6 +191,10 @@ class Subsample(Pool):
     def cost(self, ins, out):
         # f*f - 1 adds, one multiply by the coefficient, one bias add
         return Cost(weights=2 * out.n_C, other=elements(out) * (self.f * self.f + 1))
+
+    def weights(self, ins):
+        n_C = ins[0].n_C  # a coefficient and a bias per map
+        return {"coeff": (n_C,), "b": (n_C,)}
 
 
 @dataclass(frozen=True)

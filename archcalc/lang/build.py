@@ -16,7 +16,7 @@ from ..errors import RuleError, Span, SpecError, did_you_mean
 from ..network import Layer, Network, Symbol
 from ..sizes import is_int, show, symbol
 from .syntax import LayerStmt, Name, Program, RepeatStmt
-from .values import WORDS, clip, evaluate, show_value, value_of
+from .values import VALUES, WORDS, clip, evaluate, show_value, value_of
 
 MAX_LAYERS = 200_000
 MAX_DEPTH = 64         # blocks inside blocks and repeats inside repeats, counted together
@@ -271,7 +271,7 @@ class _Builder:
                 continue
             field = next((f for f in kinds.hyperparameters(cls) if f.name == a.key), None)
             if field is not None and field.metadata["kind"] in kinds.WORDS and \
-                    isinstance(a.value, Name) and a.value.id not in env and a.value.id not in WORDS:
+                    isinstance(a.value, Name) and a.value.id not in env and a.value.id not in VALUES:
                 words = kinds.WORDS[field.metadata["kind"]]
                 hint = did_you_mean(a.value.id, words)
                 raise SpecError(f"{who}: argument '{a.key}' must be one of {', '.join(words)}, got "

@@ -7,12 +7,15 @@ from fractions import Fraction
 
 import sympy
 
+from .. import kinds
 from ..errors import SpecError, did_you_mean
 from ..sizes import MAX_DIGITS, decimal, expr, floor_div, norm, show, too_large
 from .syntax import BinOp, ListValue, Name, Num, TupleValue
 
 MAX_EXPR_NODES = 200   # a symbolic argument (after block arguments are substituted)
 WORDS = {"same", "on", "off", "floor", "ceil"}
+# Words that only some arguments take (mode=bilinear) are values too, but not reserved names.
+VALUES = WORDS | {w for words in kinds.WORDS.values() for w in words}
 
 
 def show_value(value) -> str:
@@ -46,11 +49,11 @@ def evaluate(node, env):
     if isinstance(node, Name):
         if node.id in env:
             return env[node.id]
-        if node.id in WORDS:
+        if node.id in VALUES:
             return node.id
-        hint = did_you_mean(node.id, set(env) | WORDS)
+        hint = did_you_mean(node.id, set(env) | VALUES)
         known = (f"names here: {', '.join(sorted(env))}" if env else "no symbols or parameters here") \
-            + f"; words: {', '.join(sorted(WORDS))}"
+            + f"; words: {', '.join(sorted(VALUES))}"
         raise SpecError(f"unknown name '{node.id}'", node.span, (hint or known,))
     if isinstance(node, (TupleValue, ListValue)):
         raise SpecError("a tuple or list cannot be used in arithmetic", node.span)

@@ -128,7 +128,7 @@ class _Writer:
         name = word(layer.name, taken)
         taken.add(name)
         self.renamed[layer.name] = self.shown[layer.name] = name
-        if layer.kind == "input":
+        if layer.op.network_input:  # written by position: input x : (n_H, n_W, n_C)
             args = [value_text(layer.op.shape)]
         else:
             args = [f"{k}={value_text(v)}" for k, v in arguments(layer.op)]
@@ -181,7 +181,7 @@ class _Writer:
         groups = {}
         for i, layer in enumerate(self.layers):
             parts = layer.name.split(".")
-            if len(parts) >= level and layer.kind != "input":
+            if len(parts) >= level and not layer.op.network_input:
                 groups.setdefault(".".join(parts[:level]), []).append(i)
         for g, idx in groups.items():
             if len(idx) < 2 or idx != list(range(idx[0], idx[-1] + 1)):

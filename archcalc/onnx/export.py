@@ -301,6 +301,27 @@ def ex_slice(ex, layer, op, row, w):
                              ex.init("axis", [1], np.int64)]), rank
 
 
+def ex_upsample(ex, layer, op, row, w):
+    """Resize as PyTorch exports nn.Upsample: nearest with asymmetric coordinates and floor,
+    bilinear as linear with half_pixel; a scale as scales (1, 1, k, k), a size as sizes whose
+    N and C are read from the tensor's shape."""
+    x = ex.source(0, 4)
+    attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor") \
+        if op.mode == "nearest" else dict(mode="linear", coordinate_transformation_mode="half_pixel")
+    target = [op.scale] if op.size is None else list(op.size)
+    if not all(is_int(v) for v in target):
+        what = "scale" if op.size is None else "size"
+        raise SpecError(f"upsample '{layer.name}': its {what} is symbolic ({', '.join(show(v) for v in target)})",
+                        None, ("bind the symbols to export (--set NAME=VALUE)",))
+    if op.size is None:
+        return ex.node("Resize", [x, "", ex.init("scales", [1, 1, op.scale, op.scale])], **attrs), 4
+    name = layer.name
+    nc = ex.node("Shape", [x], [f"{name}/nc"], name=f"{name}/nc", end=2)
+    sizes = ex.node("Concat", [nc, ex.init("size", target, np.int64)], [f"{name}/sizes"],
+                    name=f"{name}/sizes", axis=0)
+    return ex.node("Resize", [x, "", "", sizes], **attrs), 4
+
+
 KINDS = {
     "input": ex_input, "conv": ex_conv, "maxpool": ex_pool, "avgpool": ex_pool,
     "subsample": ex_subsample, "gap": ex_gap, "adaptive_avgpool": ex_adaptive,
@@ -314,4 +335,5 @@ KINDS = {
     "hardswish": same_rank("HardSwish"), "swish": ex_swish, "identity": same_rank("Identity"),
     "mul": join("Mul"), "shuffle": ex_shuffle, "pad": ex_pad, "slice": ex_slice,
     "conv_hw": ex_conv_hw,
+    "upsample": ex_upsample,
 }

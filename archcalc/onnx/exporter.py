@@ -15,7 +15,6 @@ from ..executor import weights as wts
 from ..analysis.analyzer import bind_op
 from ..errors import SpecError
 from ..executor.fusion import fold
-from ..executor.kernels import KERNELS
 from ..sizes import is_int, show
 
 OPSET = 17
@@ -31,8 +30,8 @@ class Exporter:
         self.folded = {}  # conv -> the batchnorm folded into it
         for name in graph.nodes if fold_bn else ():
             layer, readers = graph.nodes[name]["layer"], list(graph.successors(name))
-            if layer.kind == "conv" and layer.op.table is None and len(readers) == 1 and \
-                    graph.nodes[readers[0]]["layer"].kind == "batchnorm":
+            if layer.op.takes_fusion() and len(readers) == 1 and \
+                    graph.nodes[readers[0]]["layer"].op.folds_into_conv:
                 self.folded[name] = readers[0]
         self.nodes, self.inputs, self.functions = [], [], {}
         self.model = onnx.ModelProto()
@@ -46,7 +45,7 @@ class Exporter:
         expected = {}
         for name in self.graph.nodes:
             row = self.rows[name]
-            rule = KERNELS[row.kind].weights(self.ops[name], row.in_shapes)
+            rule = self.ops[name].weights(row.in_shapes)
             shapes = {}
             for key, shape in rule.items():
                 if not all(is_int(v) for v in shape):
@@ -75,7 +74,7 @@ class Exporter:
             if handler is None:
                 raise SpecError(f"{layer.kind} '{name}': archcalc cannot export this kind to ONNX")
             self.layer = layer
-            if layer.kind == "batchnorm" and layer.inputs[0] in self.folded:
+            if layer.op.folds_into_conv and layer.inputs[0] in self.folded:
                 self.out[name] = self.out[layer.inputs[0]]  # folded into the conv before it
                 continue
             w = params.get(name, {})

@@ -18,6 +18,7 @@ import numpy as np
 from .common import Tensor, Unsupported, attr_or_input, axes_of, need_map, real, same, square, \
     symmetric
 from .reshapes import flatten, pad, reshape, slice_, split, squeeze, transpose, unsqueeze
+from .resizing import resize
 from ..sizes import is_int, show
 
 FLOAT_MAX = 3.4e38  # Clip's open ends in old opsets
@@ -372,7 +373,7 @@ HANDLERS = {
     "Clip": clip, "Softmax": softmax, "Dropout": dropout, "LRN": lrn, "Identity": identity,
     "Cast": cast, "Add": add, "Sum": add, "Mul": mul, "Concat": concat, "Flatten": flatten,
     "Transpose": transpose, "Reshape": reshape, "Squeeze": squeeze, "Unsqueeze": unsqueeze,
-    "Pad": pad, "Split": split, "Slice": slice_,
+    "Pad": pad, "Split": split, "Slice": slice_, "Resize": resize, "Upsample": resize,
 }
 
 
@@ -397,4 +398,5 @@ IMPORTS = {
     "shuffle": ("Reshape",),  # Reshape, Transpose (0, 2, 1, 3, 4), Reshape back
     "pad": ("Pad", "Conv", "AveragePool"),  # Conv and AveragePool: padding uneven between sides
     "slice": ("Slice", "Split"),
+    "upsample": ("Resize", "Upsample"),
 }

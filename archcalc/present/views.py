@@ -2,11 +2,11 @@
 large, and one block in detail (the first one with a branch and a join)."""
 from __future__ import annotations
 
+from ..kinds import KINDS
 from ..analysis.analyzer import Analysis
 from .tables import shape_text
 
 SMALL = 45
-JOINS = ("add", "concat")
 
 
 def _label(name, kind, count=1, prefix="") -> str:
@@ -66,7 +66,7 @@ def detail_view(a: Analysis):
     best = None  # the smallest block with a join: one residual block, one Inception module
     for p in prefixes:
         rows = [r for r in a.rows if r.name.startswith(p + ".")]
-        if len(rows) <= SMALL and any(r.kind in JOINS for r in rows):
+        if len(rows) <= SMALL and any(KINDS[r.kind].join for r in rows):
             if best is None or len(rows) < len(best[1]):
                 best = (p, rows)
     if best is None:

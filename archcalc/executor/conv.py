@@ -1,0 +1,173 @@
+"""The convolution kernels: im2col in row tiles, 1x1 as a plain matmul, depthwise as shifted
+products, and conv_hw's fh x fw filters (see kernels.py for the conventions every kernel keeps:
+NHWC arrays, its own output sizes, MACs counted by the Context)."""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def window_count(n, f, s, p, ceil=False) -> int:
+    """Windows of f (stride s) that fit the input padded by p on both sides. Ceil mode
+    (PyTorch's ceil_mode) also keeps a last window that overhangs the right edge, provided it
+    starts inside the input or its left padding."""
+    end = min(n + 2 * p - f + s, n + p) if ceil else n + 2 * p - f + 1
+    return len(range(0, end, s))
+
+
+def conv(op, xs, w, ctx):
+    (x,) = xs
+    if op.table is None and op.groups > 1 and op.groups == x.shape[-1]:
+        return finish(depthwise(op, x, w["W"], ctx), op, w, ctx)
+    if op.f == 1 and op.pad() == 0 and op.table is None and op.groups == 1:
+        return pointwise(op, x, w, ctx)
+    return conv_im2col(op, x, w, ctx)
+
+
+def finish(block, op, w, ctx):
+    """Bias, and a ReLU the executor fused into this convolution, applied to a block of
+    outputs while it is still in cache."""
+    if op.bias:
+        block += w["b"]
+    if ctx.relu:
+        np.maximum(block, 0, out=block)
+    return block
+
+
+def pointwise(op, x, w, ctx):
+    """A 1x1 convolution is a matrix product over every position, in row blocks; a stride
+    gathers the positions it keeps into the workspace first."""
+    N, H, W, C = x.shape
+    s = op.s
+    oh, ow = len(range(0, H, s)), len(range(0, W, s))
+    y = np.empty((N, oh, ow, op.c), ctx.dtype)
+    flat, matrix = y.reshape(-1, op.c), w["W"].reshape(C, op.c)
+    for n0, n1, i0, i1 in tiles(N, oh, ow * max(C, op.c) * ctx.dtype.itemsize, ctx.tile_bytes):
+        src = x[n0:n1, i0 * s:(i1 - 1) * s + 1:s, ::s]
+        if s > 1:
+            gathered = ctx.workspace(src.shape, "gather")
+            gathered[...] = src
+            src = gathered
+        block = flat[tile_rows((n0, n1, i0, i1), oh, ow)]
+        ctx.matmul(src.reshape(-1, C), matrix, out=block)
+        finish(block, op, w, ctx)
+    return y
+
+
+def conv_im2col(op, x, w, ctx):
+    N, H, W, C = x.shape
+    ceil = op.round == "ceil"
+    oh = window_count(H, op.dilation * (op.f - 1) + 1, op.s, op.pad(), ceil)
+    ow = window_count(W, op.dilation * (op.f - 1) + 1, op.s, op.pad(), ceil)
+    sets = filters(op, w["W"], C)
+    y = np.empty((N, oh, ow, op.c), ctx.dtype)
+    flat = y.reshape(-1, op.c)
+    row_bytes = ow * max(m.shape[0] for _, m, _ in sets) * ctx.dtype.itemsize
+    for tile in tiles(N, oh, row_bytes, ctx.tile_bytes):
+        block = flat[tile_rows(tile, oh, ow)]
+        src = slab(x, op, ow, tile, ctx)
+        for channels, matrix, outs in sets:
+            patches = im2col(src[..., channels], op, tile[3] - tile[2], ow, ctx)
+            ctx.matmul(patches, matrix, out=block[:, outs])
+        finish(block, op, w, ctx)
+    return y
+
+
+def slab(x, op, ow, tile, ctx):
+    """The input rows a tile of outputs reads, inside zero borders (the padding, and the
+    overhang of a ceil-mode window) in a reused buffer; the rows themselves if none is needed."""
+    n0, n1, i0, i1 = tile
+    _, H, W, C = x.shape
+    p, s, extent = op.pad(), op.s, op.dilation * (op.f - 1) + 1
+    top, bottom = i0 * s - p, (i1 - 1) * s + extent - p  # input rows [top, bottom)
+    right = max(0, (ow - 1) * s + extent - p - W)        # columns read past the input
+    if p == 0 and right == 0 and top >= 0 and bottom <= H:
+        return x[n0:n1, top:bottom]
+    xp = ctx.workspace((n1 - n0, bottom - top, p + W + right, C), "pad")
+    a, b = max(top, 0) - top, min(bottom, H) - top       # the real rows, within the slab
+    xp[:, :a] = 0
+    xp[:, b:] = 0
+    xp[:, a:b, :p] = 0
+    xp[:, a:b, p + W:] = 0
+    xp[:, a:b, p:p + W] = x[n0:n1, a + top:b + top]
+    return xp
+
+
+def filters(op, W, C):
+    """(input channels, weight matrix (f*f*k, m), output channels) for each independent set
+    of filters: one set, one per group, or one per output map of a connection table."""
+    if op.table is not None:
+        sets, start = [], 0
+        for j, row in enumerate(op.table):
+            sets.append((list(row), W[:, :, start:start + len(row)].reshape(-1, 1), slice(j, j + 1)))
+            start += len(row)
+        return sets
+    cg, mg = C // op.groups, op.c // op.groups
+    return [(slice(g * cg, (g + 1) * cg), W[..., g * mg:(g + 1) * mg].reshape(-1, mg),
+             slice(g * mg, (g + 1) * mg)) for g in range(op.groups)]
+
+
+def tiles(N, oh, row_bytes, budget):
+    """(n0, n1, i0, i1): whole images, or row bands of one image, whose im2col block stays
+    within `budget` bytes; either way the block's outputs are contiguous rows of y."""
+    per_image = max(1, oh * row_bytes)
+    if per_image <= budget:
+        k = max(1, budget // per_image)
+        return [(n0, min(N, n0 + k), 0, oh) for n0 in range(0, N, k)]
+    r = max(1, budget // max(1, row_bytes))
+    return [(n, n + 1, i0, min(oh, i0 + r)) for n in range(N) for i0 in range(0, oh, r)]
+
+
+def tile_rows(tile, oh, ow) -> slice:
+    n0, n1, i0, i1 = tile
+    return slice((n0 * oh + i0) * ow, ((n1 - 1) * oh + i1) * ow)
+
+
+def im2col(src, op, oh, ow, ctx):
+    """The patches of oh x ow outputs as a (positions, f*f*C) matrix, channel axis innermost:
+    for each kernel row, one copy from a strided view of the slab. With dilation 1 a window's
+    row is f*C contiguous numbers, so each copy moves long runs."""
+    n, f, s, d, C = src.shape[0], op.f, op.s, op.dilation, src.shape[-1]
+    block = ctx.workspace((n, oh, ow, f, f, C), "cols")
+    sN, sH, sW, sC = src.strides
+    for kh in range(f):
+        block[:, :, :, kh] = as_strided(src[:, kh * d:], (n, oh, ow, f, C),
+                                        (sN, s * sH, s * sW, d * sW, sC), writeable=False)
+    return block.reshape(-1, f * f * C)
+
+
+def depthwise(op, x, W, ctx):
+    """Each filter reads one input map: a sum over kernel offsets of shifted element-wise
+    products, every product over the whole padded map (as the MAC count assumes)."""
+    N, H, W_in, C = x.shape
+    ceil, s, d, m = op.round == "ceil", op.s, op.dilation, op.c // op.groups
+    oh = window_count(H, d * (op.f - 1) + 1, s, op.pad(), ceil)
+    ow = window_count(W_in, d * (op.f - 1) + 1, s, op.pad(), ceil)
+    xp = slab(x, op, ow, (0, N, 0, oh), ctx)
+    if m > 1:
+        xp = np.repeat(xp, m, axis=-1)  # output map j reads input map j // m
+    y = np.zeros((N, oh, ow, op.c), ctx.dtype)
+    for kh in range(op.f):
+        for kw in range(op.f):
+            tap = xp[:, kh * d:kh * d + (oh - 1) * s + 1:s, kw * d:kw * d + (ow - 1) * s + 1:s]
+            ctx.multiply_add(y, tap, W[kh, kw, 0])
+    return y
+
+
+def conv_hw(op, xs, w, ctx):
+    """An fh x fw convolution: the padded input's patches (a strided view, copied once with
+    the channel axis innermost) times the filters, one matmul per group."""
+    x = np.pad(xs[0], ((0, 0), (op.ph, op.ph), (op.pw, op.pw), (0, 0)))
+    N, H, W, C = x.shape
+    s, fh, fw = op.s, op.fh, op.fw
+    oh, ow = (H - fh) // s + 1, (W - fw) // s + 1
+    sN, sH, sW, sC = x.strides
+    patches = as_strided(x, (N, oh, ow, fh, fw, C), (sN, s * sH, s * sW, sH, sW, sC), writeable=False)
+    y = np.empty((N * oh * ow, op.c), ctx.dtype)
+    cg, mg = C // op.groups, op.c // op.groups
+    for g in range(op.groups):
+        cols = np.ascontiguousarray(patches[..., g * cg:(g + 1) * cg]).reshape(-1, fh * fw * cg)
+        ctx.matmul(cols, w["W"][..., g * mg:(g + 1) * mg].reshape(-1, mg), out=y[:, g * mg:(g + 1) * mg])
+    if op.bias:
+        y += w["b"]
+    return y.reshape(N, oh, ow, op.c)
