@@ -226,3 +226,16 @@ def test_the_head_kinds_are_declared_once_in_the_table():
     assert T.HEAD_KINDS == tuple(T.HEAD) and set(T.HEAD) <= set(KINDS)
     assert [k for k, kind in T.HEAD.items() if kind.grads] == ["fc"]  # the only weighted kind
 
+
+def test_the_command_draws_the_progress_bar_for_a_terminal_only(monkeypatch):
+    # a bar in a captured stderr would depend on how long the features take
+    from archcalc.commands import finetune as command
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert command.progress_stream() is sys.stderr
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert command.progress_stream() is False

@@ -6,6 +6,7 @@ cached features; the full network's weights are saved for `archcalc run --weight
 from __future__ import annotations
 
 import math
+import sys
 import zipfile
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def main(args) -> int:
                                test_fraction=args.test_fraction, epochs=args.epochs,
                                batch=args.batch, lr=args.lr, decay=args.decay,
                                momentum=args.momentum, seed=args.seed, weights=args.weights,
-                               cache=cache, out=out)
+                               cache=cache, out=out, progress=progress_stream())
     print(transfer.report(result, data), end="")
     feats = result.features
     if not feats.reused and feats.counted_macs != len(feats.array) * result.frozen_macs:
@@ -76,6 +77,12 @@ def main(args) -> int:
         raise SpecError(f"the executor, running the saved network '{out}' on the test images, "
                         "disagrees with the trained head")
     return 0
+
+
+def progress_stream():
+    """stderr for the progress bar when a person watches it; none into a log, a pipe or a
+    test's captured stderr, which then hold only the messages."""
+    return sys.stderr if sys.stderr.isatty() else False
 
 
 def check_options(args) -> None:
