@@ -119,3 +119,28 @@ def test_an_output_path_that_cannot_be_written_is_a_message(tmp_path, capsys):
                    "--plot", str(blocker / "x.png")])
     err = capsys.readouterr().err
     assert status == 1 and "Traceback" not in err and "cannot write or read" in err
+
+
+def subcommand_options(name):
+    """The options (dest -> argparse action) of one subcommand, as the parser builds them."""
+    from archcalc.cli import parser
+    sub = next(a for a in parser()._actions if a.dest == "command")
+    return {a.dest: a for a in sub.choices[name]._actions}
+
+
+def test_set_and_weights_are_declared_one_way_in_every_command():
+    commands = ("analyze", "formula", "compare", "sweep", "run", "finetune", "export")
+    sets = [subcommand_options(c)["set"] for c in commands]
+    assert {(a.option_strings[0], type(a).__name__, a.metavar, a.default == []) for a in sets} \
+        == {("--set", "_AppendAction", "NAME=VALUE", True)}
+    weights = [subcommand_options(c)["weights"] for c in ("run", "finetune", "export")]
+    assert {(a.option_strings[0], a.metavar, a.default) for a in weights} == \
+        {("--weights", "FILE.npz", None)}
+
+
+def test_every_metric_a_sweep_evaluates_has_one_label():
+    from archcalc.analysis.sweep import METRICS
+    from archcalc.commands import LABELS
+    from archcalc.commands.formula import QUANTITIES
+    assert set(METRICS) == set(LABELS) >= set(QUANTITIES)
+    assert subcommand_options("sweep")["metric"].choices == METRICS

@@ -13,6 +13,7 @@ import pytest
 
 from archcalc import SpecError, load, loads
 from archcalc.practice import transfer as T
+from archcalc.practice.transfer import finetuning
 from archcalc.executor import weights as wts
 from archcalc.cli import main
 from archcalc import run
@@ -197,7 +198,7 @@ def test_finetune_command_refuses_options_out_of_range(option, value, message, c
 
 def test_finetune_command_fails_when_the_executor_disagrees_with_the_head(tmp_path, capsys,
                                                                           monkeypatch):
-    monkeypatch.setattr(T, "softmax_if_needed", lambda s, y: np.zeros_like(y))
+    monkeypatch.setattr(finetuning, "softmax_if_needed", lambda s, y: np.zeros_like(y))
     out = tmp_path / "w.npz"
     status = main(["finetune", str(SPECS / "lenet5.arch"), "--freeze", "f6", "--epochs", "1",
                    "--cache", str(tmp_path / "f.npy"), "--out", str(out)])
@@ -210,7 +211,7 @@ def test_finetune_command_fails_when_the_executor_disagrees_with_the_head(tmp_pa
 def test_finetune_command_fails_when_the_executor_miscounts_the_features(tmp_path, capsys,
                                                                          monkeypatch):
     real = T.extract
-    monkeypatch.setattr(T, "extract", lambda *a, **k: replace(real(*a, **k), counted_macs=1))
+    monkeypatch.setattr(finetuning, "extract", lambda *a, **k: replace(real(*a, **k), counted_macs=1))
     status = main(["finetune", str(SPECS / "lenet5.arch"), "--freeze", "f6", "--epochs", "1",
                    "--cache", str(tmp_path / "f.npy"), "--out", str(tmp_path / "w.npz")])
     captured = capsys.readouterr()
@@ -218,3 +219,23 @@ def test_finetune_command_fails_when_the_executor_miscounts_the_features(tmp_pat
     # 1,797 digits x (416,520 - 84 * 10) MACs: LeNet-5 but its classifier
     assert captured.err == ("error: the executor counted 1 MACs for the features, the analysis "
                             "predicts 746,976,960\n")
+
+
+def test_the_head_kinds_are_declared_once_in_the_table():
+    from archcalc.kinds import KINDS
+    assert T.HEAD_KINDS == tuple(T.HEAD) and set(T.HEAD) <= set(KINDS)
+    assert [k for k, kind in T.HEAD.items() if kind.grads] == ["fc"]  # the only weighted kind
+
+
+def test_the_command_draws_the_progress_bar_for_a_terminal_only(monkeypatch):
+    # a bar in a captured stderr would depend on how long the features take
+    from archcalc.commands import finetune as command
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert command.progress_stream() is sys.stderr
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert command.progress_stream() is False

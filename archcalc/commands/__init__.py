@@ -1,10 +1,40 @@
-"""One module per `archcalc` subcommand, each with `add_parser(subparsers)` and `main(args)`."""
+"""One module per `archcalc` subcommand, each with `add_parser(subparsers)` and `main(args)`
+(testtime.py holds `run`'s test-time options). This module holds what several commands share,
+declared once: the spec argument, `--set`, `--weights`, the names of totals, and their parsing."""
 from __future__ import annotations
 
 import re
 
 from ..errors import SpecError
 from ..sizes import MAX_DIGITS
+
+# The totals the commands print or plot, by their analysis key (analysis.sweep.METRICS are
+# the ones a sweep evaluates), and the label a user reads.
+LABELS = {"params": "params", "trainable_params": "trainable params", "macs": "MACs",
+          "flops": "FLOPs", "other_ops": "other ops", "activations": "activations",
+          "peak_activations": "peak live activations"}
+
+
+def add_spec_argument(p, help="a .arch spec file") -> None:
+    p.add_argument("spec", help=help)
+
+
+def add_set_option(p, help="bind a free symbol (repeatable), e.g. --set H=448") -> None:
+    """`--set NAME=VALUE`, repeatable, read by parse_sets; each command says what it binds."""
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[], help=help)
+
+
+def add_weights_option(p, help="weights keyed 'LAYER/KEY' (default: random)") -> None:
+    """`--weights FILE.npz`: a path (read by the library, which also takes None or a dict)."""
+    p.add_argument("--weights", metavar="FILE.npz", help=help)
+
+
+def add_binding_options(p) -> None:
+    add_set_option(p)
+    p.add_argument("--strict", action="store_true",
+                   help="an inexact division is an error instead of a floored note")
+    p.add_argument("--freeze", metavar="LAYER",
+                   help="count LAYER and every layer it reads as frozen")
 
 
 def parse_sets(pairs) -> dict:
@@ -24,10 +54,6 @@ def parse_sets(pairs) -> dict:
     return values
 
 
-def add_binding_options(p) -> None:
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                   help="bind a free symbol (repeatable), e.g. --set H=448")
-    p.add_argument("--strict", action="store_true",
-                   help="an inexact division is an error instead of a floored note")
-    p.add_argument("--freeze", metavar="LAYER",
-                   help="count LAYER and every layer it reads as frozen")
+def parse_names(text: str) -> tuple[str, ...]:
+    """'H, W' -> ('H', 'W'): the comma-separated symbols of --free and --symbols."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())

@@ -8,12 +8,12 @@ from ..source import load
 from ..analysis import costs
 from ..present import tables
 from ..errors import SpecError
-from . import add_binding_options, parse_sets
+from . import add_binding_options, add_spec_argument, parse_names, parse_sets
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("analyze", help="shapes, params, MACs and memory of every layer")
-    p.add_argument("spec", help="a .arch spec file")
+    add_spec_argument(p, "a .arch spec or an .onnx model")
     p.add_argument("--format", choices=sorted(tables.FORMATS), default="text")
     p.add_argument("--images", type=int, metavar="N",
                    help="with a frozen part: the disk size of its cached features for N images")
@@ -25,8 +25,7 @@ def add_parser(sub) -> None:
 
 def main(args) -> int:
     net = load(args.spec)
-    free = tuple(n.strip() for n in args.free.split(",") if n.strip())
-    analysis = analyze(net, at=parse_sets(args.set), free=free, strict=args.strict,
+    analysis = analyze(net, at=parse_sets(args.set), free=parse_names(args.free), strict=args.strict,
                        freeze=args.freeze)
     cache = None if args.images is None else cache_line(analysis, args.images)  # errors first
     sys.stdout.write(tables.FORMATS[args.format](analysis))

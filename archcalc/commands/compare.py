@@ -7,15 +7,14 @@ from ..analysis.analyzer import analyze
 from ..source import load
 from ..present.compare import render
 from ..errors import SpecError
-from . import parse_sets
+from . import add_set_option, parse_sets
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="two or more specs side by side")
     p.add_argument("specs", nargs="+", help="two or more .arch spec files")
     p.add_argument("--format", choices=("text", "markdown"), default="text")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                   help="bind a symbol in every spec that declares it (repeatable)")
+    add_set_option(p, "bind a symbol in every spec that declares it (repeatable)")
     p.set_defaults(main=main)
 
 

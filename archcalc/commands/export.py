@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from ..source import load
 from ..onnx.export import export
-from . import parse_sets
+from . import add_set_option, add_spec_argument, add_weights_option, parse_names, parse_sets
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="write the network as an ONNX model (needs the onnx extra)")
-    p.add_argument("spec", help="a .arch spec file")
+    add_spec_argument(p)
     p.add_argument("-o", "--output", metavar="MODEL.onnx", required=True)
-    p.add_argument("--weights", metavar="FILE.npz", help="weights keyed 'LAYER/KEY' (default: random)")
+    add_weights_option(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                   help="bind a free symbol (repeatable); others take their defaults")
+    add_set_option(p, "bind a free symbol (repeatable); others take their defaults")
     p.add_argument("--fold-bn", action="store_true",
                    help="fold each BatchNorm into the convolution it follows (as PyTorch's eval export)")
     p.add_argument("--free", metavar="NAMES", default="",
@@ -24,8 +23,8 @@ def add_parser(sub) -> None:
 
 def main(args) -> int:
     net = load(args.spec)
-    free = tuple(n.strip() for n in args.free.split(",") if n.strip())
-    model = export(net, args.output, weights=args.weights, at=parse_sets(args.set), free=free,
+    model = export(net, args.output, weights=args.weights, at=parse_sets(args.set),
+                   free=parse_names(args.free),
                    seed=args.seed, fold_bn=args.fold_bn)
     inputs = ", ".join(f"{i.name} ({', '.join(d.dim_param or str(d.dim_value) for d in i.type.tensor_type.shape.dim)})"
                        for i in model.graph.input)

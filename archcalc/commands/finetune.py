@@ -6,6 +6,7 @@ cached features; the full network's weights are saved for `archcalc run --weight
 from __future__ import annotations
 
 import math
+import sys
 import zipfile
 from pathlib import Path
 
@@ -15,13 +16,13 @@ from ..source import load
 from ..practice import transfer
 from ..errors import SpecError
 from ..executor.forward import single_input
-from . import parse_sets
+from . import add_set_option, add_spec_argument, add_weights_option, parse_sets
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("finetune", help="freeze a network, cache its features, train a new "
                                         "softmax head, save the weights")
-    p.add_argument("spec", help="a .arch spec file")
+    add_spec_argument(p)
     p.add_argument("--freeze", metavar="LAYER", required=True,
                    help="the last frozen layer (it and every layer it reads); the fc layers "
                         "after it are trained, the last one anew as a k-way classifier")
@@ -30,8 +31,7 @@ def add_parser(sub) -> None:
                         "the default) or an .npz with arrays x (N, n_H, n_W, n_C) and y (N,)")
     p.add_argument("--classes", type=int, metavar="K",
                    help="width of the new classifier (default: largest label + 1)")
-    p.add_argument("--weights", metavar="FILE.npz",
-                   help="pretrained weights keyed 'LAYER/KEY' (default: seeded initialisation)")
+    add_weights_option(p, "pretrained weights keyed 'LAYER/KEY' (default: seeded initialisation)")
     p.add_argument("--out", metavar="FILE.npz",
                    help="where to save the full network's weights (default: SPEC_finetuned.npz)")
     p.add_argument("--cache", metavar="FILE.npy",
@@ -46,8 +46,7 @@ def add_parser(sub) -> None:
                    help="share of the images held out for the accuracy (default 0.25)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the weights, the split and the mini-batches (default 0)")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                   help="bind a free symbol (repeatable); the images' size binds H and W")
+    add_set_option(p, "bind a free symbol (repeatable); the images' size binds H and W")
     p.set_defaults(main=main)
 
 
@@ -68,7 +67,7 @@ def main(args) -> int:
                                test_fraction=args.test_fraction, epochs=args.epochs,
                                batch=args.batch, lr=args.lr, decay=args.decay,
                                momentum=args.momentum, seed=args.seed, weights=args.weights,
-                               cache=cache, out=out)
+                               cache=cache, out=out, progress=progress_stream())
     print(transfer.report(result, data), end="")
     feats = result.features
     if not feats.reused and feats.counted_macs != len(feats.array) * result.frozen_macs:
@@ -78,6 +77,12 @@ def main(args) -> int:
         raise SpecError(f"the executor, running the saved network '{out}' on the test images, "
                         "disagrees with the trained head")
     return 0
+
+
+def progress_stream():
+    """stderr for the progress bar when a person watches it; none into a log, a pipe or a
+    test's captured stderr, which then hold only the messages."""
+    return sys.stderr if sys.stderr.isatty() else False
 
 
 def check_options(args) -> None:

@@ -2,26 +2,24 @@
 checks every layer's shape, multiply-accumulates and weight count against the analysis."""
 from __future__ import annotations
 
-import argparse
 import zipfile
 
 import numpy as np
 
 from ..source import load
-from ..practice import testtime
 from ..executor import weights as wts
 from ..errors import SpecError
 from ..executor.forward import check, run, size_text
-from . import add_binding_options, parse_sets
+from . import add_binding_options, add_spec_argument, add_weights_option, parse_sets, testtime
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run the network forward with NumPy and time it")
-    p.add_argument("spec", help="a .arch spec file")
+    add_spec_argument(p, "a .arch spec or an .onnx model")
     p.add_argument("--batch", type=int, metavar="N",
                    help="images in the random input (default 1; with --input, its first axis)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input and weights")
-    p.add_argument("--weights", metavar="FILE.npz", help="weights keyed 'LAYER/KEY' (default: random)")
+    add_weights_option(p)
     p.add_argument("--save-weights", metavar="FILE.npz", help="write the weights used")
     p.add_argument("--input", metavar="X.npy", help="input array (N, n_H, n_W, n_C)")
     p.add_argument("--output", metavar="Y.npy", help="write the output array (N, n_H, n_W, n_C)")
@@ -49,10 +47,8 @@ def main(args) -> int:
         from ..onnx.layout import model_input
         x = model_input(net, x)
         weights = weights or net.weights
-    if testtime.wants_test_time(args):  # multi-crop and ensembles: archcalc.testtime
-        # one network: the model's weights; --ensemble K: K seeded ones; --ensemble FILES: those
-        given = args if args.ensemble else argparse.Namespace(**{**vars(args), "weights": weights})
-        lines, evaluation = testtime.command(given, net, x, parse_sets(args.set))
+    if testtime.wanted(args):  # multi-crop and ensembles: practice.testtime
+        lines, evaluation = testtime.command(args, net, x, parse_sets(args.set), weights)
         print("\n".join(lines))
         if args.output:
             last = net.layers[-1].name  # the analysis' last row, the executor's output

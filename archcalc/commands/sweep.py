@@ -1,26 +1,24 @@
 """`archcalc sweep SPEC --vary b=4..64 [--vary ...] [--metric macs] [--plot out.png]`."""
 from __future__ import annotations
 
-
 import numpy as np
 from tabulate import tabulate
 
 from ..source import load
 from ..errors import SpecError
 from ..analysis.sweep import METRICS, evaluate, parse_range
-from . import parse_sets
+from . import LABELS, add_set_option, add_spec_argument, parse_sets
 
 TABLE_ROWS = 25
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="a cost over a range of one or two symbols")
-    p.add_argument("spec", help="a .arch spec file")
+    add_spec_argument(p)
     p.add_argument("--vary", action="append", required=True, metavar="NAME=LOW..HIGH[:STEP]",
                    help="a symbol and its range (once or twice)")
     p.add_argument("--metric", choices=METRICS, default="macs")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                   help="bind another symbol (repeatable)")
+    add_set_option(p, "bind another symbol (repeatable)")
     p.add_argument("--plot", metavar="PNG", help="draw the sweep into a PNG file")
     p.set_defaults(main=main)
 
@@ -68,11 +66,6 @@ def print_grid_summary(names, ranges, values, metric) -> None:
     print(f"{metric}:")
     print(tabulate(rows, header, tablefmt="simple", disable_numparse=True))
     print(f"({values.size:,} points evaluated)")
-
-
-LABELS = {"macs": "MACs", "params": "params", "trainable_params": "trainable params",
-          "flops": "FLOPs", "other_ops": "other ops", "activations": "activations",
-          "peak_activations": "peak live activations"}
 
 
 def plot(net, names, ranges, values, metric, path) -> None:

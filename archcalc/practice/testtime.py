@@ -13,7 +13,6 @@ every pass with the executor and compares its counted multiplications with that 
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -144,81 +143,3 @@ def evaluate(members, images, n_crops=10, at=None, dtype=np.float32,
                       [int(a.totals["macs"]) for a in analyses], predicted, counted,
                       sum(int(a.totals["params"]) for a in analyses), seconds,
                       [m.label for m in members])
-
-
-# ---------------------------------------------------------------- `archcalc run --crops --ensemble`
-
-def add_options(p) -> None:
-    """The `run` command's test-time options."""
-    p.add_argument("--crops", type=int, default=1, choices=sorted(CROP_SETS), metavar="N",
-                   help="average the outputs over N crops of each image: 1 (centre), 2 (and its "
-                        "mirror), 5 (corners + centre), 10 (and their mirrors)")
-    p.add_argument("--crop-from", type=int, metavar="S",
-                   help="with random input: S x S images to crop from (default: with more than "
-                        "one crop ceil(8/7 x the input), 256 for 224; else the input's size)")
-    p.add_argument("--ensemble", nargs="+", metavar="K|FILE.npz",
-                   help="average the outputs of K networks of the spec (seeds SEED .. SEED+K-1), "
-                        "or of one network per weights file")
-
-
-def wants_test_time(args) -> bool:
-    return args.crops != 1 or args.ensemble is not None
-
-
-def members_from(graph, args) -> list[Member]:
-    items = args.ensemble or []
-    if not items:
-        return [Member(graph, args.weights, args.seed,
-                       f"'{args.weights}'" if args.weights else f"seed {args.seed}")]
-    if len(items) == 1 and items[0].isdigit():
-        k = int(items[0])
-        if k < 1:
-            raise SpecError(f"--ensemble K needs K >= 1, got {k}")
-        if args.weights:
-            raise SpecError("--ensemble K draws K seeded networks; it cannot take --weights too",
-                            None, ("give the weights files instead: --ensemble A.npz B.npz",))
-        return [Member(graph, None, args.seed + i, f"seed {args.seed + i}") for i in range(k)]
-    bad = [i for i in items if not i.endswith(".npz")]
-    if bad:
-        raise SpecError(f"--ensemble takes one number K or .npz weights files, got '{bad[0]}'")
-    return [Member(graph, path, args.seed, f"'{path}'") for path in items]
-
-
-def command(args, graph, x, at) -> tuple[list[str], Evaluation]:
-    """`archcalc run` with --crops/--ensemble: report lines and the evaluation, its MACs
-    checked. `x`: the input images (None: --batch random images of --crop-from pixels)."""
-    (h, w, c), a = single_input(graph, at, "test-time averaging")
-    if x is None:
-        side = args.crop_from or (math.ceil(max(h, w) * 8 / 7) if args.crops > 1 else max(h, w))
-        x = np.random.default_rng(args.seed).standard_normal((args.batch or 1, side, side, c),
-                                                              dtype=np.float32)
-        source = f"random {side}x{side}x{c} images (seed {args.seed})"
-    else:
-        source = f"'{args.input}', {x.shape[1]}x{x.shape[2]}x{x.shape[3]} images"
-    members = members_from(graph, args)
-    e = evaluate(members, x, args.crops, at, np.dtype(args.dtype),
-                 int(args.max_memory * 2**30) if args.max_memory else None)
-    if not e.agrees:
-        raise SpecError(f"the executor counted {e.counted_macs:,} MACs, the analysis predicts "
-                        f"{e.predicted_macs:,} ({e.crops} crops x {e.models} models)")
-    passes = e.crops * e.models
-    per = e.predicted_macs // e.images
-    tt = costs.test_time(a, e.crops, e.models)
-    models = f"{e.models} model{'s' if e.models > 1 else ''} ({', '.join(e.labels)})"
-    lines = [
-        f"{a.network}: {e.images} x {source}",
-        f"test time: {e.crops} crops of {h}x{w} ({CROP_SETS[e.crops]}) x {models} = "
-        f"{passes} forward passes per image",
-        f"output: {tuple(e.output.shape)}, the average of {passes} outputs (outputs, not weights)",
-        f"MACs per image: {a.totals['macs']:,} x {e.crops} crop{'s' * (e.crops > 1)} x "
-        f"{e.models} model{'s' * (e.models > 1)} = {per:,}"
-        + f" (analysis, costs.test_time: {tt.macs:,})"
-        + f"; the executor counted {e.counted_macs // e.images:,}: they agree "
-        f"(cost multiplier {e.multiplier:g}x)",
-        f"params held: {e.models} x {a.totals['params']:,} = {e.params:,}; time {e.seconds * 1e3:,.1f} ms",
-    ]
-    if e.output.ndim == 4 and e.output.shape[1:3] == (1, 1):
-        top = e.output.reshape(e.images, -1).argmax(axis=1)
-        lines.append("top-1 class per image: " + " ".join(map(str, top[:20]))
-                     + (" ..." if e.images > 20 else ""))
-    return lines, e
