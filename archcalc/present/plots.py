@@ -4,8 +4,6 @@ Every figure is written as PNG without a timestamp or software tag, so the same 
 the same bytes on the same matplotlib."""
 from __future__ import annotations
 
-import math
-
 from ..analysis.analyzer import Analysis
 from ..sizes import is_int
 
@@ -228,11 +226,6 @@ def _positions(nodes, edges) -> dict:
             if len(parents[c]) > 1 and all(p in x for p in parents[c]):
                 x[c] = x[max(parents[c], key=lambda p: depth[p])]
     return {n: (x[n], -depth[n]) for n in order}
-
-
-def nice_range(low: int, high: int, points: int = 60) -> list[int]:
-    step = max(1, math.ceil((high - low) / points))
-    return list(range(low, high + 1, step))
 
 
 def finite(values) -> bool:
