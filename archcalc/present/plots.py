@@ -16,7 +16,10 @@ def _figure(width, height):
 
 
 def save(fig, path) -> None:
-    fig.savefig(path, format="png", metadata={"Software": None})
+    """PNG through the Agg canvas directly: one layout and one draw. (savefig draws the figure
+    once more first, to lay it out, and then draws it without layout: the same bytes, slower.)"""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(fig).print_png(path, metadata={"Software": None})
 
 
 def folded(a: Analysis) -> list[tuple[str, object, object]]:
