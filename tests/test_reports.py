@@ -261,6 +261,7 @@ class Counted:
 
 @pytest.mark.parametrize("name, calls", [
     ("vgg16", 5),                # default, frozen, H and W free, at the smallest (32), at 31
+    ("googlenet", 5),            # the same; its ceil-mode pools fit from 31, not from 15
     ("resnet18", 4),             # ... at the smallest (1), which has no smaller one to fail
     ("inception_bottleneck", 4),  # default, frozen, b free, at b = 1
     ("lenet5", 2),               # default, frozen
@@ -269,6 +270,13 @@ def test_the_bundle_analyses_a_few_times(monkeypatch, name, calls):
     counted = Counted(monkeypatch)
     report_bundle(archcalc.load(SPECS / f"{name}.arch"))
     assert counted.calls == calls
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SPECS.glob("*.arch")))
+def test_the_bundle_of_every_spec_takes_at_most_five_analyses(monkeypatch, name):
+    counted = Counted(monkeypatch)
+    report_bundle(archcalc.load(SPECS / f"{name}.arch"))
+    assert counted.calls <= 5
 
 
 def test_the_bundle_analyses_as_often_whatever_the_input_size(monkeypatch):
@@ -364,3 +372,14 @@ def test_report_of_onnx_models(tmp_path, capsys):
 def test_report_of_an_onnx_model_with_a_free_size_says_what_is_missing(tmp_path, capsys):
     assert main(["report", str(onnx_model(tmp_path, "mobilenet")), "--out", str(tmp_path)]) == 1
     assert "size 'H' has no default value" in capsys.readouterr().err
+
+
+def test_a_window_rounded_up_must_still_fit(monkeypatch):
+    # 3x3/2 ceil-mode pool: at H = 2 its size rounds up to ceil((2 - 3)/2) + 1 = 1, but the
+    # window is larger than the input; it fits from H = 3 on
+    net = archcalc.loads("network C(H=32, W=32) {\n input x : (H, W, 3)\n"
+                         " maxpool m : f=3 s=2 round=ceil\n}")
+    counted = Counted(monkeypatch)
+    b = report_bundle(net)
+    assert b.smallest == 3 == next(x for x in range(1, 33) if fits(net, x))
+    assert counted.calls == 4  # default, H and W free, at 3, at 2 (no weights: nothing to freeze)

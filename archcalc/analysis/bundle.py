@@ -8,14 +8,15 @@ one or two concrete ones at the lowest point of the series. The formulas are eva
 `sweep.integer_function`, exactly, over many sizes at once."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy
 
 from ..errors import SpecError
 from ..network import Network
-from .analyzer import Analysis, analyze
+from ..sizes import symbol
+from .analyzer import Analysis, analyze, bind_op
 from .sweep import EXACT_INT64, exact_at, integer_function, nice_range
 
 SERIES_POINTS = 80    # about this many sizes on a scaling curve
@@ -102,9 +103,9 @@ def sizes_column(xs) -> np.ndarray:
 
 def smallest_square(net: Network, free: Analysis, high: int) -> int:
     """The smallest H = W in 1..high at which every layer fits. Sizes only grow with the input,
-    so the first H at which every output size of `free`'s rows is at least 1 is found from
-    their formulas, then confirmed by analyses: it fits, and one less does not."""
-    sizes = {s for r in free.rows for s in r.out_shape if isinstance(s, sympy.Basic)}
+    so the first H at which every size that must be at least 1 is (`least_one`) is found from
+    their formulas over many sizes at once, then confirmed by analyses: it fits, one less not."""
+    sizes = least_one(net, free)
     functions = [integer_function(s, SQUARE, exact_at(s, dict.fromkeys(SQUARE, high)))
                  for s in sizes]
 
@@ -118,6 +119,22 @@ def smallest_square(net: Network, free: Analysis, high: int) -> int:
         return x
     # another rule decides (a join whose inputs agree at even sizes only): search by analyses
     return bisect_square(net, high)
+
+
+def least_one(net: Network, free: Analysis) -> set:
+    """The formulas in H and W that are at least 1 wherever the network fits: every output
+    size, and for a window rounded up (round=ceil) its size rounded down, which is at least 1
+    exactly when the window fits in its padded input (rounded up, a window that misses by less
+    than its stride still gives a size of 1)."""
+    subs = {symbol(k): v for k, v in free.symbols.items() if v is not None}
+    sizes = set()
+    for r in free.rows:
+        sizes.update(r.out_shape)
+        op = net.layer(r.name).op
+        if getattr(op, "round", None) == "ceil":
+            floor_op = replace(bind_op(op, subs), round="floor")
+            sizes.update(floor_op.out(r.in_shapes).shape)
+    return {s for s in sizes if isinstance(s, sympy.Basic) and s.free_symbols}
 
 
 def first_fit(fits, high: int) -> int:
