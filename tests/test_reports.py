@@ -1,6 +1,7 @@
 """Reports, comparisons, formulas, sweeps and the course's practical advice as costs."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +9,13 @@ import pytest
 import sympy
 
 import archcalc
-from archcalc.analysis import costs
+from archcalc.analysis import bundle as bundles, costs
+from archcalc.analysis.bundle import report_bundle
+from archcalc.errors import SpecError
 from archcalc.present import report
 from archcalc.cli import main
 from archcalc.present.compare import depth, render
+from archcalc.present.tables import scaled
 from archcalc.sizes import ceiling_form
 from archcalc.analysis.sweep import evaluate, parse_range
 from conftest import ROOT, SPECS
@@ -22,6 +26,10 @@ REPORTS = ROOT / "reports"
 
 def analysis(name, **kw):
     return archcalc.analyze(archcalc.load(SPECS / f"{name}.arch"), **kw)
+
+
+def bundle_of(path):
+    return report_bundle(archcalc.load(path))
 
 
 def test_inception_comparison_reads_at_a_glance(capsys, golden, monkeypatch):
@@ -49,7 +57,7 @@ def test_depth_counts_weighted_layers_on_the_longest_path():
 
 def test_lenet5_markdown_report_matches_golden(tmp_path, golden, monkeypatch):
     monkeypatch.chdir(ROOT)
-    written = report.write_spec(Path("specs/lenet5.arch"), tmp_path)
+    written = report.write_spec(bundle_of(Path("specs/lenet5.arch")), tmp_path)
     assert written.files == ("report.md", "cost.png", "graph.png")
     golden(GOLDEN / "report_lenet5.md", (tmp_path / "lenet5" / "report.md").read_text())
 
@@ -58,7 +66,7 @@ def test_committed_reports_are_current(tmp_path, monkeypatch):
     """`archcalc report specs/ --out reports/` regenerates exactly what is committed (the
     text byte for byte; the same set of figures)."""
     monkeypatch.chdir(ROOT)
-    report.write_reports(sorted(Path("specs").glob("*.arch")), tmp_path)
+    report.write_reports([bundle_of(p) for p in sorted(Path("specs").glob("*.arch"))], tmp_path)
     fresh = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
     committed = {p.relative_to(REPORTS) for p in REPORTS.rglob("*") if p.is_file()}
     committed -= {Path("augmentation.png")}  # made by `archcalc augment`, tested in test_augment
@@ -186,9 +194,192 @@ def test_sweep_is_exact_for_strides_that_are_not_powers_of_two():
     assert values.dtype == np.int64 and list(values) == exact
 
 
-def test_report_refuses_two_specs_with_one_folder(tmp_path):
+def test_report_refuses_two_specs_with_one_folder(tmp_path, capsys):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "net.arch").write_text((SPECS / "nin_1x1.arch").read_text())
+    paths = [tmp_path / "a" / "net.arch", tmp_path / "b" / "net.arch"]
     with pytest.raises(archcalc.SpecError, match="share the report folder 'net'"):
-        report.write_reports([tmp_path / "a" / "net.arch", tmp_path / "b" / "net.arch"], tmp_path / "out")
+        report.write_reports([bundle_of(p) for p in paths], tmp_path / "out")
+    assert main(["report", *map(str, paths), "--out", str(tmp_path / "out")]) == 1
+    assert "share the report folder 'net'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+# ---------------------------------------------------------------- the report's bundle
+
+SQUARE_SPECS = sorted(p.stem for p in SPECS.glob("*.arch")
+                      if {"H", "W"} <= {s.name for s in archcalc.load(p).symbols})
+
+
+def fits(net, x) -> bool:
+    try:
+        archcalc.analyze(net, at={"H": x, "W": x})
+        return True
+    except SpecError:
+        return False
+
+
+def bisected(net, high) -> int:
+    """The report's search before the bundle: one analysis per halving."""
+    low = 1
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if fits(net, mid) else (mid + 1, high)
+    return low
+
+
+@pytest.mark.parametrize("name", SQUARE_SPECS)
+def test_smallest_valid_size_is_the_first_that_fits(name):
+    net = archcalc.load(SPECS / f"{name}.arch")
+    b = report_bundle(net)
+    first = next(x for x in range(1, b.analysis.symbols["H"] + 1) if fits(net, x))
+    assert b.smallest == first == bisected(net, b.analysis.symbols["H"])
+    assert b.scaling.xs[0] == first
+
+
+def test_smallest_valid_sizes_of_the_specs():
+    # by hand: VGG needs 32 for its five 2x2 pools; AlexNet's stride-4 11x11 conv and three
+    # 3x3/2 pools need 67; GoogLeNet's final 7x7 average pool needs 193 under the paper's
+    # floor rounding; ResNets pad enough to take any size
+    got = {n: report_bundle(archcalc.load(SPECS / f"{n}.arch")).smallest
+           for n in ("vgg16", "alexnet", "googlenet_paper", "resnet50")}
+    assert got == {"vgg16": 32, "alexnet": 67, "googlenet_paper": 193, "resnet50": 1}
+
+
+class Counted:
+    """Counts the bundle's calls of the analysis."""
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        original = bundles.analyze
+
+        def counting(*args, **kwargs):
+            self.calls += 1
+            return original(*args, **kwargs)
+        monkeypatch.setattr(bundles, "analyze", counting)
+
+
+@pytest.mark.parametrize("name, calls", [
+    ("vgg16", 5),                # default, frozen, H and W free, at the smallest (32), at 31
+    ("googlenet", 5),            # the same; its ceil-mode pools fit from 31, not from 15
+    ("resnet18", 4),             # ... at the smallest (1), which has no smaller one to fail
+    ("inception_bottleneck", 4),  # default, frozen, b free, at b = 1
+    ("lenet5", 2),               # default, frozen
+    ("nin_1x1", 1)])             # no head to freeze
+def test_the_bundle_analyses_a_few_times(monkeypatch, name, calls):
+    counted = Counted(monkeypatch)
+    report_bundle(archcalc.load(SPECS / f"{name}.arch"))
+    assert counted.calls == calls
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SPECS.glob("*.arch")))
+def test_the_bundle_of_every_spec_takes_at_most_five_analyses(monkeypatch, name):
+    counted = Counted(monkeypatch)
+    report_bundle(archcalc.load(SPECS / f"{name}.arch"))
+    assert counted.calls <= 5
+
+
+def test_the_bundle_analyses_as_often_whatever_the_input_size(monkeypatch):
+    text = (SPECS / "vgg16.arch").read_text()
+    counts = []
+    for size in (224, 4096):
+        counted = Counted(monkeypatch)
+        b = report_bundle(archcalc.loads(text.replace("(H=224, W=224)", f"(H={size}, W={size})")))
+        counts.append(counted.calls)
+        assert b.smallest == 32 and 3 * size < b.scaling.xs[-1] <= 4 * size
+    assert counts == [5, 5]
+
+
+def test_the_scaling_series_is_the_analysis_at_every_size():
+    net = archcalc.load(SPECS / "googlenet.arch")
+    s = report_bundle(net).scaling
+    assert s.names == ("H", "W") and 224 in s.xs and s.params is None
+    for i in (0, 1, s.xs.index(224), len(s.xs) - 1):
+        assert s.macs[i] == archcalc.analyze(net, at={"H": s.xs[i], "W": s.xs[i]}).totals["macs"]
+    s = report_bundle(archcalc.load(SPECS / "inception_bottleneck.arch")).scaling
+    # 28*28*b*192 + 28*28*32*5*5*b = 777,728 b MACs; params (1*1*192 + 1) b + (5*5*b + 1) 32
+    assert s.names == ("b",) and s.xs[:3] == (1, 2, 3) and s.xs[-1] == 64
+    assert all(m == 777_728 * b for m, b in zip(s.macs, s.xs))
+    assert all(p == 193 * b + (25 * b + 1) * 32 for p, b in zip(s.params, s.xs))
+
+
+def test_the_scaling_series_is_exact_past_int64():
+    text = (SPECS / "inception_bottleneck.arch").read_text().replace("(b=16)", f"(b={2**60})")
+    s = report_bundle(archcalc.loads(text)).scaling
+    assert s.xs[-1] > 3 * 2**60 and s.macs[-1] > 2**63
+    assert s.macs == tuple(777_728 * b for b in s.xs) and all(type(m) is int for m in s.macs)
+
+
+def test_a_join_that_fits_at_even_sizes_only_falls_back_to_the_search():
+    # sizes alone fit from H = 3 (the 3x3 conv), but the add needs ceil(H/2) = floor(H/2)
+    net = archcalc.loads("network Odd(H=224, W=224) {\n input x : (H, W, 3)\n"
+                         " conv a : f=1 s=2 c=4\n maxpool b <- x : f=2 s=2\n conv b2 : f=1 c=4\n"
+                         " add j <- a, b2\n conv side <- x : f=3 c=2\n}")
+    assert report_bundle(net).smallest == bisected(net, 224) == 14
+
+
+def test_the_frozen_variant_is_frozen_through_the_head():
+    b = bundle_of(SPECS / "vgg16.arch")
+    assert b.head == "dropout2"
+    assert b.frozen.totals == analysis("vgg16", freeze="dropout2").totals
+
+
+def test_a_size_without_default_is_refused_with_a_hint():
+    with pytest.raises(SpecError, match="size 'H' has no default value"):
+        report_bundle(archcalc.loads("network F(H) {\n input x : (H, H, 3)\n conv a : f=3 c=4\n}"))
+
+
+def test_the_renderer_never_analyses(tmp_path, monkeypatch):
+    b = bundle_of(SPECS / "inception_bottleneck.arch")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the renderer analysed")
+    for module in (archcalc, archcalc.analysis.analyzer, bundles, archcalc.analysis.sweep):
+        monkeypatch.setattr(module, "analyze", refuse)
+    written = report.write_reports([b], tmp_path)
+    assert written[0].files == ("report.md", "cost.png", "scaling.png", "graph.png")
+
+
+def onnx_model(tmp_path, family, defaults=None):
+    pytest.importorskip("onnx")
+    from onnx import helper
+    from onnx_models import FAMILIES
+    model, _ = FAMILIES[family]()
+    if defaults:
+        helper.set_model_props(model, {"archcalc.defaults": defaults})
+    path = tmp_path / f"{family}.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_report_of_onnx_models(tmp_path, capsys):
+    fixed = onnx_model(tmp_path, "squeezenet")
+    free = onnx_model(tmp_path, "mobilenet", "H=32,W=32")
+    out = tmp_path / "out"
+    assert main(["report", str(fixed), str(free), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{out}/squeezenet/: report.md, cost.png, graph.png" in printed
+    assert f"{out}/mobilenet/: report.md, cost.png, scaling.png, graph.png" in printed
+    for path in (fixed, free):
+        a = archcalc.analyze(archcalc.load(path))
+        text = (out / path.stem / "report.md").read_text()
+        assert text.startswith(f"# {a.network}\n\nSpec: `{path}`.")
+        assert re.search(rf"\| MACs per image +\| +{re.escape(scaled(a.totals['macs']))} \|", text)
+    assert "Symbols: H = 32, W = 32." in (out / "mobilenet" / "report.md").read_text()
+    assert "[squeezenet](squeezenet/report.md)" in (out / "index.md").read_text()
+
+
+def test_report_of_an_onnx_model_with_a_free_size_says_what_is_missing(tmp_path, capsys):
+    assert main(["report", str(onnx_model(tmp_path, "mobilenet")), "--out", str(tmp_path)]) == 1
+    assert "size 'H' has no default value" in capsys.readouterr().err
+
+
+def test_a_window_rounded_up_must_still_fit(monkeypatch):
+    # 3x3/2 ceil-mode pool: at H = 2 its size rounds up to ceil((2 - 3)/2) + 1 = 1, but the
+    # window is larger than the input; it fits from H = 3 on
+    net = archcalc.loads("network C(H=32, W=32) {\n input x : (H, W, 3)\n"
+                         " maxpool m : f=3 s=2 round=ceil\n}")
+    counted = Counted(monkeypatch)
+    b = report_bundle(net)
+    assert b.smallest == 3 == next(x for x in range(1, 33) if fits(net, x))
+    assert counted.calls == 4  # default, H and W free, at 3, at 2 (no weights: nothing to freeze)

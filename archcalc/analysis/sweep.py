@@ -49,6 +49,12 @@ def parse_range(text: str) -> tuple[str, np.ndarray]:
     return name, np.arange(low, high + 1, step, dtype=np.int64)
 
 
+def nice_range(low: int, high: int, points: int = 60) -> list[int]:
+    """About `points` whole numbers from low to high, evenly spaced, low first."""
+    step = max(1, -(-(high - low) // points))
+    return list(range(low, high + 1, step))
+
+
 def formula(net, names, metric: str, at: dict | None = None):
     if metric not in METRICS:
         raise SpecError(f"unknown metric '{metric}'", None, (f"metrics: {', '.join(METRICS)}",))
@@ -82,14 +88,30 @@ def evaluate(net, metric: str, ranges: dict, at: dict | None = None) -> np.ndarr
     analyze(net, at={**(at or {}), **{n: int(r.min()) for n, r in ranges.items()}})
     corner = {n: int(r.max()) for n, r in ranges.items()}
     exact_corner = analyze(net, at={**(at or {}), **corner}).totals[metric]
+    return integer_function(exact_expr, names, exact_corner)(*grids)
+
+
+def exact_at(e, point: dict) -> int:
+    """The formula `e` at one point (name -> int), in Python integers."""
+    return int(expr(e).xreplace({symbol(n): v for n, v in point.items()}))
+
+
+def integer_function(e, names, largest):
+    """A function of one integer array per name (all of one shape) giving the formula `e` at
+    each point exactly: on int64 when `largest`, e's value at the largest point the arrays will
+    hold, leaves room below 2^63; on Python ints otherwise, or where a rounding stays."""
+    e = expr(e)
     symbols = [symbol(n) for n in names]
-    integer = integer_form(exact_expr)
-    if not integer.has(sympy.floor, sympy.ceiling):
-        function = sympy.lambdify(symbols, integer, modules=[INTEGER_MODULE, "numpy"])
-        if abs(exact_corner) < EXACT_INT64:
-            return np.asarray(np.broadcast_to(function(*grids), grids[0].shape), dtype=np.int64)
-        # past int64: the same integer arithmetic on Python ints (object arrays), still exact
-        values = function(*(g.astype(object) for g in grids))
-        return np.asarray(np.broadcast_to(values, grids[0].shape), dtype=object)
-    exact = np.vectorize(lambda *xs: int(exact_expr.xreplace(dict(zip(symbols, xs)))), otypes=[object])
-    return exact(*grids)
+    integer = integer_form(e)
+    if integer.has(sympy.floor, sympy.ceiling):
+        exact = np.vectorize(lambda *xs: int(e.xreplace(dict(zip(symbols, xs)))), otypes=[object])
+        return lambda *columns: exact(*columns)
+    function = sympy.lambdify(symbols, integer, modules=[INTEGER_MODULE, "numpy"])
+    if abs(largest) < EXACT_INT64:
+        return lambda *columns: np.asarray(np.broadcast_to(function(*columns), columns[0].shape),
+                                           dtype=np.int64)
+
+    def exact_ints(*columns):  # past int64: the same integer arithmetic on Python ints
+        values = function(*(c.astype(object) for c in columns))
+        return np.asarray(np.broadcast_to(values, columns[0].shape), dtype=object)
+    return exact_ints

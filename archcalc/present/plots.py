@@ -4,8 +4,6 @@ Every figure is written as PNG without a timestamp or software tag, so the same 
 the same bytes on the same matplotlib."""
 from __future__ import annotations
 
-import math
-
 from ..analysis.analyzer import Analysis
 from ..sizes import is_int
 
@@ -18,7 +16,10 @@ def _figure(width, height):
 
 
 def save(fig, path) -> None:
-    fig.savefig(path, format="png", metadata={"Software": None})
+    """PNG through the Agg canvas directly: one layout and one draw. (savefig draws the figure
+    once more first, to lay it out, and then draws it without layout: the same bytes, slower.)"""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(fig).print_png(path, metadata={"Software": None})
 
 
 def folded(a: Analysis) -> list[tuple[str, object, object]]:
@@ -228,11 +229,6 @@ def _positions(nodes, edges) -> dict:
             if len(parents[c]) > 1 and all(p in x for p in parents[c]):
                 x[c] = x[max(parents[c], key=lambda p: depth[p])]
     return {n: (x[n], -depth[n]) for n in order}
-
-
-def nice_range(low: int, high: int, points: int = 60) -> list[int]:
-    step = max(1, math.ceil((high - low) / points))
-    return list(range(low, high + 1, step))
 
 
 def finite(values) -> bool:
