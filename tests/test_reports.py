@@ -383,3 +383,25 @@ def test_a_window_rounded_up_must_still_fit(monkeypatch):
     b = report_bundle(net)
     assert b.smallest == 3 == next(x for x in range(1, 33) if fits(net, x))
     assert counted.calls == 4  # default, H and W free, at 3, at 2 (no weights: nothing to freeze)
+
+
+def test_reports_drawn_by_a_pool_equal_those_drawn_in_one_process(tmp_path, capsys):
+    specs = [str(SPECS / f"{name}.arch") for name in ("lenet5", "nin_1x1", "inception_3a")]
+    assert main(["report", *specs, "--out", str(tmp_path / "one"), "--jobs", "1"]) == 0
+    assert main(["report", *specs, "--out", str(tmp_path / "pool"), "--jobs", "3"]) == 0
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*")
+           if p.is_file()}
+    pool = {p.relative_to(tmp_path / "pool"): p.read_bytes() for p in (tmp_path / "pool").rglob("*")
+            if p.is_file()}
+    assert one == pool and len(one) == 3 * 3 + 2  # report.md, cost.png, graph.png; the index
+    printed = capsys.readouterr().out.replace(str(tmp_path / "one"), "OUT") \
+        .replace(str(tmp_path / "pool"), "OUT").splitlines()
+    assert printed[:4] == printed[4:]  # the same lines, in the same order, either way
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1", "two", "1e9"])
+def test_report_jobs_must_be_a_positive_whole_number(jobs, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["report", str(SPECS / "lenet5.arch"), "--out", str(tmp_path), "--jobs", jobs])
+    assert e.value.code == 2
+    assert f"argument --jobs: expected a whole number >= 1, got '{jobs}'" in capsys.readouterr().err

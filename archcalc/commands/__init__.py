@@ -3,6 +3,7 @@
 declared once: the spec argument, `--set`, `--weights`, the names of totals, and their parsing."""
 from __future__ import annotations
 
+import argparse
 import re
 
 from ..errors import SpecError
@@ -57,3 +58,10 @@ def parse_sets(pairs) -> dict:
 def parse_names(text: str) -> tuple[str, ...]:
     """'H, W' -> ('H', 'W'): the comma-separated symbols of --free and --symbols."""
     return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (a usage error, exit 2, otherwise)."""
+    if not re.fullmatch(r"[0-9]{1,9}", text.strip()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'")
+    return int(text)

@@ -1,14 +1,22 @@
 """`archcalc report PATHS... --out DIR`: a report folder per network and an index. Each path is
 read once (.arch specs and .onnx models, through archcalc.source), its bundle computed once
-(archcalc.analysis.bundle), and the renderer writes what it is given."""
+(archcalc.analysis.bundle), and the renderer writes what it is given.
+
+Networks are independent, and drawing their figures is most of the time: a pool of processes
+(one per core, forked so each starts with the package loaded) reads, analyses and draws one
+network at a time; the index is written last, from the analyses they send back."""
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..analysis.bundle import report_bundle
 from ..errors import SpecError
-from ..present.report import check_folders, write_reports
+from ..present.report import Written, check_folders, write_index, write_spec
 from ..source import load
+from . import positive_int
 
 
 def add_parser(sub) -> None:
@@ -17,6 +25,8 @@ def add_parser(sub) -> None:
                    help="a .arch spec or an .onnx model (needs the onnx extra), or a folder: "
                         "every .arch spec in it (models are named one by one)")
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                   help="processes drawing the figures (default: one per core; 1: no pool)")
     p.set_defaults(main=main)
 
 
@@ -37,8 +47,32 @@ def spec_files(paths) -> list[Path]:
 def main(args) -> int:
     files, out = sorted(spec_files(args.specs)), Path(args.out)
     check_folders(files, out)  # before the work, not after it
-    written = write_reports([report_bundle(load(f)) for f in files], out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = each_network(files, out, args.jobs)
+    write_index(written, out)
     for w in written:
         print(f"{args.out}/{Path(w.spec).stem}/: {', '.join(w.files)}")
     print(f"{args.out}/index.md, {args.out}/scatter.png: {len(written)} networks")
     return 0
+
+
+def report_one(path: Path, out: Path) -> Written:
+    return write_spec(report_bundle(load(path)), out)
+
+
+def each_network(files, out: Path, jobs: int | None) -> list[Written]:
+    jobs = min(jobs or usable_cores(), len(files))
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [report_one(f, out) for f in files]
+    # the largest files first, so that no big network is left to draw alone at the end
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        started = {f: pool.submit(report_one, f, out)
+                   for f in sorted(files, key=lambda f: -f.stat().st_size)}
+        return [started[f].result() for f in files]
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1

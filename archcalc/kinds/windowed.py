@@ -21,23 +21,26 @@ def window_size(n, f, s, p, letter, ceil=False, strict=False):
     mode, when the division is inexact."""
     span = n + 2 * p - f
     formula = f"{letter} = ({letter}_prev + 2p - f)/s + 1"
-    worked = f"({show(n)} + 2*{show(p)} - {show(f)})/{show(s)} + 1"
+
+    def worked():  # the arithmetic as the user reads it, built only when shown (sympy prints slowly)
+        return f"({show(n)} + 2*{show(p)} - {show(f)})/{show(s)} + 1"
+
     if is_nonnegative(span) is False:
         raise RuleError(f"window larger than its padded input in {letter}",
                         f"{letter}_prev + 2p = {show(n)} + 2*{show(p)} = {show(n + 2 * p)} < f = {show(f)}")
     if is_int(span) and is_int(s) and is_int(n) and is_int(p):
         exact = Fraction(span, s) + 1
         if exact.denominator != 1 and strict:
-            raise RuleError(f"output {letter} is not an integer", f"{formula} = {worked} = {show(exact)}")
+            raise RuleError(f"output {letter} is not an integer", f"{formula} = {worked()} = {show(exact)}")
         if ceil:  # windows start at k*s; one that would start in the right padding is dropped
             size = min(ceil_div(span, s), (n + p - 1) // s) + 1
         else:
             size = span // s + 1
         if size == exact:
             return size, None
-        return size, f"{letter}: {worked} = {decimal(exact)} -> {size}"
+        return size, f"{letter}: {worked()} = {decimal(exact)} -> {size}"
     if strict and is_integer(span / s) is False:
-        raise RuleError(f"output {letter} is not an integer", f"{formula} = {worked}")
+        raise RuleError(f"output {letter} is not an integer", f"{formula} = {worked()}")
     if not ceil:
         return floor_div(span, s) + 1, None
     size = ceil_div(span, s) + 1

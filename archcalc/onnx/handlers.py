@@ -8,6 +8,9 @@ express raises `Unsupported` with the reason; the importer lists every such node
 Layouts: the model's maps are (N, C, H, W) and its vectors (N, n); archcalc's are (H, W, C)
 per image. Kernel weights (c, C/groups, kh, kw) become (kh, kw, C/groups, c); Gemm's (c, n)
 becomes (n, c).
+
+Why this module is long: each handler stands beside the others of its family and the two
+tables (HANDLERS, IMPORTS) that list them; the shape-only and resizing handlers are apart.
 """
 from __future__ import annotations
 

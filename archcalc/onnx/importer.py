@@ -23,6 +23,9 @@ weight rows reordered, and an output vector is reordered back); `layout.model_in
 Counting: params are the weights and biases the layers use; BatchNorm's running statistics
 are state. A tensor that several layers read is counted once in the totals (each of those
 layers still shows it in its own row); `Network.shared` holds how many numbers.
+
+Why this module is long: the Importer is one pass over the model whose state (tensors,
+constants, names, weights, layout) every step reads; the operator tables live apart.
 """
 from __future__ import annotations
 
