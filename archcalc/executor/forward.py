@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 import tracemalloc
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -241,14 +240,7 @@ def feeds_for(the_plan, feeds, n, seed, dtype) -> dict:
 def weights_for(the_plan, weights, seed, dtype) -> dict:
     expected = {k: v for k, v in the_plan.weight_shapes.items() if v}
     ops = {s.name: s.op for s in the_plan.steps}
-    if weights is None:
-        return wts.initialise(the_plan.graph, ops, expected, seed, dtype)
-    if isinstance(weights, (str, Path)):
-        return wts.fit(wts.read(weights), expected, the_plan.graph, dtype, f"'{weights}'")
-    flat = {}
-    for k, v in dict(weights).items():  # {'LAYER/KEY': array} or {layer: {key: array}}
-        flat.update({wts.key(k, name): a for name, a in v.items()} if isinstance(v, dict) else {k: v})
-    return wts.fit(flat, expected, the_plan.graph, dtype, "the weights given")
+    return wts.weights_for(the_plan.graph, ops, expected, weights, seed, dtype)
 
 
 # ---------------------------------------------------------------- the pass

@@ -89,6 +89,26 @@ def save(path, weights: dict) -> None:
         raise SpecError(f"cannot write weights '{path}': {e.strerror or e}") from None
 
 
+def weights_for(graph, ops: dict, expected: dict, weights, seed: int, dtype) -> dict:
+    """{layer: {key: array}}: seeded initialisation when `weights` is None, else the weights
+    given (see `given`), checked against the `expected` shapes."""
+    if weights is None:
+        return initialise(graph, ops, expected, seed, dtype)
+    flat, source = given(weights)
+    return fit(flat, expected, graph, dtype, source)
+
+
+def given(weights) -> tuple[dict, str]:
+    """Weights as a user gives them -> ({'LAYER/KEY': array}, what they are called in a
+    message): an .npz path, {'LAYER/KEY': array} or {layer: {key: array}}."""
+    if isinstance(weights, (str, Path)):
+        return read(weights), f"'{weights}'"
+    flat = {}
+    for k, v in dict(weights).items():
+        flat.update({key(k, name): a for name, a in v.items()} if isinstance(v, dict) else {k: v})
+    return flat, "the weights given"
+
+
 def read(path) -> dict:
     """The arrays of an .npz file, loaded without pickle (a weights file is data, not code)."""
     path = Path(path)

@@ -6,7 +6,6 @@ archcalc's function domain; and the few calls those functions make (`node`, `ini
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import sympy
@@ -55,14 +54,7 @@ class Exporter:
                 shapes[key] = tuple(int(v) for v in shape)
             if shapes:
                 expected[name] = shapes
-        if weights is None:
-            return wts.initialise(self.graph, self.ops, expected, seed, np.float32)
-        if isinstance(weights, (str, Path)):
-            return wts.fit(wts.read(weights), expected, self.graph, np.float32, f"'{weights}'")
-        flat = {}
-        for k, v in dict(weights).items():
-            flat.update({wts.key(k, n): a for n, a in v.items()} if isinstance(v, dict) else {k: v})
-        return wts.fit(flat, expected, self.graph, np.float32, "the weights given")
+        return wts.weights_for(self.graph, self.ops, expected, weights, seed, np.float32)
 
     # ------------------------------------------------------------ the model
 

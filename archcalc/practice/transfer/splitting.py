@@ -4,7 +4,6 @@ the whole network's weights, the classifier's new."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -100,15 +99,14 @@ def bindings(net: Network, images) -> dict:
 
 def network_weights(s: Split, weights=None, seed=0, at=None) -> dict:
     """{layer: {key: float32 array}} for the whole (k-wide) network: seeded initialisation,
-    overlaid with `weights` (an .npz path or {'LAYER/KEY': array}) for every layer but the
+    overlaid with `weights` (as `executor.weights.given` takes them) for every layer but the
     classifier, which is new."""
     the_plan = plan(s.net, at or {})
     params = weights_for(the_plan, None, seed, np.float32)
     if weights is None:
         return params
-    flat = wts.read(weights) if isinstance(weights, (str, Path)) else dict(weights)
-    given = {k: v for k, v in flat.items() if not k.startswith(s.classifier + "/")}
+    flat, source = wts.given(weights)
+    kept = {k: v for k, v in flat.items() if not k.startswith(s.classifier + "/")}
     expected = {k: v for k, v in the_plan.weight_shapes.items() if v and k != s.classifier}
-    params.update(wts.fit(given, expected, s.net.graph, np.float32, f"'{weights}'"
-                          if isinstance(weights, (str, Path)) else "the weights given"))
+    params.update(wts.fit(kept, expected, s.net.graph, np.float32, source))
     return params
