@@ -113,3 +113,12 @@ def test_modules_are_small_or_say_why(name):
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
         assert LONG_REASON in doc, (f"{path.relative_to(PACKAGE.parent)} has {lines} lines (over "
                                     f"{MAX_LINES}); split it, or say why at its top ('{LONG_REASON}')")
+
+
+def test_every_folder_of_modules_is_a_package_the_wheel_takes():
+    """setuptools finds packages by their __init__.py: a folder without one would be left out
+    of the wheel (and the grammar must travel with lang/)."""
+    folders = {p.parent for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+    assert [str(f.relative_to(PACKAGE)) for f in sorted(folders) if not (f / "__init__.py").exists()] == []
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    assert 'include = ["archcalc*"]' in pyproject and '"archcalc.lang" = ["grammar.lark"]' in pyproject
