@@ -1,8 +1,10 @@
 """Analysis speed, run by hand: `python benchmarks/bench_analysis.py`.
 
-Prints ResNet-152 (concrete and with H, W free) and synthetic chains of 1k and 10k layers,
-each as milliseconds and as a ratio against a baseline measured in the same run: a bare
-propagation of floor-rounded H and W through the same number of layers with plain sympy."""
+Prints ResNet-152 (concrete and with H, W free), synthetic chains of 1k and 10k layers, and
+the shapes that were quadratic once (a `repeat` of 10k and 40k layers; a fan of 10k and 40k
+branches that all live to the end), each as milliseconds and as a ratio against a baseline
+measured in the same run: a bare propagation of floor-rounded H and W through ResNet-152's
+number of layers with plain sympy. Linear work shows as a steady us/layer."""
 from __future__ import annotations
 
 import time
@@ -56,6 +58,14 @@ def main() -> None:
         rows.append((f"chain of {n:,} layers, concrete", n, best_of(lambda: archcalc.analyze(graph), 1)))
         rows.append((f"chain of {n:,} layers, H and W free", n,
                      best_of(lambda: archcalc.analyze(graph, free=("H", "W")), 1)))
+    for layers in (10_000, 40_000):
+        repeat = f"network R {{ input x : (8, 8, 3)\n repeat {layers} {{ relu }} }}"
+        fan = f"network F {{ input x : (8, 8, 3)\n repeat {layers} {{ relu <- x }} }}"
+        rows.append((f"repeat of {layers:,} layers, parse+build", layers + 1,
+                     best_of(lambda: archcalc.loads(repeat), 1)))
+        wide = archcalc.loads(fan)
+        rows.append((f"fan of {layers:,} branches, analyse", layers + 1,
+                     best_of(lambda: archcalc.analyze(wide), 1)))
     print(f"{'case':<40} {'layers':>7} {'ms':>9} {'us/layer':>9} {'x baseline':>11}")
     for name, n, seconds in rows:
         print(f"{name:<40} {n:>7,} {seconds * 1e3:>9.1f} {seconds * 1e6 / n:>9.1f} {seconds / base:>11.2f}")
