@@ -1,9 +1,10 @@
 """The vocabulary is closed: every table keyed by kind covers `archcalc.kinds.KINDS` exactly.
 
 A kind is one class in archcalc/kinds/ (its arguments, shape, cost, weight layout, receptive
-field and traits); outside it only the NumPy kernel and the ONNX export are keyed by kind, and
-the per-kind tests must reach every kind. Adding a kind to KINDS without its kernel, its
-export entry, its hand-worked case or its loop reference fails here, naming the table.
+field and traits); outside it only the NumPy kernel and the ONNX adapters (export, and the
+operators the import reads) are keyed by kind, and the per-kind tests must reach every kind.
+Adding a kind to KINDS without its kernel, its export entry, its import entry, its hand-worked
+case or its loop reference fails here, naming the table.
 """
 from __future__ import annotations
 
@@ -41,6 +42,19 @@ def test_every_kind_has_a_kernel():
 def test_every_kind_has_an_onnx_export():
     from archcalc.onnx.export import KINDS as EXPORTS
     assert_covers("archcalc.onnx.export.KINDS", EXPORTS)
+
+
+def test_every_kind_says_which_onnx_operators_import_to_it():
+    """The import's table of operators per kind (an empty entry: no operator becomes it; test_onnx
+    checks that each operator listed has a handler)."""
+    from archcalc.onnx.handlers import IMPORTS
+    assert_covers("archcalc.onnx.handlers.IMPORTS", IMPORTS)
+
+
+def test_the_transfer_head_table_names_only_kinds():
+    from archcalc.practice.transfer.head import HEAD
+    unknown = sorted(set(HEAD) - set(KINDS))
+    assert not unknown, f"archcalc.practice.transfer.head.HEAD has entries for unknown kind(s) {unknown}"
 
 
 def test_every_kind_has_a_hand_worked_case():
