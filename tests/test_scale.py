@@ -36,3 +36,21 @@ def test_a_wide_symbolic_fan_gives_the_same_peak_as_bound_sizes():
     # at the last relu: x and 5000 branches; at the conv, x is gone: 5000 branches + (2, 2, 2)
     assert bound == max(5001 * MAP, 5000 * MAP + 2 * 2 * 2) == 5001 * MAP
     assert free.subs({s: 4 for s in free.free_symbols}) == bound
+
+
+def test_the_largest_adaptive_window_is_the_largest_of_all_windows_listed():
+    from archcalc.kinds.windowed import adaptive_windows, largest_adaptive_window
+    for n in range(1, 70):
+        for o in range(1, 70):
+            assert largest_adaptive_window(n, o) == max(adaptive_windows(n, o)), (n, o)
+
+
+def test_a_huge_adaptive_pool_is_counted_without_listing_its_windows():
+    a = archcalc.analyze(archcalc.loads(
+        "network N { input x : (7, 7, 2)\n adaptive_avgpool : 100000000 }"))
+    o = 100_000_000
+    assert a.rows[-1].out_shape == (o, o, 2)
+    # each axis sums n + o - gcd(n, o) = 7 + 10^8 - 1 taps; the map has n_C = 2 channels
+    assert a.rows[-1].other_ops == (7 + o - 1) ** 2 * 2
+    # n = 7 = 0*o + 7 and 7 does not divide 10^8 = 2^8 * 5^8: the largest window has 0 + 2 taps
+    assert a.rows[-1].receptive_field == (2, 0)

@@ -217,6 +217,16 @@ def adaptive_windows(n, o):
     return [ceil_div((i + 1) * n, o) - floor_div(i * n, o) for i in range(o)]
 
 
+def largest_adaptive_window(n: int, o: int) -> int:
+    """max(adaptive_windows(n, o)) without listing o windows (adaptive_avgpool : 10^8 listed a
+    hundred million). With n = q*o + r, window i has q + ceil((a + r)/o) taps, a = i*r mod o;
+    the largest a is o - gcd(r, o), so a window has q + 2 taps exactly when r does not divide o."""
+    q, r = divmod(n, o)
+    if r == 0:
+        return q
+    return q + 1 if o % r == 0 else q + 2
+
+
 MAX_SYMBOLIC_WINDOWS = 1024
 
 
@@ -244,7 +254,7 @@ class AdaptiveAvgPool(Op):
     def window(self, x=None):
         """The largest of PyTorch's windows and their spacing, floor(n/o): exact when o divides
         n (VGG's 7 -> 7 is the identity, f = s = 1)."""
-        return max(adaptive_windows(x.n_H, self.out_size)), x.n_H // self.out_size
+        return largest_adaptive_window(x.n_H, self.out_size), x.n_H // self.out_size
 
     def out(self, ins, strict=False):
         if not is_int(self.out_size):
