@@ -54,3 +54,17 @@ def test_a_huge_adaptive_pool_is_counted_without_listing_its_windows():
     assert a.rows[-1].other_ops == (7 + o - 1) ** 2 * 2
     # n = 7 = 0*o + 7 and 7 does not divide 10^8 = 2^8 * 5^8: the largest window has 0 + 2 taps
     assert a.rows[-1].receptive_field == (2, 0)
+
+
+def test_an_lrn_wider_than_its_channels_runs_over_the_channels_there_are():
+    """size = 10^9 over 6 channels sums every channel, as size = 2*6 - 1 does: the kernel loops
+    over the shifts that read a channel, never over `size`."""
+    import numpy as np
+
+    from archcalc import kinds
+    from archcalc.executor.kernels import KERNELS, Context
+    x = np.random.default_rng(0).standard_normal((2, 3, 3, 6)).astype(np.float32)
+    huge = KERNELS["lrn"](kinds.LRN(size=10**9), (x,), {}, Context())
+    every = x / (2 + np.float32(1e-4) * (x * x).sum(-1, keepdims=True)) ** np.float32(0.75)
+    np.testing.assert_allclose(huge, every, rtol=1e-6)
+    assert np.array_equal(huge, KERNELS["lrn"](kinds.LRN(size=11), (x,), {}, Context()))

@@ -240,10 +240,10 @@ def lrn(op, xs, w, ctx):
     C = x.shape[-1]
     squares = x * x
     total = np.zeros_like(x)
-    for shift in range(-(op.size // 2), (op.size - 1) // 2 + 1):
+    # shifts past the channels there are read nothing: at most 2C - 1 of them, whatever `size`
+    for shift in range(max(-(op.size // 2), 1 - C), min((op.size - 1) // 2, C - 1) + 1):
         lo, hi = max(0, -shift), min(C, C - shift)
-        if lo < hi:
-            total[..., lo:hi] += squares[..., lo + shift:hi + shift]
+        total[..., lo:hi] += squares[..., lo + shift:hi + shift]
     dtype = ctx.dtype.type
     total *= dtype(float(op.alpha))
     total += dtype(float(op.k))
