@@ -68,3 +68,17 @@ def test_an_lrn_wider_than_its_channels_runs_over_the_channels_there_are():
     every = x / (2 + np.float32(1e-4) * (x * x).sum(-1, keepdims=True)) ** np.float32(0.75)
     np.testing.assert_allclose(huge, every, rtol=1e-6)
     assert np.array_equal(huge, KERNELS["lrn"](kinds.LRN(size=11), (x,), {}, Context()))
+
+
+def test_a_pooling_window_of_a_hundred_million_taps_reads_only_the_real_inputs():
+    """f = 10^8 with p = 5*10^7 over a 3 x 3 map: one window, covering every input pixel; the
+    kernel visits the 3 offsets per axis that reach the map, not 10^8."""
+    import numpy as np
+
+    from archcalc.executor import check
+    net = archcalc.loads("network N { input x : (3, 3, 2)\n"
+                         " maxpool m : f=100000000 p=50000000 s=100000000\n}")
+    x = np.random.default_rng(1).standard_normal((2, 3, 3, 2)).astype(np.float32)
+    r = archcalc.run(net, x)
+    assert check(r) == [] and r.output.shape == (2, 1, 1, 2)
+    assert np.array_equal(r.output[:, 0, 0, :], x.max(axis=(1, 2)))

@@ -71,8 +71,11 @@ class Axis(NamedTuple):
 
 
 def axis(n, f, s, p, ceil=False) -> Axis:
+    """Only the offsets k that some output reads a real input through, 0 <= i*s + k - p < n:
+    at most n + (o - 1)*s of them however large f is (a window of 10^8 taps over padding)."""
     o = window_count(n, f, s, p, ceil)
-    return Axis(o, s, tuple(reach(o, n, s, k - p) for k in range(f)))
+    first, last = max(0, p - (o - 1) * s), min(f - 1, p + n - 1)
+    return Axis(o, s, tuple(reach(o, n, s, k - p) for k in range(first, last + 1)))
 
 
 def reach(o, n, s, shift):
