@@ -129,3 +129,42 @@ def test_an_empty_out_is_a_usage_error(capsys):
     assert capsys.readouterr().err.splitlines()[-1] == (
         "archcalc report: error: argument --out: expected a folder, got '' (use '.' for this "
         "folder)")
+
+
+# ---------------------------------------------------------------- valid specs are reported
+
+def test_a_size_without_default_is_one_message(tmp_path, capsys):
+    spec = tmp_path / "free.arch"
+    spec.write_text("network F(H) {\n input x : (H, H, 3)\n conv a : f=3 c=4\n}\n")
+    assert main(["report", str(spec), "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot report '{spec}': size 'H' has no default value\n"
+        "  = a report analyses every network at its default sizes\n"
+        "  = archcalc analyze --set H=... analyses it at a size you choose\n")
+
+
+def test_a_network_without_parameters_is_reported(tmp_path, capsys):
+    spec = tmp_path / "pool.arch"
+    spec.write_text("network P {\n input x : (8, 8, 3)\n relu r\n maxpool m : f=2 s=2\n}\n")
+    out = tmp_path / "out"
+    assert main(["report", str(spec), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == (f"{out}/pool/: report.md, cost.png, graph.png\n"
+                                       f"{out}/index.md, {out}/scatter.png: 1 networks\n")
+    assert "| [P](pool/report.md) |" in (out / "index.md").read_text()
+    assert (out / "scatter.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_scaling_curve_of_one_symbol_starts_where_the_network_fits(tmp_path, capsys):
+    import archcalc
+    from archcalc.analysis.bundle import report_bundle
+    text = "network N(S=64) {\n input x : (S, S, 3)\n conv a : f=5 c=4\n}\n"
+    s = report_bundle(archcalc.loads(text)).scaling
+    # the 5x5 conv fits from S = 5: (5 - 5 + 1)^2 * 4 * 5*5*3 = 300 MACs; up to about 4 x 64
+    assert s.names == ("S",) and s.xs[0] == 5 and s.macs[0] == 300 and 64 in s.xs
+    assert s.xs[-1] == 253 and s.macs[-1] == 249 * 249 * 4 * 75
+    assert set(s.params) == {5 * 5 * 3 * 4 + 4}
+    spec = tmp_path / "n.arch"
+    spec.write_text(text)
+    assert main(["report", str(spec), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == \
+        f"{tmp_path / 'out'}/n/: report.md, cost.png, scaling.png, graph.png"
