@@ -48,11 +48,14 @@ def test_a_folder_linked_outside_out_is_not_written_through(tmp_path, capsys):
     (elsewhere / "report.md").write_text("mine")
     out.mkdir()
     (out / "nin_1x1").symlink_to(elsewhere)
-    assert main(["report", str(SPECS / "nin_1x1.arch"), "--out", str(out), "--jobs", "1"]) == 1
+    assert main(["report", str(SPECS / "lenet5.arch"), str(SPECS / "nin_1x1.arch"),
+                 "--out", str(out)]) == 1
     assert capsys.readouterr().err == (f"error: refusing to write '{out / 'nin_1x1'}': it is "
                                        f"outside the output folder '{out}'\n")
     assert tree(elsewhere) == {"report.md": b"mine"}
-    assert sorted(p.name for p in out.iterdir()) == ["nin_1x1"]  # the link, and no leftovers
+    assert sorted(p.name for p in out.iterdir()) == ["nin_1x1"]  # refused before any drawing
+    with pytest.raises(report.SpecError, match="outside the output folder"):  # the last guard
+        report.inside(out / "nin_1x1" / "report.md", out)
 
 
 def test_a_run_that_fails_midway_leaves_the_old_folder_whole(tmp_path, monkeypatch):

@@ -142,6 +142,9 @@ def check_folders(files, out: Path) -> None:
         stems[name] = file
     if out.exists() and not out.is_dir():
         raise SpecError(f"cannot write reports into '{out}': it is a file")
+    if out.exists():  # a folder linked elsewhere is refused now, and again as it is written
+        for name in stems:
+            inside(out / name, out)
 
 
 def inside(path: Path, out: Path) -> Path:
