@@ -83,20 +83,6 @@ def test_figures_are_deterministic(tmp_path):
     assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()
 
 
-def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
-    target = tmp_path / "report.md"
-    target.write_text("old")
-
-    def fails(path):
-        Path(path).write_text("half")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        report.atomic(target, fails)
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
-
-
 def test_formula_of_the_bottleneck_width():
     graph = archcalc.load(SPECS / "inception_bottleneck.arch")
     macs = archcalc.analyze(graph, free=("b",)).totals["macs"]

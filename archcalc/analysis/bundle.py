@@ -75,17 +75,17 @@ def square_series(net: Network, a: Analysis) -> tuple[Scaling, int]:
     """MACs along H = W, from the smallest size that fits to 4 x the default."""
     free = analyze(net, free=SQUARE)
     default = a.symbols["H"]
-    low = smallest_square(net, free, default)
+    low = smallest_size(net, free, SQUARE, default)
     xs = sorted(set(nice_range(low, max(4 * default, low + 8), SERIES_POINTS)) | {default})
     return Scaling(SQUARE, tuple(xs), along(free.totals["macs"], SQUARE, xs), None), low
 
 
 def symbol_series(net: Network, a: Analysis, name: str) -> Scaling:
-    """MACs and params against one symbol, from 1 to 4 x its default."""
+    """MACs and params against one symbol, from its smallest valid value to 4 x its default."""
     free = analyze(net, free=(name,))
-    analyze(net, at={name: 1})  # every rule checked at the lowest point: 1 must fit
     default = a.symbols[name]
-    xs = sorted(set(nice_range(1, 4 * default, SERIES_POINTS)) | {default})
+    low = smallest_size(net, free, (name,), default)
+    xs = sorted(set(nice_range(low, max(4 * default, low + 8), SERIES_POINTS)) | {default})
     return Scaling((name,), tuple(xs), along(free.totals["macs"], (name,), xs),
                    along(free.totals["params"], (name,), xs))
 
@@ -101,27 +101,28 @@ def sizes_column(xs) -> np.ndarray:
     return np.array(xs, dtype=np.int64 if xs[-1] < EXACT_INT64 else object)
 
 
-def smallest_square(net: Network, free: Analysis, high: int) -> int:
-    """The smallest H = W in 1..high at which every layer fits. Sizes only grow with the input,
-    so the first H at which every size that must be at least 1 is (`least_one`) is found from
-    their formulas over many sizes at once, then confirmed by analyses: it fits, one less not."""
-    sizes = least_one(net, free)
-    functions = [integer_function(s, SQUARE, exact_at(s, dict.fromkeys(SQUARE, high)))
+def smallest_size(net: Network, free: Analysis, names: tuple[str, ...], high: int) -> int:
+    """The smallest value in 1..high of the `names` (H = W together, or one symbol) at which
+    every layer fits. Sizes only grow with it, so the first value at which every size that must
+    be at least 1 is (`least_one`) is found from their formulas over many values at once, then
+    confirmed by analyses: it fits, one less not."""
+    sizes = least_one(net, free, names)
+    functions = [integer_function(s, names, exact_at(s, dict.fromkeys(names, high)))
                  for s in sizes]
 
     def fits(xs):
         column, ok = sizes_column(xs), np.ones(len(xs), dtype=bool)
         for f in functions:
-            ok &= np.asarray(f(column, column) >= 1, dtype=bool)
+            ok &= np.asarray(f(*[column] * len(names)) >= 1, dtype=bool)
         return ok
     x = first_fit(fits, high)
-    if fits_at(net, x) and (x == 1 or not fits_at(net, x - 1)):
+    if fits_at(net, names, x) and (x == 1 or not fits_at(net, names, x - 1)):
         return x
     # another rule decides (a join whose inputs agree at even sizes only): search by analyses
-    return bisect_square(net, high)
+    return bisect_size(net, names, high)
 
 
-def least_one(net: Network, free: Analysis) -> set:
+def least_one(net: Network, free: Analysis, names: tuple[str, ...]) -> set:
     """The formulas in H and W that are at least 1 wherever the network fits: every output
     size, and for a window rounded up (round=ceil) its size rounded down, which is at least 1
     exactly when the window fits in its padded input (rounded up, a window that misses by less
@@ -134,7 +135,8 @@ def least_one(net: Network, free: Analysis) -> set:
         if getattr(op, "round", None) == "ceil":
             floor_op = replace(bind_op(op, subs), round="floor")
             sizes.update(floor_op.out(r.in_shapes).shape)
-    return {s for s in sizes if isinstance(s, sympy.Basic) and s.free_symbols}
+    return {s for s in sizes if isinstance(s, sympy.Basic) and s.free_symbols
+            and {str(f) for f in s.free_symbols} <= set(names)}
 
 
 def first_fit(fits, high: int) -> int:
@@ -152,19 +154,19 @@ def first_fit(fits, high: int) -> int:
     return low
 
 
-def fits_at(net: Network, x: int) -> bool:
+def fits_at(net: Network, names: tuple[str, ...], x: int) -> bool:
     try:
-        analyze(net, at=dict.fromkeys(SQUARE, x))
+        analyze(net, at=dict.fromkeys(names, x))
         return True
     except SpecError:
         return False
 
 
-def bisect_square(net: Network, high: int) -> int:
+def bisect_size(net: Network, names: tuple[str, ...], high: int) -> int:
     low = 1
     while low < high:
         mid = (low + high) // 2
-        if fits_at(net, mid):
+        if fits_at(net, names, mid):
             high = mid
         else:
             low = mid + 1

@@ -7,6 +7,7 @@ Networks are independent, and drawing their figures is most of the time: a pool 
 network at a time; the index is written last, from the analyses they send back."""
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from ..analysis.bundle import report_bundle
 from ..errors import SpecError
-from ..present.report import Written, check_folders, write_index, write_spec
+from ..present.report import Written, check_folders, write_index, write_spec, writing
 from ..source import load
 from . import positive_int
 
@@ -24,10 +25,18 @@ def add_parser(sub) -> None:
     p.add_argument("specs", nargs="+", metavar="PATH",
                    help="a .arch spec or an .onnx model (needs the onnx extra), or a folder: "
                         "every .arch spec in it (models are named one by one)")
-    p.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("--out", type=folder, default="reports",
+                   help="output folder (default: reports)")
     p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="processes drawing the figures (default: one per core; 1: no pool)")
     p.set_defaults(main=main)
+
+
+def folder(text: str) -> str:
+    """An argparse type: a folder's name, not empty (a usage error, exit 2, otherwise)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder, got '' (use '.' for this folder)")
+    return text
 
 
 def spec_files(paths) -> list[Path]:
@@ -47,9 +56,9 @@ def spec_files(paths) -> list[Path]:
 def main(args) -> int:
     files, out = sorted(spec_files(args.specs)), Path(args.out)
     check_folders(files, out)  # before the work, not after it
-    out.mkdir(parents=True, exist_ok=True)
-    written = each_network(files, out, args.jobs)
-    write_index(written, out)
+    with writing(out):  # one writer at a time; what a killed run left is cleaned first
+        written = each_network(files, out, args.jobs)
+        write_index(written, out)
     for w in written:
         print(f"{args.out}/{Path(w.spec).stem}/: {', '.join(w.files)}")
     print(f"{args.out}/index.md, {args.out}/scatter.png: {len(written)} networks")

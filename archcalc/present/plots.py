@@ -104,6 +104,12 @@ def scatter(points, path) -> None:
     import numpy as np
     fig = _figure(9, 6.5)
     ax = fig.subplots()
+    if not points:  # no network with both parameters and MACs: nothing to place on log axes
+        ax.text(0.5, 0.5, "no network has both parameters and MACs", ha="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        save(fig, path)
+        return
     xs = np.log10([p[1] / 1e6 for p in points])
     ys = np.log10([p[2] / 1e9 for p in points])
     x_lim = (xs.min() - 0.6, xs.max() + 0.9)
