@@ -171,3 +171,18 @@ def test_the_scaling_curve_of_one_symbol_starts_where_the_network_fits(tmp_path,
     assert main(["report", str(spec), "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.splitlines()[0] == \
         f"{tmp_path / 'out'}/n/: report.md, cost.png, scaling.png, graph.png"
+
+
+def dies(path, out):
+    os._exit(9)  # as a process killed by a signal or the out-of-memory killer ends
+
+
+def test_a_drawing_process_killed_mid_run_is_a_message_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """A worker that dies breaks the pool; the command says what happened and exits 1."""
+    from archcalc.commands import report as command
+    monkeypatch.setattr(command, "report_one", dies)
+    specs = [str(SPECS / f"{name}.arch") for name in ("lenet5", "nin_1x1")]
+    assert main(["report", *specs, "--out", str(tmp_path / "out"), "--jobs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: a process drawing the reports ended abruptly (killed, or out of memory)")
+    assert "= run again, or with --jobs 1 to draw in this process" in err

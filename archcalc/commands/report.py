@@ -11,6 +11,7 @@ import argparse
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ..analysis.bundle import report_bundle
@@ -77,7 +78,12 @@ def each_network(files, out: Path, jobs: int | None) -> list[Written]:
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         started = {f: pool.submit(report_one, f, out)
                    for f in sorted(files, key=lambda f: -f.stat().st_size)}
-        return [started[f].result() for f in files]
+        try:
+            return [started[f].result() for f in files]
+        except BrokenProcessPool:  # a worker killed (out of memory, a signal): say so, whole
+            raise SpecError("a process drawing the reports ended abruptly (killed, or out of "
+                            "memory); each report folder is either the old one or the new one",
+                            None, ("run again, or with --jobs 1 to draw in this process",)) from None
 
 
 def usable_cores() -> int:
