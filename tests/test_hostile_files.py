@@ -1,0 +1,136 @@
+"""Invalid and hostile model and weight files: each is refused with one clear message, before
+anything large is read or made (the huge sizes are only claimed, never allocated)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from archcalc.errors import SpecError
+
+HAVE_ONNX = importlib.util.find_spec("onnx") is not None
+needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="needs the onnx extra: pip install 'archcalc[onnx]'")
+
+
+def refusal(model, file="m.onnx") -> str:
+    from archcalc.onnx.importer import from_model
+    with pytest.raises(SpecError) as e:
+        from_model(model, file)
+    return str(e.value)
+
+
+# ---------------------------------------------------------------- invalid ONNX models
+
+@needs_onnx
+def test_two_nodes_writing_one_tensor_are_refused():
+    from onnx import helper
+    from onnx_models import Builder, unchecked
+    b = Builder("dup")
+    y = b.node("Relu", ["x"])
+    b.nodes.append(helper.make_node("Sigmoid", ["x"], [y], name="second"))
+    assert refusal(unchecked(b, y)) == (
+        "error: m.onnx: the model is invalid: 1 fault(s)\n"
+        "  = node 1 'second': writes tensor 'relu_1', which node 0 '/Relu_2' writes already")
+
+
+@needs_onnx
+def test_a_kernel_shape_contradicting_the_weight_is_refused():
+    from onnx_models import Builder, unchecked
+    b = Builder("ks")
+    y = b.node("Conv", ["x", b.weight(4, 3, 3, 3)], kernel_shape=[5, 5])
+    assert refusal(unchecked(b, y)) == (
+        "error: m.onnx: the model is invalid: 1 fault(s)\n"
+        "  = node 0 '/Conv_3': Conv with kernel_shape [5, 5], but its weight 'w_1' has shape "
+        "[4, 3, 3, 3] (kernel [3, 3])")
+
+
+@needs_onnx
+@pytest.mark.parametrize("op, inputs", [("Conv", 1), ("MaxPool", 0)])
+def test_an_unknown_auto_pad_is_refused(op, inputs):
+    from onnx_models import Builder, unchecked
+    b = Builder("ap")
+    weights = [b.weight(4, 3, 3, 3)] if inputs else []
+    y = b.node(op, ["x", *weights], name="n", kernel_shape=[3, 3], auto_pad="SAME")
+    assert refusal(unchecked(b, y)) == (
+        "error: m.onnx: the model is invalid: 1 fault(s)\n"
+        f"  = node 0 'n': {op} with auto_pad 'SAME', not one of NOTSET, SAME_UPPER, "
+        "SAME_LOWER, VALID")
+
+
+@needs_onnx
+@pytest.mark.parametrize("shape", [(1, 3, -8, 8), (1, -3, 8, 8)])
+def test_a_negative_input_dimension_is_refused(shape):
+    from onnx_models import Builder, unchecked
+    b = Builder("neg")
+    y = b.node("Relu", ["x"])
+    assert refusal(unchecked(b, y, shape)) == (
+        "error: m.onnx: the model is invalid: 1 fault(s)\n"
+        f"  = input 'x': negative dimension in {list(shape)}")
+
+
+@needs_onnx
+def test_initializer_dims_that_disagree_with_the_data_are_refused():
+    from onnx import TensorProto
+    from onnx_models import Builder, initializer, unchecked
+    b = Builder("len")
+    b.inits.append(initializer("w", [4, 3, 5, 5], 108))
+    b.inits.append(initializer("neg", [2, -2], 4))
+    b.inits.append(TensorProto(name="typed", data_type=TensorProto.FLOAT, dims=[3, 4], float_data=[0.0] * 10))
+    b.inits.append(initializer("huge", [100000, 100000, 1000], 1))
+    y = b.node("Conv", ["x", "w"], kernel_shape=[5, 5])
+    assert refusal(unchecked(b, y)) == (
+        "error: m.onnx: the model is invalid: 4 fault(s)\n"
+        "  = initializer 'w': dims [4, 3, 5, 5] need 1,200 bytes of data, the model holds 432\n"
+        "  = initializer 'neg': negative dimension in [2, -2]\n"
+        "  = initializer 'typed': dims [3, 4] need 12 values, the model holds 10\n"
+        "  = initializer 'huge': dims [100000, 100000, 1000] make 10,000,000,000,000 elements, "
+        "over the limit of 2,147,483,648")
+
+
+@needs_onnx
+def test_an_external_data_file_shorter_than_its_tensor_is_refused(tmp_path):
+    import onnx
+    from onnx_models import Builder, unchecked
+
+    from archcalc.onnx.importer import load_onnx
+    b = Builder("ext")
+    y = b.node("Conv", ["x", b.weight(4, 3, 3, 3)], kernel_shape=[3, 3])
+    path = tmp_path / "m.onnx"
+    onnx.save_model(unchecked(b, y), str(path), save_as_external_data=True, location="w.bin",
+                    size_threshold=0)
+    os.truncate(tmp_path / "w.bin", 100)
+    with pytest.raises(SpecError) as e:
+        load_onnx(path)
+    assert str(e.value) == (
+        f"error: {path}: the model is invalid: 1 fault(s)\n"
+        "  = initializer 'w_1': the external file 'w.bin' holds 100 bytes; the tensor needs 432 "
+        "from offset 0")
+
+
+@needs_onnx
+def test_control_characters_in_names_are_escaped_in_every_message(capsys, tmp_path):
+    import onnx
+    from onnx_models import Builder, unchecked
+
+    from archcalc.cli import main as cli
+    b = Builder("g\x1b[31m")
+    y = b.node("Elu", ["x"], name="evil\x1b[2J\nname\u202e")
+    assert refusal(unchecked(b, y)).splitlines()[:2] == [
+        "error: m.onnx: 1 node(s) use operators archcalc does not support: Elu",
+        "  = node 0 'evil\\x1b[2J\\nname\\u202e': Elu"]
+    b = Builder("g")
+    y = b.node("Conv", ["x", b.weight(4, 3, 3, 3)], name="bad\x07", kernel_shape=[3, 3], strides=[1, 2])
+    assert refusal(unchecked(b, y), "m\x1b.onnx") == (
+        "error: m\\x1b.onnx: 1 node(s) archcalc cannot import\n"
+        "  = node 0 'bad\\x07': Conv with strides 1x2: archcalc's strides are square")
+    b = Builder("g")
+    y = b.node("Relu", ["x"], name="a\x1bb")
+    b.nodes.append(onnx.helper.make_node("Relu", ["x"], [y], name="c\rd"))
+    path = tmp_path / "m.onnx"
+    onnx.save_model(unchecked(b, y), str(path))
+    assert cli(["analyze", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"error: {path}: the model is invalid: 1 fault(s)\n"
+                   f"  = node 1 'c\\rd': writes tensor 'relu_1', which node 0 'a\\x1bb' writes already\n")
