@@ -134,3 +134,92 @@ def test_control_characters_in_names_are_escaped_in_every_message(capsys, tmp_pa
     err = capsys.readouterr().err
     assert err == (f"error: {path}: the model is invalid: 1 fault(s)\n"
                    f"  = node 1 'c\\rd': writes tensor 'relu_1', which node 0 'a\\x1bb' writes already\n")
+
+
+@needs_onnx
+def test_constants_folded_at_import_are_bounded_before_they_are_made():
+    """ConstantOfShape [30000, 30000] would fill 3.6 GB; Expand and Range likewise."""
+    from onnx_models import Builder, unchecked
+    b = Builder("fill")
+    b.node("ConstantOfShape", [b.const(np.array([30000, 30000], np.int64))], name="fill")
+    b.node("Expand", [b.const(np.float32(1)), b.const(np.array([10**5, 10**5], np.int64))], name="grow")
+    b.node("Range", [b.const(np.int64(0)), b.const(np.int64(10**12)), b.const(np.int64(1))], name="count")
+    b.node("Range", [b.const(np.int64(0)), b.const(np.int64(5)), b.const(np.int64(0))], name="still")
+    y = b.node("Relu", ["x"])
+    assert refusal(unchecked(b, y)) == (
+        "error: m.onnx: 4 node(s) archcalc cannot import\n"
+        "  = node 0 'fill': ConstantOfShape would make a constant of shape [30000, 30000]: "
+        "900,000,000 elements, over the limit of 10,000,000 for constants folded at import\n"
+        "  = node 1 'grow': Expand would make a constant of shape [100000, 100000]: "
+        "10,000,000,000 elements, over the limit of 10,000,000 for constants folded at import\n"
+        "  = node 2 'count': Range would make a constant of shape [1000000000000]: "
+        "1,000,000,000,000 elements, over the limit of 10,000,000 for constants folded at import\n"
+        "  = node 3 'still': Range with a step of 0")
+
+
+# ---------------------------------------------------------------- hostile weights files
+
+def npy_header(shape, descr="<f4") -> bytes:
+    import io
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": descr, "fortran_order": False, "shape": shape})
+    return out.getvalue()
+
+
+def forged_npz(path, members: dict, declared=True):
+    """An .npz whose members hold only an .npy header claiming `shape` (and 16 bytes); with
+    `declared`, the zip's directory claims the size the header implies, as a zip bomb's does."""
+    import zipfile
+    with zipfile.ZipFile(path, "w") as z:
+        for name, shape in members.items():
+            z.writestr(name + ".npy", npy_header(shape) + bytes(16))
+    if declared:
+        data = bytearray(path.read_bytes())
+        at = data.find(b"PK\x01\x02")
+        for shape in members.values():  # central directory entries, in order: file_size at +24
+            size = len(npy_header(shape)) + 4 * int(np.prod(shape, dtype=object))
+            data[at + 24:at + 28] = size.to_bytes(4, "little")
+            at = data.find(b"PK\x01\x02", at + 4)
+        path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_npy_header_claiming_a_trillion_floats_is_not_read(tmp_path):
+    from archcalc.executor.weights import read
+    path = tmp_path / "w.npy"
+    path.write_bytes(npy_header((10**12,)))
+    with pytest.raises(SpecError) as e:
+        read(path)
+    assert str(e.value) == (f"error: weights '{path}' hold a single array, not an .npz archive "
+                            "of arrays keyed 'LAYER/KEY'")
+
+
+def test_a_member_whose_header_disagrees_with_its_size_is_not_read(tmp_path):
+    from archcalc.executor.weights import read
+    path = forged_npz(tmp_path / "w.npz", {"c1/W": (10**6, 10**6)}, declared=False)
+    with pytest.raises(SpecError) as e:
+        read(path)
+    assert str(e.value) == (f"error: weights '{path}' is not a readable .npz archive: member "
+                            "'c1/W.npy' declares 144 bytes, but its header's (1000000, 1000000) "
+                            "of float32 needs 4,000,000,000,128")
+
+
+def test_a_zip_bomb_of_the_wrong_shape_is_never_inflated(tmp_path):
+    """4 GB declared in 300 bytes: the header's shape is not the spec's, so the data is not read
+    and the message is the usual one for a misshapen array."""
+    import archcalc
+    path = forged_npz(tmp_path / "w.npz", {"c1/W": (10**9,)})
+    with pytest.raises(SpecError) as e:
+        archcalc.run(archcalc.load("specs/lenet5.arch"), weights=path)
+    assert e.value.message == (f"conv 'c1': weights 'c1/W' in '{path}' have shape (1000000000,), "
+                               "the spec expects (5, 5, 1, 6)")
+
+
+def test_zip_bombs_over_the_limit_are_refused_with_the_figure(tmp_path):
+    from archcalc.executor.weights import read
+    path = forged_npz(tmp_path / "w.npz", {f"l{i}/W": (10**9,) for i in range(3)})
+    with pytest.raises(SpecError) as e:
+        read(path)
+    assert str(e.value) == (f"error: weights '{path}' hold 12,000,000,000 bytes of arrays, over the "
+                            "limit of 8,589,934,592\n"
+                            "  = the largest, 'l0/W', is (1000000000,) of float32: 4,000,000,000 bytes")
