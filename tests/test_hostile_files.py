@@ -223,3 +223,18 @@ def test_zip_bombs_over_the_limit_are_refused_with_the_figure(tmp_path):
     assert str(e.value) == (f"error: weights '{path}' hold 12,000,000,000 bytes of arrays, over the "
                             "limit of 8,589,934,592\n"
                             "  = the largest, 'l0/W', is (1000000000,) of float32: 4,000,000,000 bytes")
+
+
+# ---------------------------------------------------------------- derived sizes
+# (the located messages are golden files: tests/errors/derived_*.arch)
+
+def test_a_cost_past_its_bound_is_refused_with_its_digits():
+    """No kind multiplies more than six bounded sizes today; the bound stands guard for one
+    that would."""
+    from archcalc.analysis.analyzer import check_cost
+    from archcalc.errors import RuleError
+    from archcalc.kinds import Cost
+    assert check_cost(Cost(macs=10**239)) is None
+    with pytest.raises(RuleError) as e:
+        check_cost(Cost(weights=1, macs=10**240))
+    assert e.value.message == "its MACs grow too large: 241 digits; a layer's costs have at most 240"
