@@ -19,6 +19,20 @@ MAX_DIGITS = 40
 LIMIT = 10 ** MAX_DIGITS
 
 
+# A layer's output sizes are held to the same bound as the spec's (checked after every layer,
+# so a pad, an upsample or a flatten cannot grow them past it), and a cost, the product of at
+# most six sizes (a conv's MACs: n_H n_W n_C f f n_C_prev), to six times as many digits: the
+# totals of 200,000 layers then stay far below float's 10^308 and the 4,300-digit limit.
+MAX_COST_DIGITS = 6 * MAX_DIGITS
+
+
+def digits(x) -> int:
+    """The decimal digits of an int, or of a Fraction's larger part."""
+    if isinstance(x, Fraction):
+        return max(digits(x.numerator), digits(x.denominator))
+    return len(str(abs(x)))
+
+
 def too_large(x) -> bool:
     """True for an int or Fraction whose numerator or denominator reaches 10^MAX_DIGITS."""
     if isinstance(x, Fraction):

@@ -269,3 +269,23 @@ FAMILIES = {"mobilenet": mobilenet, "squeezenet": squeezenet, "densenet": densen
             "shufflenet": shufflenet, "efficientnet": efficientnet, "resnext": resnext,
             "inception": inception, "vgg_like": vgg_like, "keras_like": keras_like,
             "unet_like": unet_like}
+
+
+# ---------------------------------------------------------------- invalid and hostile models
+
+def unchecked(b: Builder, y, x_shape=(1, 3, 8, 8)):
+    """b's graph as a model, without onnx.checker: the tests of invalid models feed what the
+    checker would refuse."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))
+    out = helper.make_tensor_value_info(y, TensorProto.FLOAT, None)
+    m = helper.make_model(helper.make_graph(b.nodes, b.name, [x], [out], b.inits),
+                          opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def initializer(name, dims, data_len):
+    """A float initializer whose dims say one size and whose raw data holds data_len floats."""
+    t = numpy_helper.from_array(np.zeros(data_len, np.float32), name)
+    t.dims[:] = dims
+    return t

@@ -13,7 +13,7 @@ import sympy
 from .. import kinds
 from ..errors import RuleError, SpecError, did_you_mean
 from ..network import Layer, Network
-from ..sizes import MAX_DIGITS, expr, is_int, norm, show, too_large, total
+from ..sizes import MAX_COST_DIGITS, MAX_DIGITS, digits, expr, is_int, norm, show, too_large, total
 
 MAX_SHAPE_DEPTH = 48   # nested floors and ceilings in a symbolic size (real networks: under 10)
 MAX_SHAPE_NODES = 400
@@ -86,9 +86,12 @@ def analyze(net: Network, at: dict | None = None, free=(), strict: bool = False,
         ins = tuple(shapes[i] for i in layer.inputs)
         out = located(layer, lambda: op.out(ins, strict), ins)
         located(layer, lambda: check_symbolic(out.shape), ins)
+        located(layer, lambda: check_sizes(out.shape), ins)
         cost = located(layer, lambda: op.cost(ins, out.shape), ins)
+        located(layer, lambda: check_cost(cost), ins)
         shapes[name] = out.shape
         fields_rf[name] = receptive_field(op, tuple(fields_rf[i] for i in layer.inputs), ins)
+        located(layer, lambda: check_field(fields_rf[name]), ins)
         notes += [f"{layer.kind} '{name}': {n}" for n in out.notes]
         rows.append(make_row(layer, op, ins, out.shape, cost, name in frozen, fields_rf[name]))
     rows = tuple(rows)
@@ -177,6 +180,30 @@ def check_symbolic(shape):
                                 f"in it has more than {MAX_DIGITS} digits)",
                                 "bind the symbols (--set) to analyse it")
             todo.extend((a, depth + 1) for a in e.args)
+
+
+def check_sizes(shape):
+    """Each output size below 10^MAX_DIGITS, like every size a spec may write: the layer that
+    grows one past it (pads or upsamples piled up, a flatten of a huge map) is refused."""
+    for letter, value in zip(kinds.Shape._fields, shape):
+        if is_int(value) and too_large(value):
+            raise RuleError(f"output {letter} grows too large: {digits(value):,} digits; sizes have "
+                            f"at most {MAX_DIGITS}")
+
+
+def check_cost(cost: kinds.Cost):
+    for what, value in zip(("params", "params", "state", "MACs", "other ops"), cost):
+        if is_int(value) and digits(value) > MAX_COST_DIGITS:
+            raise RuleError(f"its {what} grow too large: {digits(value):,} digits; a layer's costs "
+                            f"have at most {MAX_COST_DIGITS}")
+
+
+def check_field(rf):
+    """The receptive field multiplies strides layer after layer: bounded like a cost."""
+    for what, value in zip(("size", "effective stride"), rf or ()):
+        if isinstance(value, (int, Fraction)) and digits(value) > MAX_COST_DIGITS:
+            raise RuleError(f"its receptive field's {what} grows too large: {digits(value):,} "
+                            f"digits; at most {MAX_COST_DIGITS}")
 
 
 def located(layer: Layer, rule, ins):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -94,35 +95,95 @@ def weights_for(graph, ops: dict, expected: dict, weights, seed: int, dtype) -> 
     given (see `given`), checked against the `expected` shapes."""
     if weights is None:
         return initialise(graph, ops, expected, seed, dtype)
-    flat, source = given(weights)
+    shapes = {key(layer, name): shape for layer, arrays in expected.items()
+              for name, shape in arrays.items()}
+    flat, source = given(weights, shapes)
     return fit(flat, expected, graph, dtype, source)
 
 
-def given(weights) -> tuple[dict, str]:
+def given(weights, shapes: dict | None = None) -> tuple[dict, str]:
     """Weights as a user gives them -> ({'LAYER/KEY': array}, what they are called in a
-    message): an .npz path, {'LAYER/KEY': array} or {layer: {key: array}}."""
+    message): an .npz path, {'LAYER/KEY': array} or {layer: {key: array}}. `shapes`
+    {'LAYER/KEY': shape}, when known, lets a file's arrays be checked before they are read."""
     if isinstance(weights, (str, Path)):
-        return read(weights), f"'{weights}'"
+        return read(weights, shapes), f"'{weights}'"
     flat = {}
     for k, v in dict(weights).items():
         flat.update({key(k, name): a for name, a in v.items()} if isinstance(v, dict) else {k: v})
     return flat, "the weights given"
 
 
-def read(path) -> dict:
-    """The arrays of an .npz file, loaded without pickle (a weights file is data, not code)."""
+# A weights file may claim any size in a few bytes (an .npy header, a zip member's declared
+# size, a zip bomb): each member's header is read first, and only arrays of the expected shape
+# are read, within this limit (the executor's default memory limit).
+MAX_WEIGHT_BYTES = 8 * 2**30
+NPY_MAGIC = b"\x93NUMPY"
+
+
+class Header(NamedTuple):
+    shape: tuple
+    dtype: np.dtype
+    nbytes: int
+
+
+def read(path, shapes: dict | None = None) -> dict:
+    """The arrays of an .npz file, loaded without pickle (a weights file is data, not code).
+    An array whose header gives another shape than `shapes` expects is not read: a stand-in
+    of its shape and dtype, costing nothing, lets `fit` say what is wrong with it."""
     path = Path(path)
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise SpecError(f"weights '{path}' hold a single array, not an .npz archive of "
-                            "arrays keyed 'LAYER/KEY'")
-        with z:
-            return {name: z[name] for name in z.files}
+        with open(path, "rb") as f:
+            if f.read(len(NPY_MAGIC)) == NPY_MAGIC:
+                raise SpecError(f"weights '{path}' hold a single array, not an .npz archive of "
+                                "arrays keyed 'LAYER/KEY'")
+        with zipfile.ZipFile(path) as z:
+            headers = {info.filename[:-4]: (info, member_header(z, info)) for info in z.infolist()}
+            wanted = [k for k, (_, h) in headers.items() if shapes is None or shapes.get(k) == h.shape]
+            bound(path, {k: headers[k][1] for k in wanted})
+            wanted, out = set(wanted), {}
+            for k, (info, h) in headers.items():
+                if k not in wanted:
+                    out[k] = np.broadcast_to(np.zeros((), h.dtype), h.shape)
+                    continue
+                with z.open(info) as f:
+                    out[k] = np.lib.format.read_array(f, allow_pickle=False)
+            return out
     except OSError as e:
         raise SpecError(f"cannot read weights '{path}': {e.strerror or e}") from None
     except (ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
         raise SpecError(f"weights '{path}' is not a readable .npz archive: {e}") from None
+
+
+def member_header(z, info) -> Header:
+    """The shape and dtype an .npz member's .npy header claims, checked against the size the
+    zip declares for the member (what inflating it may produce), without reading its data."""
+    if not info.filename.endswith(".npy"):
+        raise ValueError(f"member '{info.filename}' is not an .npy array")
+    fmt = np.lib.format
+    with z.open(info) as f:
+        version = fmt.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"member '{info.filename}' is .npy format {version}, not 1.0 or 2.0")
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        data_offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if info.file_size != data_offset + nbytes:
+        raise ValueError(f"member '{info.filename}' declares {info.file_size:,} bytes, but its "
+                         f"header's {shape} of {dtype} needs {data_offset + nbytes:,}")
+    return Header(tuple(shape), dtype, nbytes)
+
+
+def bound(path, headers: dict) -> None:
+    """Refuse arrays whose data, all together, would pass MAX_WEIGHT_BYTES."""
+    total = sum(h.nbytes for h in headers.values())
+    if total > MAX_WEIGHT_BYTES:
+        k, h = max(headers.items(), key=lambda kv: kv[1].nbytes)
+        raise SpecError(f"weights '{path}' hold {total:,} bytes of arrays, over the limit of "
+                        f"{MAX_WEIGHT_BYTES:,}", None,
+                        (f"the largest, '{k}', is {h.shape} of {h.dtype}: {h.nbytes:,} bytes",))
 
 
 def fit(flat: dict, expected: dict, graph, dtype, source: str) -> dict:

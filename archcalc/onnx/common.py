@@ -53,6 +53,13 @@ class ModelWeights(dict):
 
 # ---------------------------------------------------------------- names and numbers
 
+def escaped(text) -> str:
+    """A name from the model as a message shows it: control characters (a terminal escape, a
+    newline, a right-to-left override) written as Python escapes, so a name cannot move the
+    cursor, recolour the terminal or fake a line of the message. Idempotent."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def clean_name(text: str) -> str:
     """'/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1': the module path PyTorch puts in a
     node's name, without the operator; other names keep letters, digits, '_' and '.'."""

@@ -12,6 +12,21 @@ from .common import Unsupported, attr_or_input, axes_of, same
 from ..sizes import floor_div, is_int, product, ratio
 
 INT64_MAX = 2**63 - 1
+# Folding makes constants of the sizes a model states: a 168-byte ConstantOfShape could ask for
+# gigabytes. Shape arithmetic needs a handful of numbers; this leaves room for masks and tables.
+MAX_FOLD_ELEMENTS = 10**7
+
+
+def bounded(node, shape) -> list[int]:
+    """The dims of a constant a node would make, refused before it is made when too large."""
+    dims = [int(v) for v in shape]
+    if any(d < 0 for d in dims):
+        raise Unsupported(f"{node.op_type} of the shape {dims}, which has a negative dimension")
+    n = int(np.prod(dims, dtype=object))
+    if n > MAX_FOLD_ELEMENTS:
+        raise Unsupported(f"{node.op_type} would make a constant of shape {dims}: {n:,} elements, "
+                          f"over the limit of {MAX_FOLD_ELEMENTS:,} for constants folded at import")
+    return dims
 
 
 def obj(values) -> np.ndarray:
@@ -118,7 +133,7 @@ def arithmetic(op):
 
 
 def fold_constant_of_shape(ctx, node):
-    shape = [int(v) for v in ins(ctx, node)[0].reshape(-1)]
+    shape = bounded(node, ins(ctx, node)[0].reshape(-1))
     value = ctx.attrs(node).get("value")
     fill = ctx.onnx.numpy_helper.to_array(value).reshape(-1) if value is not None else np.zeros(1, np.float32)
     return [np.full(shape, fill[0], dtype=fill.dtype)]
@@ -134,6 +149,7 @@ def fold_reshape(ctx, node):
 def fold_expand(ctx, node):
     data, shape = ins(ctx, node)[:2]
     target = np.broadcast_shapes(data.shape, tuple(int(v) for v in shape.reshape(-1)))
+    bounded(node, target)
     return [np.broadcast_to(data, target).copy()]
 
 
@@ -151,6 +167,9 @@ def fold_where(ctx, node):
 
 def fold_range(ctx, node):
     start, limit, delta = (v.item() for v in ins(ctx, node)[:3])
+    if delta == 0:
+        raise Unsupported("Range with a step of 0")
+    bounded(node, [max(0, -(-(limit - start) // delta))])
     return [np.arange(start, limit, delta)]
 
 

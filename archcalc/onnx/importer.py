@@ -40,7 +40,8 @@ from .. import kinds
 from ..errors import RuleError, Span, SpecError
 from ..network import Layer, Network, Shared, Symbol
 from ..sizes import is_int, product, show, symbol
-from .common import ModelWeights, Tensor, Unsupported, clean_name, need_onnx, symbol_name
+from .check import check_model
+from .common import ModelWeights, Tensor, Unsupported, clean_name, escaped, need_onnx, symbol_name
 from .fold import FOLD, fold_node
 from .functions import ARCHCALC
 from .handlers import HANDLERS
@@ -51,19 +52,25 @@ MAX_TEXT = 160  # the node description shown under an error
 def load_onnx(path) -> Network:
     onnx = need_onnx()
     path = Path(path)
-    try:
-        model = onnx.load(str(path))
+    try:  # external data is read only once check_model has seen its files are long enough
+        model = onnx.load(str(path), load_external_data=False)
     except FileNotFoundError:
-        raise SpecError(f"cannot read model '{path}': no such file") from None
+        raise SpecError(f"cannot read model '{escaped(path)}': no such file") from None
     except OSError as e:
-        raise SpecError(f"cannot read model '{path}': {e.strerror or e}") from None
+        raise SpecError(f"cannot read model '{escaped(path)}': {e.strerror or e}") from None
     except Exception as e:  # protobuf's DecodeError and friends
-        raise SpecError(f"'{path}' is not a readable ONNX model: {e}") from None
+        raise SpecError(escaped(f"'{path}' is not a readable ONNX model: {e}")) from None
+    check_model(onnx, model, str(path), path.parent)
+    try:
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except Exception as e:  # a missing file, a location outside the model's folder
+        raise SpecError(f"cannot read the external data of model '{escaped(path)}': {escaped(e)}") from None
     return from_model(model, str(path))
 
 
 def from_model(model, file: str = "<onnx>") -> Network:
     """An onnx.ModelProto -> Network (with the model's weights and layout)."""
+    check_model(need_onnx(), model, file)
     return Importer(model, file).run()
 
 
@@ -156,8 +163,8 @@ class Importer:
                                    f"({type(e).__name__}: {e})")
                 self.poisoned.update(node.output)
         if self.errors:
-            raise SpecError(f"{self.file}: {len(self.errors)} node(s) archcalc cannot import", None,
-                            tuple(self.errors))
+            raise SpecError(f"{escaped(self.file)}: {len(self.errors)} node(s) archcalc cannot import",
+                            None, tuple(escaped(e) for e in self.errors))  # names quoted in them
         return self.finish()
 
     def fail_unknown(self, unknown):
@@ -166,12 +173,12 @@ class Importer:
         details = [f"{self.where(n, i)}: {n.op_type}" + (f" (domain '{n.domain}')" if n.domain else "")
                    for i, n in unknown]
         details.append(f"supported operators: {', '.join(supported())}")
-        raise SpecError(f"{self.file}: {len(unknown)} node(s) use operators archcalc does not "
-                        f"support: {', '.join(types)}", None, tuple(details))
+        raise SpecError(escaped(f"{self.file}: {len(unknown)} node(s) use operators archcalc does not "
+                                f"support: {', '.join(types)}"), None, tuple(escaped(d) for d in details))
 
     def where(self, node, i=None) -> str:
         i = self.index[id(node)] if i is None else i
-        return f"node {i} '{node.name}'" if node.name else f"node {i}"
+        return f"node {i} '{escaped(node.name)}'" if node.name else f"node {i}"
 
     def defaults(self) -> dict:
         """Defaults of free sizes that archcalc's own export records ('H=224,W=224')."""
@@ -244,7 +251,7 @@ class Importer:
                 continue  # a constant output: nothing to analyse
             outputs.append((value.name, t))
         if not self.layers or len(self.layers) == len(self.layout["inputs"]):
-            raise SpecError(f"{self.file}: the model has no layers to analyse")
+            raise SpecError(f"{escaped(self.file)}: the model has no layers to analyse")
         # the model's first output last, so that the executor's result is that output
         if outputs:
             last = outputs[0][1].layer
@@ -339,6 +346,7 @@ class Importer:
         return self.unique(base)
 
     def span_of(self, text, line) -> Span:
+        text = escaped(text)
         text = text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 3] + "..."
         return Span(self.file, line, 1, len(text) + 1, text)
 
