@@ -4,9 +4,14 @@ Spec-side cases are enumerated from the vocabulary itself (archcalc.kinds.KINDS 
 hyperparameter's declared value kind), so a new kind or argument is covered without an edit."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import archcalc
+from archcalc.analysis.sweep import evaluate, parse_range
+from archcalc.cli import main
+from archcalc.commands import testtime
 from archcalc.kinds import KINDS, WORDS, hyperparameters
 
 # A value each declared kind accepts, to fill the required arguments around the one under test.
@@ -44,3 +49,78 @@ def test_a_list_or_tuple_where_a_word_is_expected_is_a_located_error(kind, name,
     assert e.value.message == (f"{kind} 'l': argument '{name}' must be one of "
                                f"{', '.join(WORDS[value_kind])}, got {NOT_WORDS[text]}")
     assert (e.value.span.line, e.value.span.column) == (3, column)
+
+
+# ---------------------------------------------------------------- command-line values
+# Each option's value is checked by its argparse type (commands/__init__.py): a usage error,
+# exit 2, naming the option and what it takes, before the spec is read.
+
+LENET = str(Path(__file__).resolve().parents[1] / "specs" / "lenet5.arch")
+SEED = "expected a seed, a whole number from 0 to 2^63 - 1"
+WHOLE = "expected a whole number >= 1"
+GIB = "expected a positive number of GiB"
+
+
+def usage_error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and out == "" and "Traceback" not in err
+    return err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", LENET, "--max-memory", "nan"], f"argument --max-memory: {GIB}, got 'nan'"),
+    (["run", LENET, "--max-memory", "inf"], f"argument --max-memory: {GIB}, got 'inf'"),
+    (["run", LENET, "--max-memory", "-1"], f"argument --max-memory: {GIB}, got '-1'"),
+    (["run", LENET, "--max-memory", "0"], f"argument --max-memory: {GIB}, got '0'"),
+    (["run", LENET, "--max-memory", "lots"], f"argument --max-memory: {GIB}, got 'lots'"),
+    (["run", LENET, "--seed", "-1"], f"argument --seed: {SEED}, got '-1'"),
+    (["run", LENET, "--seed", str(2**63)], f"argument --seed: {SEED}, got '{2**63}'"),
+    (["export", LENET, "-o", "m.onnx", "--seed", "-1"], f"argument --seed: {SEED}, got '-1'"),
+    (["augment", "--seed", "-1"], f"argument --seed: {SEED}, got '-1'"),
+    (["finetune", LENET, "--freeze", "c3", "--seed", "-1"], f"argument --seed: {SEED}, got '-1'"),
+    (["run", LENET, "--crops", "2", "--crop-from", "-5"], f"argument --crop-from: {WHOLE}, got '-5'"),
+    (["run", LENET, "--crops", "2", "--crop-from", "0"], f"argument --crop-from: {WHOLE}, got '0'"),
+    (["analyze", LENET, "--freeze", "c3", "--images", "1e400"],
+     "argument --images: expected a number of images from 1 to 10^12, got '1e400'"),
+    (["analyze", LENET, "--freeze", "c3", "--images", "1" + "0" * 4000],
+     f"argument --images: expected a number of images from 1 to 10^12, got '1{'0' * 4000}'"),
+    (["run", LENET, "--batch", "0"], f"argument --batch: {WHOLE}, got '0'"),
+    (["run", LENET, "--repeat", "0"], f"argument --repeat: {WHOLE}, got '0'"),
+    (["run", LENET, "--batch", "²"], f"argument --batch: {WHOLE}, got '²'"),
+])
+def test_a_bad_option_value_is_a_usage_error(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert usage_error(argv, capsys) == f"archcalc {argv[0]}: error: {message}"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("k", ["1001", "1000000", "0" * 50 + "1001", "9" * 5000])
+def test_an_ensemble_is_bounded_before_any_work(k, capsys, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the bound comes first")
+    monkeypatch.setattr(testtime, "single_input", no_work)
+    assert main(["run", LENET, "--ensemble", k]) == 1
+    assert capsys.readouterr().err == (
+        f"error: --ensemble K takes at most 1,000 networks, got {k}\n"
+        "  = each network is drawn, analysed and run on every crop of every image: "
+        "K networks cost K runs\n")
+
+
+@pytest.mark.parametrize("low", [2**63 - 2, 10**39])
+def test_a_sweep_past_int64_is_exact(low, tmp_path):
+    spec = tmp_path / "h.arch"
+    spec.write_text("network N(H=8) {\n    input x : (H, H, 3)\n    conv c : f=1 c=2\n}\n")
+    net = archcalc.load(spec)
+    name, values = parse_range(f"H={low}..{low + 3}")
+    assert name == "H" and [int(v) for v in values] == [low, low + 1, low + 2, low + 3]
+    swept = evaluate(net, "macs", {"H": values})
+    assert [int(m) for m in swept] == [6 * h * h for h in range(low, low + 4)]
+    assert int(swept[1]) == archcalc.analyze(net, at={"H": low + 1}).totals["macs"]
+
+
+def test_a_sweep_bound_past_the_size_limit_is_refused():
+    with pytest.raises(archcalc.SpecError) as e:
+        parse_range("H=1.." + "9" * 41)
+    assert str(e.value) == "error: --vary H: sizes have at most 40 digits"
