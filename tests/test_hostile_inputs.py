@@ -4,15 +4,21 @@ Spec-side cases are enumerated from the vocabulary itself (archcalc.kinds.KINDS 
 hyperparameter's declared value kind), so a new kind or argument is covered without an edit."""
 from __future__ import annotations
 
+import inspect
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+import sympy
 
 import archcalc
+from archcalc.analysis import sweep
 from archcalc.analysis.sweep import evaluate, parse_range
 from archcalc.cli import main
 from archcalc.commands import testtime
 from archcalc.kinds import KINDS, WORDS, hyperparameters
+from archcalc.lang.build import RESERVED
 
 # A value each declared kind accepts, to fill the required arguments around the one under test.
 GOOD = {"size": "2", "count": "1", "real": "1", "pad": "0", "shape": "(8, 8, 4)", "hw": "(4, 4)",
@@ -124,3 +130,39 @@ def test_a_sweep_bound_past_the_size_limit_is_refused():
     with pytest.raises(archcalc.SpecError) as e:
         parse_range("H=1.." + "9" * 41)
     assert str(e.value) == "error: --vary H: sizes have at most 40 digits"
+
+
+# ---------------------------------------------------------------- symbol names in a sweep
+# `sweep` lambdifies the formula; a swept symbol named like a function the generated code calls
+# (FloorDiv, CeilDiv, maximum, reduce, ...) must not shadow it.
+
+POOLED = "network N({name}=8) {{\n    input x : ({name}, {name}, 3)\n    conv c : f=3 c=2 s=2\n" \
+         "    maxpool p : f=3 s=2 round=ceil\n}}\n"
+EXPECTED = [210, 275, 332, 413]  # peak activations at 8..11: floor, ceiling and a max in one formula
+
+
+def names_in_generated_code() -> set[str]:
+    net = archcalc.loads(POOLED.format(name="S"))
+    e = sweep.integer_form(sweep.formula(net, ["S"], "peak_activations"))
+    code = inspect.getsource(sympy.lambdify([sympy.Symbol("S")], e,
+                                            modules=[sweep.INTEGER_MODULE, "numpy"]))
+    return set(re.findall(r"[A-Za-z_]\w*", code)) - RESERVED - {"S"}
+
+
+def test_the_generated_code_calls_the_integer_functions():
+    assert {"FloorDiv", "CeilDiv", "maximum"} <= names_in_generated_code()
+
+
+@pytest.mark.parametrize("name", sorted(names_in_generated_code() | {"minimum", "floor_divide", "_swept0"}))
+def test_a_symbol_named_like_a_function_of_the_generated_code_sweeps(name):
+    net = archcalc.loads(POOLED.format(name=name))
+    values = sweep.evaluate(net, "peak_activations", {name: np.arange(8, 12)})
+    assert values.tolist() == EXPECTED
+
+
+def test_two_symbols_named_like_functions_sweep_on_a_grid():
+    text = "network N(FloorDiv=8, CeilDiv=8) {\n    input x : (FloorDiv, CeilDiv, 3)\n" \
+           "    conv c : f=3 c=2 s=2\n    maxpool p : f=3 s=2 round=ceil\n}\n"
+    values = sweep.evaluate(archcalc.loads(text), "macs", {"FloorDiv": np.arange(8, 10),
+                                                           "CeilDiv": np.arange(8, 11)})
+    assert values.tolist() == [[486, 648, 648], [648, 864, 864]]

@@ -110,7 +110,11 @@ def integer_function(e, names, largest):
     if integer.has(sympy.floor, sympy.ceiling):
         exact = np.vectorize(lambda *xs: int(e.xreplace(dict(zip(symbols, xs)))), otypes=[object])
         return lambda *columns: exact(*columns)
-    function = sympy.lambdify(symbols, integer, modules=[INTEGER_MODULE, "numpy"])
+    # lambdify puts each symbol into the generated code's namespace under its own name, where a
+    # symbol named FloorDiv or maximum would shadow the function: the code sees private names
+    private = [sympy.Symbol(f"_swept{i}") for i in range(len(symbols))]
+    function = sympy.lambdify(private, integer.xreplace(dict(zip(symbols, private))),
+                              modules=[INTEGER_MODULE, "numpy"])
     if abs(largest) < EXACT_INT64:
         return lambda *columns: np.asarray(np.broadcast_to(function(*columns), columns[0].shape),
                                            dtype=np.int64)
