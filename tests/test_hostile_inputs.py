@@ -166,3 +166,41 @@ def test_two_symbols_named_like_functions_sweep_on_a_grid():
     values = sweep.evaluate(archcalc.loads(text), "macs", {"FloorDiv": np.arange(8, 10),
                                                            "CeilDiv": np.arange(8, 11)})
     assert values.tolist() == [[486, 648, 648], [648, 864, 864]]
+
+
+# ---------------------------------------------------------------- spec files
+LAYERS = "network N {\n    input x : (8, 8, 3)\n    conv c : f=3 c=2\n}\n"
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    (tmp_path / "bom.arch").write_bytes(b"\xef\xbb\xbf" + LAYERS.encode())
+    with_mark = archcalc.analyze(archcalc.load(tmp_path / "bom.arch"))
+    assert with_mark.totals == archcalc.analyze(archcalc.loads(LAYERS)).totals
+    assert with_mark.totals["macs"] == 6 * 6 * 2 * 27
+
+
+def test_the_size_limit_names_the_file_and_where_it_is_passed(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = "    relu;" * 1_200_000
+    Path("big.arch").write_text(f"network N {{\n    input x : (8, 8, 3)\n{line}\n}}\n")
+    assert main(["analyze", "big.arch"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    # 36 characters on lines 1 and 2: the 10,000,001st is line 3's 9,999,965th
+    assert err[0] == "big.arch:3:9999965: error: spec is 10,800,039 characters; the limit is 10,000,000"
+    assert err[2:] == ["3 | ..." + ("elu;    r" * 14)[:120] + "...", "  | " + " " * 62 + "^"]
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda d: (d / "a.arch").symlink_to("b.arch") or (d / "b.arch").symlink_to("a.arch") or "a.arch",
+     "a loop of symbolic links (or too many links in a row)"),
+    (lambda d: "n" * 300 + ".arch", "the path or one of its names is too long for the system"),
+    (lambda d: "d/" * 3000 + "x.arch", "the path or one of its names is too long for the system"),
+    (lambda d: "missing.arch", "no such file"),
+    (lambda d: (d / "f.arch").write_text(LAYERS) and "f.arch/x.arch", "no such file"),
+    (lambda d: (d / "dir.arch").mkdir() or "dir.arch", "not a regular file"),
+])
+def test_an_unreadable_spec_path_says_why(make, reason, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = make(tmp_path)
+    assert main(["analyze", name]) == 1
+    assert capsys.readouterr().err == f"error: cannot read spec '{name}': {reason}\n"
