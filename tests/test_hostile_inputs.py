@@ -204,3 +204,11 @@ def test_an_unreadable_spec_path_says_why(make, reason, tmp_path, capsys, monkey
     name = make(tmp_path)
     assert main(["analyze", name]) == 1
     assert capsys.readouterr().err == f"error: cannot read spec '{name}': {reason}\n"
+
+
+@pytest.mark.parametrize("extra", [[], ["--crops", "2"], ["--ensemble", "2"]])
+def test_an_input_of_no_images_is_refused(extra, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save("x.npy", np.zeros((0, 32, 32, 1), np.float32))
+    assert main(["run", LENET, "--input", "x.npy", *extra]) == 1
+    assert capsys.readouterr().err == "error: input 'x' holds no images: its shape is (0, 32, 32, 1)\n"
