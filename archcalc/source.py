@@ -2,6 +2,8 @@
 (.onnx, through onnx/; needs the onnx extra)."""
 from __future__ import annotations
 
+import errno
+import stat
 from pathlib import Path
 
 from .errors import SpecError
@@ -30,17 +32,26 @@ def read_spec(path: Path) -> str:
     """The text of a spec file: a regular file, at most MAX_SOURCE_CHARS of UTF-8 (a device such
     as /dev/zero or a huge file is refused before it is read)."""
     try:
-        if not path.is_file():
-            reason = "no such file" if not path.exists() else "not a regular file"
-            raise SpecError(f"cannot read spec '{path}': {reason}")
+        if not stat.S_ISREG(path.stat().st_mode):  # stat, not is_file(): its errors say why
+            raise SpecError(f"cannot read spec '{path}': not a regular file")
         with path.open("rb") as f:
             data = f.read(MAX_SOURCE_CHARS * 4 + 1)  # UTF-8 takes at most 4 bytes a character
         text = data.decode("utf-8")
     except OSError as e:
-        raise SpecError(f"cannot read spec '{path}': {e.strerror or e}") from None
+        raise SpecError(f"cannot read spec '{path}': {why(e)}") from None
     except UnicodeDecodeError as e:
         raise SpecError(f"cannot read spec '{path}': not UTF-8 text (byte {e.start + 1} is "
                         f"{data[e.start]:#04x})") from None
     if len(data) > MAX_SOURCE_CHARS * 4:
         raise SpecError(f"cannot read spec '{path}': larger than {MAX_SOURCE_CHARS:,} characters")
     return text
+
+
+# What the system's error means for a path a user typed (ENOENT and ENOTDIR: nothing there).
+REASONS = {errno.ENOENT: "no such file", errno.ENOTDIR: "no such file",
+           errno.ELOOP: "a loop of symbolic links (or too many links in a row)",
+           errno.ENAMETOOLONG: "the path or one of its names is too long for the system"}
+
+
+def why(e: OSError) -> str:
+    return REASONS.get(e.errno) or e.strerror or str(e)

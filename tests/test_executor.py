@@ -330,7 +330,6 @@ def test_cli_input_output_and_weights_files(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--weights", "missing.npz"], "cannot read weights 'missing.npz'"),
     (["--input", "missing.npy"], "cannot read input 'missing.npy'"),
-    (["--batch", "0"], "--batch must be positive"),
     (["--set", "Q=3"], "unknown symbol 'Q'"),
 ])
 def test_cli_errors_are_messages_not_tracebacks(args, message, capsys, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import sympy
 
 from .analyzer import analyze
 from ..errors import SpecError
-from ..sizes import expr, symbol
+from ..sizes import MAX_DIGITS, expr, symbol
 
 METRICS = ("macs", "params", "trainable_params", "flops", "other_ops", "activations",
            "peak_activations")
@@ -39,6 +39,8 @@ def parse_range(text: str) -> tuple[str, np.ndarray]:
     span, _, step = rest.partition(":")
     low, dots, high = span.partition("..")
     name = name.strip()
+    if max(len(t.strip().lstrip("+-0")) for t in (low, high, step)) > MAX_DIGITS:
+        raise SpecError(f"--vary {name}: sizes have at most {MAX_DIGITS} digits")  # before int()
     try:
         low, high = int(low), int(high)
         step = int(step) if step else 1
@@ -46,7 +48,9 @@ def parse_range(text: str) -> tuple[str, np.ndarray]:
         raise SpecError(f"--vary takes NAME=LOW..HIGH[:STEP] with whole numbers, got '{text}'") from None
     if not sep or not dots or not name or low <= 0 or high < low or step <= 0:
         raise SpecError(f"--vary takes NAME=LOW..HIGH[:STEP] with 0 < LOW <= HIGH, got '{text}'")
-    return name, np.arange(low, high + 1, step, dtype=np.int64)
+    # past int64 the values stay Python integers, and evaluate's exact path takes them
+    fits = high + step <= np.iinfo(np.int64).max
+    return name, np.arange(low, high + 1, step, dtype=np.int64 if fits else object)
 
 
 def nice_range(low: int, high: int, points: int = 60) -> list[int]:
@@ -106,7 +110,11 @@ def integer_function(e, names, largest):
     if integer.has(sympy.floor, sympy.ceiling):
         exact = np.vectorize(lambda *xs: int(e.xreplace(dict(zip(symbols, xs)))), otypes=[object])
         return lambda *columns: exact(*columns)
-    function = sympy.lambdify(symbols, integer, modules=[INTEGER_MODULE, "numpy"])
+    # lambdify puts each symbol into the generated code's namespace under its own name, where a
+    # symbol named FloorDiv or maximum would shadow the function: the code sees private names
+    private = [sympy.Symbol(f"_swept{i}") for i in range(len(symbols))]
+    function = sympy.lambdify(private, integer.xreplace(dict(zip(symbols, private))),
+                              modules=[INTEGER_MODULE, "numpy"])
     if abs(largest) < EXACT_INT64:
         return lambda *columns: np.asarray(np.broadcast_to(function(*columns), columns[0].shape),
                                            dtype=np.int64)

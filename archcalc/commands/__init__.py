@@ -4,6 +4,7 @@ declared once: the spec argument, `--set`, `--weights`, the names of totals, and
 from __future__ import annotations
 
 import argparse
+import math
 import re
 
 from ..errors import SpecError
@@ -60,8 +61,31 @@ def parse_names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 (a usage error, exit 2, otherwise)."""
-    if not re.fullmatch(r"[0-9]{1,9}", text.strip()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'")
-    return int(text)
+def whole_number(low: int, high: int, what: str):
+    """An argparse type: a whole number from `low` to `high`, else a usage error (exit 2)
+    saying what the option takes. ASCII digits only (no sign, no '1e400', no '²'); their count
+    is checked before int() reads them."""
+    def parse(text: str) -> int:
+        digits = text.strip()
+        if not re.fullmatch(r"[0-9]+", digits) or len(digits.lstrip("0")) > len(str(high)) \
+                or not low <= int(digits) <= high:
+            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'")
+        return int(digits)
+    return parse
+
+
+positive_int = whole_number(1, 999_999_999, "a whole number >= 1")
+# numpy's generators take any seed >= 0; 2^63 - 1 keeps every seed a signed 64-bit integer
+seed_value = whole_number(0, 2**63 - 1, "a seed, a whole number from 0 to 2^63 - 1")
+image_count = whole_number(1, 10**12, "a number of images from 1 to 10^12")
+
+
+def gibibytes(text: str) -> float:
+    """An argparse type: a memory limit in GiB, a positive finite number (not nan, not inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):  # written so that nan, false in every comparison, is refused
+        raise argparse.ArgumentTypeError(f"expected a positive number of GiB, got '{text}'")
+    return value

@@ -8,14 +8,14 @@ from ..source import load
 from ..analysis import costs
 from ..present import tables
 from ..errors import SpecError
-from . import add_binding_options, add_spec_argument, parse_names, parse_sets
+from . import add_binding_options, add_spec_argument, image_count, parse_names, parse_sets
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("analyze", help="shapes, params, MACs and memory of every layer")
     add_spec_argument(p, "a .arch spec or an .onnx model")
     p.add_argument("--format", choices=sorted(tables.FORMATS), default="text")
-    p.add_argument("--images", type=int, metavar="N",
+    p.add_argument("--images", type=image_count, metavar="N",
                    help="with a frozen part: the disk size of its cached features for N images")
     p.add_argument("--free", metavar="NAMES", default="",
                    help="comma-separated symbols to keep free instead of using their defaults")

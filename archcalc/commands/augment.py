@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..practice import augment
 from ..errors import SpecError
+from . import seed_value
 
 
 def add_parser(sub) -> None:
@@ -17,7 +18,7 @@ def add_parser(sub) -> None:
                    help="the PNG to write (default: reports/augmentation.png)")
     p.add_argument("--size", type=int, default=256,
                    help="the image's centre square is resized to SIZE x SIZE (default 256)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
+    p.add_argument("--seed", type=seed_value, default=0, help="seed of the random draws (default 0)")
     p.set_defaults(main=main)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..source import load
 from ..onnx.export import export
-from . import add_set_option, add_spec_argument, add_weights_option, parse_names, parse_sets
+from . import add_set_option, add_spec_argument, add_weights_option, parse_names, parse_sets, seed_value
 
 
 def add_parser(sub) -> None:
@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     add_spec_argument(p)
     p.add_argument("-o", "--output", metavar="MODEL.onnx", required=True)
     add_weights_option(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    p.add_argument("--seed", type=seed_value, default=0, help="seed of the random weights")
     add_set_option(p, "bind a free symbol (repeatable); others take their defaults")
     p.add_argument("--fold-bn", action="store_true",
                    help="fold each BatchNorm into the convolution it follows (as PyTorch's eval export)")

@@ -16,7 +16,7 @@ from ..source import load
 from ..practice import transfer
 from ..errors import SpecError
 from ..executor.forward import single_input
-from . import add_set_option, add_spec_argument, add_weights_option, parse_sets
+from . import add_set_option, add_spec_argument, add_weights_option, parse_sets, seed_value
 
 
 def add_parser(sub) -> None:
@@ -44,7 +44,7 @@ def add_parser(sub) -> None:
     p.add_argument("--decay", type=float, default=1e-4, help="weight decay (default 1e-4)")
     p.add_argument("--test-fraction", type=float, default=0.25,
                    help="share of the images held out for the accuracy (default 0.25)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed_value, default=0,
                    help="seed of the weights, the split and the mini-batches (default 0)")
     add_set_option(p, "bind a free symbol (repeatable); the images' size binds H and W")
     p.set_defaults(main=main)

@@ -10,15 +10,16 @@ from ..source import load
 from ..executor import weights as wts
 from ..errors import SpecError
 from ..executor.forward import check, run, size_text
-from . import add_binding_options, add_spec_argument, add_weights_option, parse_sets, testtime
+from . import (add_binding_options, add_spec_argument, add_weights_option, gibibytes, parse_sets,
+               positive_int, seed_value, testtime)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run the network forward with NumPy and time it")
     add_spec_argument(p, "a .arch spec or an .onnx model")
-    p.add_argument("--batch", type=int, metavar="N",
+    p.add_argument("--batch", type=positive_int, metavar="N",
                    help="images in the random input (default 1; with --input, its first axis)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random input and weights")
+    p.add_argument("--seed", type=seed_value, default=0, help="seed of the random input and weights")
     add_weights_option(p)
     p.add_argument("--save-weights", metavar="FILE.npz", help="write the weights used")
     p.add_argument("--input", metavar="X.npy", help="input array (N, n_H, n_W, n_C)")
@@ -26,9 +27,9 @@ def add_parser(sub) -> None:
     p.add_argument("--verify", action="store_true",
                    help="check shapes, MACs and weight counts against the analysis")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--repeat", type=int, default=1, metavar="K",
+    p.add_argument("--repeat", type=positive_int, default=1, metavar="K",
                    help="run K times and report the fastest")
-    p.add_argument("--max-memory", type=float, default=8.0, metavar="GIB",
+    p.add_argument("--max-memory", type=gibibytes, default=8.0, metavar="GIB",
                    help="refuse a run predicted to need more (default 8 GiB)")
     add_binding_options(p)
     testtime.add_options(p)  # --crops, --crop-from, --ensemble
@@ -36,9 +37,6 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    for option, value in (("--batch", args.batch), ("--repeat", args.repeat), ("--max-memory", args.max_memory)):
-        if value is not None and value <= 0:
-            raise SpecError(f"{option} must be positive, got {value}")
     net = load(args.spec)
     x = read_array(args.input) if args.input else None
     model = net.layout  # an ONNX model: its weights, arrays in its layout (NCHW)

@@ -10,6 +10,11 @@ from ..analysis import costs
 from ..errors import SpecError
 from ..executor.forward import single_input
 from ..practice.testtime import CROP_SETS, Evaluation, Member, evaluate
+from . import positive_int
+
+# Each seeded network is drawn, analysed and run on every crop of every image: K networks cost
+# K times one run. The bound is checked before any of that work starts.
+MAX_ENSEMBLE = 1000
 
 
 def add_options(p) -> None:
@@ -17,7 +22,7 @@ def add_options(p) -> None:
     p.add_argument("--crops", type=int, default=1, choices=sorted(CROP_SETS), metavar="N",
                    help="average the outputs over N crops of each image: 1 (centre), 2 (and its "
                         "mirror), 5 (corners + centre), 10 (and their mirrors)")
-    p.add_argument("--crop-from", type=int, metavar="S",
+    p.add_argument("--crop-from", type=positive_int, metavar="S",
                    help="with random input: S x S images to crop from (default: with more than "
                         "one crop ceil(8/7 x the input), 256 for 224; else the input's size)")
     p.add_argument("--ensemble", nargs="+", metavar="K|FILE.npz",
@@ -35,7 +40,11 @@ def members_from(net, args, weights) -> list[Member]:
     items = args.ensemble or []
     if not items:
         return [Member(net, weights, args.seed, f"'{weights}'" if weights else f"seed {args.seed}")]
-    if len(items) == 1 and items[0].isdigit():
+    if len(items) == 1 and items[0].isascii() and items[0].isdigit():  # not "²"
+        if len(items[0].lstrip("0")) > len(str(MAX_ENSEMBLE)) or int(items[0]) > MAX_ENSEMBLE:
+            raise SpecError(f"--ensemble K takes at most {MAX_ENSEMBLE:,} networks, got {items[0]}", None,
+                            ("each network is drawn, analysed and run on every crop of every image: "
+                             "K networks cost K runs",))
         k = int(items[0])
         if k < 1:
             raise SpecError(f"--ensemble K needs K >= 1, got {k}")
@@ -52,6 +61,7 @@ def members_from(net, args, weights) -> list[Member]:
 def command(args, net, x, at, weights) -> tuple[list[str], Evaluation]:
     """Report lines and the evaluation, its MACs checked. `x`: the input images (None:
     --batch random images of --crop-from pixels)."""
+    members = members_from(net, args, weights)  # its bound and options, before any work
     (h, w, c), a = single_input(net, at, "test-time averaging")
     if x is None:
         side = args.crop_from or (math.ceil(max(h, w) * 8 / 7) if args.crops > 1 else max(h, w))
@@ -60,7 +70,7 @@ def command(args, net, x, at, weights) -> tuple[list[str], Evaluation]:
         source = f"random {side}x{side}x{c} images (seed {args.seed})"
     else:
         source = f"'{args.input}', {x.shape[1]}x{x.shape[2]}x{x.shape[3]} images"
-    e = evaluate(members_from(net, args, weights), x, args.crops, at, np.dtype(args.dtype),
+    e = evaluate(members, x, args.crops, at, np.dtype(args.dtype),
                  int(args.max_memory * 2**30) if args.max_memory else None)
     if not e.agrees:
         raise SpecError(f"the executor counted {e.counted_macs:,} MACs, the analysis predicts "

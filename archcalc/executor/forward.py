@@ -189,6 +189,8 @@ def as_feeds(net: Network, x) -> dict | None:
         if a.ndim != 4 or a.dtype.kind not in "fiu":
             raise SpecError(f"input '{name}' must be a real array (N, n_H, n_W, n_C); got "
                             f"{a.dtype} of shape {a.shape}")
+        if a.shape[0] == 0:  # nothing to run; the kernels would fail on empty arrays
+            raise SpecError(f"input '{name}' holds no images: its shape is {a.shape}")
         feeds[name] = a
     missing = [n for n in names if n not in feeds]
     if missing:

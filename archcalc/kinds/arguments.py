@@ -65,7 +65,7 @@ def check_value(kind, name, value_kind, value):
     where = f"argument '{name}'"
     if value_kind in WORDS:
         words = WORDS[value_kind]
-        if value not in words:
+        if not isinstance(value, str) or value not in words:  # a list is no word (nor hashable)
             raise RuleError(f"{where} must be one of {', '.join(words)}, got {show_any(value)}")
         return words[value]
     if value_kind == "pad" and value == "same":

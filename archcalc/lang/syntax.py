@@ -118,8 +118,10 @@ def _parser() -> lark.Lark:
 
 def parse(text: str, file: str = "<spec>") -> Program:
     """Parse spec text into a Program; every failure is a located SpecError."""
+    if text.startswith("\ufeff"):  # a byte order mark some editors write: no part of the text
+        text = text[1:]
     if len(text) > MAX_SOURCE_CHARS:
-        raise SpecError(f"spec is {len(text):,} characters; the limit is {MAX_SOURCE_CHARS:,}")
+        raise too_long(text, file)
     lines = text.split("\n")  # lark counts lines at '\n' only; str.splitlines() splits at more
     for number, line in enumerate(lines, start=1):
         if len(line) > MAX_LINE_CHARS:
@@ -140,6 +142,16 @@ def parse(text: str, file: str = "<spec>") -> Program:
         raise syntax_error(_parser(), text, e, file, lines) from None
     except RecursionError:  # the nesting limit should stop this first; never a traceback
         raise SpecError(f"spec nested too deeply to read (the limit is {MAX_NESTING} levels)") from None
+
+
+def too_long(text: str, file: str) -> SpecError:
+    """The size limit's error, located at the first character past the limit."""
+    start = text.rfind("\n", 0, MAX_SOURCE_CHARS) + 1
+    end = text.find("\n", MAX_SOURCE_CHARS)
+    line = text[start:end if end >= 0 else len(text)]
+    column = MAX_SOURCE_CHARS - start + 1
+    return SpecError(f"spec is {len(text):,} characters; the limit is {MAX_SOURCE_CHARS:,}",
+                     Span(file, text.count("\n", 0, start) + 1, column, column + 1, line))
 
 
 class _Builder:
