@@ -391,3 +391,25 @@ def test_report_jobs_must_be_a_positive_whole_number(jobs, tmp_path, capsys):
         main(["report", str(SPECS / "lenet5.arch"), "--out", str(tmp_path), "--jobs", jobs])
     assert e.value.code == 2
     assert f"argument --jobs: expected a whole number >= 1, got '{jobs}'" in capsys.readouterr().err
+
+
+def test_a_sweep_is_exact_where_the_cost_peaks_inside_the_range():
+    """MACs = H^2 * 3 * (3000000 - H) peak at H = 2,000,000 with 1.2 * 10^19, past int64,
+    while both ends of the range fit int64: the bound of every value, not the corner, decides."""
+    net = archcalc.loads("network Peak(H=1000) {\n input x : (H, H, 3)\n conv c : f=1 c=3000000-H\n}")
+    hs = np.arange(1_000_000, 2_999_001, 1_000, dtype=np.int64)
+    macs = evaluate(net, "macs", {"H": hs})
+    peak = int(np.argmax(macs))
+    assert int(hs[peak]) == 2_000_000 and int(macs[peak]) == 2_000_000 ** 2 * 3 * 1_000_000
+    for i in (0, peak, len(hs) - 1):
+        h = int(hs[i])
+        assert int(macs[i]) == archcalc.analyze(net, at={"H": h}).totals["macs"] == h * h * 3 * (3_000_000 - h)
+
+
+def test_the_int64_bound_covers_every_value_on_the_way():
+    from archcalc.analysis.sweep import FloorDiv, magnitude
+    from archcalc.sizes import symbol
+    H = symbol("H")
+    assert magnitude(3 * H**2 * (3_000_000 - H), {H: 10}) == 3 * 100 * 3_000_010
+    assert magnitude(FloorDiv(H - 7, 2) + 1, {H: 100}) == (100 + 7) + 1 + 1
+    assert magnitude(H, {}) == float("inf")  # a symbol without a bound is unbounded

@@ -17,7 +17,7 @@ from ..errors import SpecError
 from ..network import Network
 from ..sizes import symbol
 from .analyzer import Analysis, analyze, bind_op
-from .sweep import EXACT_INT64, exact_at, integer_function, nice_range
+from .sweep import EXACT_INT64, integer_function, nice_range
 
 SERIES_POINTS = 80    # about this many sizes on a scaling curve
 SEARCH_POINTS = 1024  # sizes evaluated at once while looking for the smallest that fits
@@ -92,7 +92,7 @@ def symbol_series(net: Network, a: Analysis, name: str) -> Scaling:
 
 def along(formula, names, xs) -> tuple[int, ...]:
     """The formula at each x, every name in `names` bound to it."""
-    function = integer_function(formula, names, exact_at(formula, {n: xs[-1] for n in names}))
+    function = integer_function(formula, {n: xs[-1] for n in names})
     column = sizes_column(xs)
     return tuple(int(v) for v in function(*[column] * len(names)))
 
@@ -107,8 +107,7 @@ def smallest_size(net: Network, free: Analysis, names: tuple[str, ...], high: in
     be at least 1 is (`least_one`) is found from their formulas over many values at once, then
     confirmed by analyses: it fits, one less not."""
     sizes = least_one(net, free, names)
-    functions = [integer_function(s, names, exact_at(s, dict.fromkeys(names, high)))
-                 for s in sizes]
+    functions = [integer_function(s, dict.fromkeys(names, high)) for s in sizes]
 
     def fits(xs):
         column, ok = sizes_column(xs), np.ones(len(xs), dtype=bool)

@@ -4,8 +4,9 @@ the swept symbols free, its formula is lambdified, and NumPy evaluates it over w
 Formulas hold floor and ceiling of rationals. Each floor(p/q) is evaluated as the integer
 floor division p // q on int64 arrays (and each ceiling as -(-p // q)), so no float rounding
 enters: floor(H/3 - 5/3) at H = 71 is (71 - 5) // 3 = 22, where float64 gives 21.999... -> 21.
-`evaluate` checks the largest corner exactly with the analysis and falls back to Python
-integers when a value could pass int64."""
+int64 is used only where a bound of every value on the way (`magnitude`, over the symbols'
+ranges) stays below 2^60; elsewhere the same arithmetic runs on Python integers, so a sweep is
+exact even where a cost peaks inside the range."""
 from __future__ import annotations
 
 import numpy as np
@@ -90,20 +91,16 @@ def evaluate(net, metric: str, ranges: dict, at: dict | None = None) -> np.ndarr
     # the analysis at the lowest corner runs every shape check once: a range that starts where
     # a layer no longer fits is an error, not a curve through impossible sizes
     analyze(net, at={**(at or {}), **{n: int(r.min()) for n, r in ranges.items()}})
-    corner = {n: int(r.max()) for n, r in ranges.items()}
-    exact_corner = analyze(net, at={**(at or {}), **corner}).totals[metric]
-    return integer_function(exact_expr, names, exact_corner)(*grids)
+    bounds = {n: max(abs(int(r.min())), abs(int(r.max()))) for n, r in ranges.items()}
+    return integer_function(exact_expr, bounds)(*grids)
 
 
-def exact_at(e, point: dict) -> int:
-    """The formula `e` at one point (name -> int), in Python integers."""
-    return int(expr(e).xreplace({symbol(n): v for n, v in point.items()}))
-
-
-def integer_function(e, names, largest):
-    """A function of one integer array per name (all of one shape) giving the formula `e` at
-    each point exactly: on int64 when `largest`, e's value at the largest point the arrays will
-    hold, leaves room below 2^63; on Python ints otherwise, or where a rounding stays."""
+def integer_function(e, bounds: dict):
+    """A function of one integer array per name of `bounds` (all of one shape) giving the
+    formula `e` at each point exactly: on int64 where every value on the way is bounded below
+    2^60 for names up to their bound (name -> largest |value| the arrays hold), on Python ints
+    otherwise, or where a rounding stays."""
+    names = list(bounds)
     e = expr(e)
     symbols = [symbol(n) for n in names]
     integer = integer_form(e)
@@ -115,7 +112,7 @@ def integer_function(e, names, largest):
     private = [sympy.Symbol(f"_swept{i}") for i in range(len(symbols))]
     function = sympy.lambdify(private, integer.xreplace(dict(zip(symbols, private))),
                               modules=[INTEGER_MODULE, "numpy"])
-    if abs(largest) < EXACT_INT64:
+    if magnitude(integer, {s: bounds[n] for s, n in zip(symbols, names)}) < EXACT_INT64:
         return lambda *columns: np.asarray(np.broadcast_to(function(*columns), columns[0].shape),
                                            dtype=np.int64)
 
@@ -123,3 +120,38 @@ def integer_function(e, names, largest):
         values = function(*(c.astype(object) for c in columns))
         return np.asarray(np.broadcast_to(values, columns[0].shape), dtype=object)
     return exact_ints
+
+
+def magnitude(e, bounds: dict) -> int | float:
+    """An upper bound of |value| of `e` and of every subexpression, with each symbol at most
+    its bound in size: the largest number the int64 evaluation could meet. Sums and products
+    bound by the triangle inequality; a form it does not know is unbounded (Python ints then)."""
+    worst = 0
+
+    def walk(node):
+        nonlocal worst
+        if node.is_Symbol:
+            m = bounds.get(node, float("inf"))
+        elif node.is_Integer:
+            m = abs(int(node))
+        elif node.is_Rational:
+            m = -(-abs(node.p) // node.q)
+        elif node.is_Add:
+            m = sum(walk(a) for a in node.args)
+        elif node.is_Mul:
+            m = 1
+            for a in node.args:
+                m *= walk(a)
+        elif node.is_Pow and node.exp.is_Integer and node.exp >= 0:
+            m = walk(node.base) ** int(node.exp)
+        elif isinstance(node, (FloorDiv, CeilDiv)):
+            m = walk(node.args[0]) + 1  # |p // q| <= |p| + 1 for q >= 1
+            walk(node.args[1])
+        elif isinstance(node, (sympy.Max, sympy.Min)):
+            m = max(walk(a) for a in node.args)
+        else:
+            m = float("inf")
+        worst = max(worst, m)
+        return m
+    walk(expr(e))
+    return worst
