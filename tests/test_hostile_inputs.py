@@ -212,3 +212,40 @@ def test_an_input_of_no_images_is_refused(extra, tmp_path, capsys, monkeypatch):
     np.save("x.npy", np.zeros((0, 32, 32, 1), np.float32))
     assert main(["run", LENET, "--input", "x.npy", *extra]) == 1
     assert capsys.readouterr().err == "error: input 'x' holds no images: its shape is (0, 32, 32, 1)\n"
+
+
+# ---------------------------------------------------------------- sizes checked before the work
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+
+
+def test_a_sweep_of_a_billion_points_is_refused_before_any_array_is_made(capsys):
+    spec = str(SPECS / "inception_bottleneck.arch")
+    assert main(["sweep", spec, "--vary", "b=1..1000000000"]) == 1
+    assert capsys.readouterr().err == (
+        "error: --vary b=1..1000000000: 1,000,000,000 points; a sweep evaluates at most 10,000,000\n"
+        "  = take a step (NAME=LOW..HIGH:STEP) or a narrower range\n")
+    assert main(["sweep", str(SPECS / "resnet18.arch"), "--vary", "H=1..5000", "--vary", "W=1..5000"]) == 1
+    assert "error: H (5,000) x W (5,000): 25,000,000 points; a sweep evaluates at most 10,000,000" \
+        in capsys.readouterr().err
+
+
+def test_random_crops_larger_than_the_memory_limit_are_refused_before_they_are_drawn(capsys):
+    assert main(["run", str(SPECS / "lenet5.arch"), "--crops", "2", "--crop-from", "100000"]) == 1
+    # 100,000^2 pixels x 1 channel x 4 bytes = 40,000,000,000 bytes = 37.3 GiB
+    assert capsys.readouterr().err == (
+        "error: drawing 1 random image of 100,000x100,000x1 would need 37.3 GiB, over the limit "
+        "of 8.0 GiB\n  = lower --crop-from or --batch, or raise the limit (--max-memory)\n")
+
+
+def test_an_export_past_protobufs_limit_is_refused_before_weights_are_drawn(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    spec = tmp_path / "big.arch"
+    spec.write_text("network BigFC {\n    input x : (1, 1, 100000)\n    fc f : 100000\n}\n")
+    assert main(["export", str(spec), "-o", str(tmp_path / "big.onnx")]) == 1
+    # W (100,000 x 100,000) and b (100,000) in float32: 4 x 10,000,100,000 bytes
+    assert capsys.readouterr().err == (
+        "error: the model's float32 weights would take 40,000,400,000 bytes; an ONNX file holds "
+        "at most 2,147,483,647 (protobuf's limit)\n"
+        "  = the largest layer, 'f', holds 40,000,400,000 bytes\n")
+    assert not (tmp_path / "big.onnx").exists()

@@ -19,6 +19,7 @@ from ..sizes import MAX_DIGITS, expr, symbol
 METRICS = ("macs", "params", "trainable_params", "flops", "other_ops", "activations",
            "peak_activations")
 EXACT_INT64 = 2 ** 60  # room below 2^63 for the numerators of the floor divisions
+MAX_POINTS = 10 ** 7   # a grid's points: each costs a few int64 temporaries (about 1 GB here)
 
 
 class FloorDiv(sympy.Function):
@@ -49,9 +50,21 @@ def parse_range(text: str) -> tuple[str, np.ndarray]:
         raise SpecError(f"--vary takes NAME=LOW..HIGH[:STEP] with whole numbers, got '{text}'") from None
     if not sep or not dots or not name or low <= 0 or high < low or step <= 0:
         raise SpecError(f"--vary takes NAME=LOW..HIGH[:STEP] with 0 < LOW <= HIGH, got '{text}'")
+    check_points({name: (high - low) // step + 1}, text)  # before the values are made
     # past int64 the values stay Python integers, and evaluate's exact path takes them
     fits = high + step <= np.iinfo(np.int64).max
     return name, np.arange(low, high + 1, step, dtype=np.int64 if fits else object)
+
+
+def check_points(counts: dict, text: str | None = None) -> None:
+    """A grid of at most MAX_POINTS points, refused with its size before anything is made."""
+    points = 1
+    for count in counts.values():
+        points *= count
+    if points > MAX_POINTS:
+        what = f"--vary {text}" if text else " x ".join(f"{n} ({c:,})" for n, c in counts.items())
+        raise SpecError(f"{what}: {points:,} points; a sweep evaluates at most {MAX_POINTS:,}",
+                        None, ("take a step (NAME=LOW..HIGH:STEP) or a narrower range",))
 
 
 def nice_range(low: int, high: int, points: int = 60) -> list[int]:
@@ -86,6 +99,7 @@ def integer_form(e):
 def evaluate(net, metric: str, ranges: dict, at: dict | None = None) -> np.ndarray:
     """The metric on the grid of `ranges` (name -> 1-D int array); one axis per name."""
     names = list(ranges)
+    check_points({n: len(r) for n, r in ranges.items()})
     exact_expr = expr(formula(net, names, metric, at))
     grids = np.meshgrid(*ranges.values(), indexing="ij")
     # the analysis at the lowest corner runs every shape check once: a range that starts where

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..analysis import costs
 from ..errors import SpecError
-from ..executor.forward import single_input
+from ..executor.forward import single_input, size_text
 from ..practice.testtime import CROP_SETS, Evaluation, Member, evaluate
 from . import positive_int
 
@@ -65,6 +65,7 @@ def command(args, net, x, at, weights) -> tuple[list[str], Evaluation]:
     (h, w, c), a = single_input(net, at, "test-time averaging")
     if x is None:
         side = args.crop_from or (math.ceil(max(h, w) * 8 / 7) if args.crops > 1 else max(h, w))
+        refuse_large_input((args.batch or 1, side, side, c), args.max_memory)
         x = np.random.default_rng(args.seed).standard_normal((args.batch or 1, side, side, c),
                                                               dtype=np.float32)
         source = f"random {side}x{side}x{c} images (seed {args.seed})"
@@ -100,3 +101,14 @@ def report(e: Evaluation, a) -> list[str]:
         lines.append("top-1 class per image: " + " ".join(map(str, top[:20]))
                      + (" ..." if e.images > 20 else ""))
     return lines
+
+
+def refuse_large_input(shape, max_memory_gib) -> None:
+    """The random images are drawn before the run's own estimate: check their size first."""
+    need = math.prod(shape) * np.dtype(np.float32).itemsize
+    limit = int(max_memory_gib * 2**30) if max_memory_gib else None
+    if limit is not None and need > limit:
+        images = f"{shape[0]:,} random image{'s' * (shape[0] != 1)}"
+        raise SpecError(f"drawing {images} of {shape[1]:,}x{shape[2]:,}x{shape[3]} "
+                        f"would need {size_text(need)}, over the limit of {size_text(limit)}", None,
+                        ("lower --crop-from or --batch, or raise the limit (--max-memory)",))

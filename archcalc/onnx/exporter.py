@@ -21,6 +21,21 @@ IR_VERSION = 8          # onnx 1.12's: read by every onnxruntime since 1.12
 LAYOUT = "archcalc: layout (a vector's rank, (N, n) <-> (N, n, 1, 1))"
 
 
+MAX_MODEL_BYTES = 2**31 - 1  # protobuf's limit for one message: a model without external data
+
+
+def refuse_large_model(expected: dict) -> None:
+    """The weights of a model are counted before any is drawn or read: an ONNX file holds at
+    most 2 GiB of them (protobuf's limit), and a 10^5 x 10^5 fc would need 37 GiB first."""
+    sizes = {layer: 4 * sum(int(np.prod(s)) for s in shapes.values()) for layer, shapes in expected.items()}
+    need = sum(sizes.values())
+    if need > MAX_MODEL_BYTES:
+        largest = max(sizes, key=sizes.get)
+        raise SpecError(f"the model's float32 weights would take {need:,} bytes; an ONNX file holds "
+                        f"at most {MAX_MODEL_BYTES:,} (protobuf's limit)", None,
+                        (f"the largest layer, '{largest}', holds {sizes[largest]:,} bytes",))
+
+
 class Exporter:
     def __init__(self, onnx, net, analysis, subs, fold_bn=False):
         graph = net.graph
@@ -54,6 +69,7 @@ class Exporter:
                 shapes[key] = tuple(int(v) for v in shape)
             if shapes:
                 expected[name] = shapes
+        refuse_large_model(expected)
         return wts.weights_for(self.graph, self.ops, expected, weights, seed, np.float32)
 
     # ------------------------------------------------------------ the model
