@@ -16,6 +16,7 @@ from archcalc.errors import SpecError
 from archcalc.executor import weights as wts
 from archcalc import run
 from archcalc.executor import check
+from archcalc.executor.forward import plan
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 SIZES = (32, 48, 64, 67, 80, 96, 112, 128, 160, 192, 224, 227)  # tried in turn for H and W
@@ -53,6 +54,22 @@ def test_every_spec_runs_and_agrees_with_the_analysis(path):
     assert check(result) == []
     assert np.isfinite(result.output).all()
     assert result.peak_bytes <= result.predicted_bytes
+    # the workspace counted before the run is the workspace the kernels took
+    the_plan = plan(graph, small_input(graph))
+    assert the_plan.workspace_bytes(2, np.dtype(np.float32)) == result.workspace_bytes
+
+
+def test_a_padded_slab_past_the_limit_is_refused_before_it_is_made(capsys):
+    """A 1x1x1 input padded by 30,000 on each side: im2col's slab is a (60,001, 60,001, 1) map
+    of float32, 60,001^2 * 4 = 14,400,480,004 bytes = 13.4 GiB, counted before anything runs;
+    its patches are the 2 x 2 outputs' 1 x 1 x 1 windows, 4 more floats."""
+    net = archcalc.loads("network Pad {\n input x : (1, 1, 1)\n conv c : f=1 c=1 s=60000 p=30000\n}")
+    with pytest.raises(SpecError) as e:
+        run(net)
+    assert e.value.message == ("running Pad at batch 1 would need about 13.4 GiB (0.0 KiB of live "
+                               "activations + 0.0 KiB of weights + 13.4 GiB of workspace), over "
+                               "the limit of 8.0 GiB")
+    assert plan(net, {}).workspace_bytes(1, np.dtype(np.float32)) == 60_001 ** 2 * 4 + 2 * 2 * 4
 
 
 MOBILE = """\

@@ -171,3 +171,43 @@ def conv_hw(op, xs, w, ctx):
     if op.bias:
         y += w["b"]
     return y.reshape(N, oh, ow, op.c)
+
+
+# ---------------------------------------------------------------- the workspace, counted first
+
+def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
+    """Elements each Context workspace slot holds after `conv` runs on an input of `x_shape`:
+    the same path and tiles, counted instead of made, so a run is refused before a huge slab
+    (a 1x1 input padded by 30,000 is a 60,001^2 map) is allocated."""
+    N, H, W, C = x_shape
+    p, s, extent = op.pad(), op.s, op.dilation * (op.f - 1) + 1
+    oh = window_count(H, extent, s, p, op.round == "ceil")
+    ow = window_count(W, extent, s, p, op.round == "ceil")
+    if op.table is None and op.groups > 1 and op.groups == C:
+        return {"pad": slab_size(op, (N, H, W, C), ow, (0, N, 0, oh))}
+    if op.f == 1 and p == 0 and op.table is None and op.groups == 1:
+        rows, cols = len(range(0, H, s)), len(range(0, W, s))
+        if s == 1:
+            return {}
+        bands = tiles(N, rows, cols * max(C, op.c) * itemsize, tile_bytes)
+        return {"gather": max((n1 - n0) * (i1 - i0) * cols * C for n0, n1, i0, i1 in bands)}
+    # the input maps of the widest filter set: all, one group's, or a table row's
+    widest = max(len(r) for r in op.table) if op.table is not None else C // op.groups
+    sizes = {"pad": 0, "cols": 0}
+    for tile in tiles(N, oh, ow * op.f * op.f * widest * itemsize, tile_bytes):
+        n0, n1, i0, i1 = tile
+        sizes["pad"] = max(sizes["pad"], slab_size(op, x_shape, ow, tile))
+        sizes["cols"] = max(sizes["cols"], (n1 - n0) * (i1 - i0) * ow * op.f * op.f * widest)
+    return {k: v for k, v in sizes.items() if v}
+
+
+def slab_size(op, x_shape, ow, tile) -> int:
+    """Elements of the slab `slab` builds for a tile; 0 where it returns a view."""
+    n0, n1, i0, i1 = tile
+    _, H, W, C = x_shape
+    p, s, extent = op.pad(), op.s, op.dilation * (op.f - 1) + 1
+    top, bottom = i0 * s - p, (i1 - 1) * s + extent - p
+    right = max(0, (ow - 1) * s + extent - p - W)
+    if p == 0 and right == 0 and top >= 0 and bottom <= H:
+        return 0
+    return (n1 - n0) * (bottom - top) * (p + W + right) * C

@@ -22,7 +22,7 @@ from ..analysis.analyzer import Analysis, analyze, bind_op
 from ..errors import SpecError
 from ..network import Network
 from .fusion import fuse
-from .kernels import KERNELS, Context
+from .kernels import KERNELS, TILE_BYTES, WORKSPACE, Context
 from ..sizes import symbol
 
 MEMORY_LIMIT = 8 * 2**30  # bytes; a run predicted to need more is refused before it starts
@@ -53,6 +53,17 @@ class Plan:
 
     def weight_count(self) -> int:
         return sum(int(np.prod(s)) for shapes in self.weight_shapes.values() for s in shapes.values())
+
+    def workspace_bytes(self, n: int, dtype: np.dtype) -> int:
+        """The kernels' reused workspace at batch n: each slot grows to its largest use."""
+        slots = {}
+        for step, row in zip(self.steps, self.analysis.rows):
+            rule = WORKSPACE.get(step.kind)
+            if rule is not None:
+                shape = (n, *(int(v) for v in row.in_shapes[0]))
+                for slot, size in rule(step.op, shape, dtype.itemsize, TILE_BYTES).items():
+                    slots[slot] = max(slots.get(slot, 0), size)
+        return sum(slots.values()) * dtype.itemsize
 
 
 @dataclass
@@ -99,7 +110,8 @@ def run(net, x=None, weights=None, *, seed=0, at=None, batch=None, dtype=np.floa
     the_plan = plan(net, {**inferred(net, feeds, at or {}), **(at or {})}, strict)
     n = batch_size(feeds, batch)
     predicted = the_plan.analysis.totals["peak_activations"] * n * dtype.itemsize
-    refuse_if_large(the_plan, n, predicted, the_plan.weight_count() * dtype.itemsize, memory_limit)
+    refuse_if_large(the_plan, n, predicted, the_plan.weight_count() * dtype.itemsize,
+                    the_plan.workspace_bytes(n, dtype), memory_limit)
     feeds = feeds_for(the_plan, feeds, n, seed, dtype)  # only now: an input can be huge too
     params = weights_for(the_plan, weights, seed, dtype)
     steps, folded = (the_plan.steps, params) if keep else fuse(the_plan, params)
@@ -144,13 +156,14 @@ def plan(net: Network, at: dict, strict=False) -> Plan:
     return Plan(net, analysis, tuple(steps), shapes)
 
 
-def refuse_if_large(the_plan, n, activations, weights, limit):
-    need = activations + weights
+def refuse_if_large(the_plan, n, activations, weights, workspace, limit):
+    need = activations + weights + workspace
     if limit is not None and need > limit:
+        scratch = f" + {size_text(workspace)} of workspace" if workspace else ""
         raise SpecError(
             f"running {the_plan.analysis.network} at batch {n} would need about {size_text(need)} "
-            f"({size_text(activations)} of live activations + {size_text(weights)} of weights), over the "
-            f"limit of {size_text(limit)}", None,
+            f"({size_text(activations)} of live activations + {size_text(weights)} of weights"
+            f"{scratch}), over the limit of {size_text(limit)}", None,
             ("lower the batch or the input size, or raise the limit (--max-memory)",))
 
 
