@@ -189,16 +189,27 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
         rows, cols = len(range(0, H, s)), len(range(0, W, s))
         if s == 1:
             return {}
-        bands = tiles(N, rows, cols * max(C, op.c) * itemsize, tile_bytes)
+        bands = end_tiles(N, rows, cols * max(C, op.c) * itemsize, tile_bytes)
         return {"gather": max((n1 - n0) * (i1 - i0) * cols * C for n0, n1, i0, i1 in bands)}
     # the input maps of the widest filter set: all, one group's, or a table row's
     widest = max(len(r) for r in op.table) if op.table is not None else C // op.groups
     sizes = {"pad": 0, "cols": 0}
-    for tile in tiles(N, oh, ow * op.f * op.f * widest * itemsize, tile_bytes):
+    for tile in end_tiles(N, oh, ow * op.f * op.f * widest * itemsize, tile_bytes):
         n0, n1, i0, i1 = tile
         sizes["pad"] = max(sizes["pad"], slab_size(op, x_shape, ow, tile))
         sizes["cols"] = max(sizes["cols"], (n1 - n0) * (i1 - i0) * ow * op.f * op.f * widest)
     return {k: v for k, v in sizes.items() if v}
+
+
+def end_tiles(N, oh, row_bytes, budget):
+    """The first and the last of `tiles(...)`, without listing the others (a huge map has
+    billions of row bands): every other tile is as large as the first and lies inside it."""
+    per_image = max(1, oh * row_bytes)
+    if per_image <= budget:
+        k = max(1, budget // per_image)
+        return [(0, min(N, k), 0, oh), ((N - 1) // k * k, N, 0, oh)]
+    r = max(1, budget // max(1, row_bytes))
+    return [(0, 1, 0, min(oh, r)), (N - 1, N, (oh - 1) // r * r, oh)]
 
 
 def slab_size(op, x_shape, ow, tile) -> int:
