@@ -60,13 +60,6 @@ class Network:
     def layers(self) -> tuple[Layer, ...]:
         return tuple(self.graph.nodes[n]["layer"] for n in self.graph.nodes)
 
-    def readers(self, name: str) -> list[str]:
-        return list(self.graph.successors(name))
-
-    def inputs(self) -> list[str]:
-        """The names of the input layers, in order."""
-        return [n for n in self.graph.nodes if self.graph.in_degree(n) == 0]
-
     def __contains__(self, name) -> bool:
         return name in self.graph
 

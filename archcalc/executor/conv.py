@@ -17,11 +17,22 @@ def window_count(n, f, s, p, ceil=False) -> int:
 
 def conv(op, xs, w, ctx):
     (x,) = xs
-    if op.table is None and op.groups > 1 and op.groups == x.shape[-1]:
+    how = method(op, x.shape[-1])
+    if how == "depthwise":
         return finish(depthwise(op, x, w["W"], ctx), op, w, ctx)
-    if op.f == 1 and op.pad() == 0 and op.table is None and op.groups == 1:
+    if how == "pointwise":
         return pointwise(op, x, w, ctx)
     return conv_im2col(op, x, w, ctx)
+
+
+def method(op, n_C_prev) -> str:
+    """Which kernel a conv runs (and `workspace` counts for): one filter per input map, a 1x1
+    matrix product, or im2col."""
+    if op.table is None and op.groups > 1 and op.groups == n_C_prev:
+        return "depthwise"
+    if op.f == 1 and op.pad() == 0 and op.table is None and op.groups == 1:
+        return "pointwise"
+    return "im2col"
 
 
 def finish(block, op, w, ctx):
@@ -78,10 +89,9 @@ def slab(x, op, ow, tile, ctx):
     overhang of a ceil-mode window) in a reused buffer; the rows themselves if none is needed."""
     n0, n1, i0, i1 = tile
     _, H, W, C = x.shape
-    p, s, extent = op.pad(), op.s, op.dilation * (op.f - 1) + 1
-    top, bottom = i0 * s - p, (i1 - 1) * s + extent - p  # input rows [top, bottom)
-    right = max(0, (ow - 1) * s + extent - p - W)        # columns read past the input
-    if p == 0 and right == 0 and top >= 0 and bottom <= H:
+    p = op.pad()
+    top, bottom, right = slab_bounds(op, H, W, ow, tile)
+    if slab_is_view(op, H, top, bottom, right):
         return x[n0:n1, top:bottom]
     xp = ctx.workspace((n1 - n0, bottom - top, p + W + right, C), "pad")
     a, b = max(top, 0) - top, min(bottom, H) - top       # the real rows, within the slab
@@ -183,9 +193,10 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
     p, s, extent = op.pad(), op.s, op.dilation * (op.f - 1) + 1
     oh = window_count(H, extent, s, p, op.round == "ceil")
     ow = window_count(W, extent, s, p, op.round == "ceil")
-    if op.table is None and op.groups > 1 and op.groups == C:
+    how = method(op, C)
+    if how == "depthwise":
         return {"pad": slab_size(op, (N, H, W, C), ow, (0, N, 0, oh))}
-    if op.f == 1 and p == 0 and op.table is None and op.groups == 1:
+    if how == "pointwise":
         rows, cols = len(range(0, H, s)), len(range(0, W, s))
         if s == 1:
             return {}
@@ -214,11 +225,22 @@ def end_tiles(N, oh, row_bytes, budget):
 
 def slab_size(op, x_shape, ow, tile) -> int:
     """Elements of the slab `slab` builds for a tile; 0 where it returns a view."""
-    n0, n1, i0, i1 = tile
+    n0, n1, _, _ = tile
     _, H, W, C = x_shape
-    p, s, extent = op.pad(), op.s, op.dilation * (op.f - 1) + 1
-    top, bottom = i0 * s - p, (i1 - 1) * s + extent - p
-    right = max(0, (ow - 1) * s + extent - p - W)
-    if p == 0 and right == 0 and top >= 0 and bottom <= H:
+    top, bottom, right = slab_bounds(op, H, W, ow, tile)
+    if slab_is_view(op, H, top, bottom, right):
         return 0
-    return (n1 - n0) * (bottom - top) * (p + W + right) * C
+    return (n1 - n0) * (bottom - top) * (op.pad() + W + right) * C
+
+
+def slab_bounds(op, H, W, ow, tile) -> tuple[int, int, int]:
+    """The input rows [top, bottom) a tile of outputs reads, and the columns read past the
+    input's right edge."""
+    _, _, i0, i1 = tile
+    p, s, extent = op.pad(), op.s, op.dilation * (op.f - 1) + 1
+    return i0 * s - p, (i1 - 1) * s + extent - p, max(0, (ow - 1) * s + extent - p - W)
+
+
+def slab_is_view(op, H, top, bottom, right) -> bool:
+    """No border to add: the rows themselves are the slab."""
+    return op.pad() == 0 and right == 0 and top >= 0 and bottom <= H
