@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 
 from ..errors import SpecError
+from ..lang.write import arguments, value_text
 from ..network import Network
 from ..sizes import symbol
 from .analyzer import Analysis, analyze, bind_op
@@ -41,6 +42,8 @@ class Bundle:
     frozen: Analysis | None          # frozen through `head`: a new head on cached features
     scaling: Scaling | None          # None without free sizes
     smallest: int | None             # the smallest H = W at which every layer fits
+    free: Analysis | None = None     # the swept sizes left free: each row's figures as formulas
+    args: dict | None = None         # layer -> ((argument, its text), ...): required or not default
 
 
 def report_bundle(net: Network) -> Bundle:
@@ -55,12 +58,22 @@ def report_bundle(net: Network) -> Bundle:
     head = head_layer(a)
     frozen = None if head is None else analyze(net, at=a.symbols, freeze=head)
     names = tuple(s.name for s in net.symbols)
+    args = layer_arguments(net)
     if not names:
-        return Bundle(a, head, frozen, None, None)
+        return Bundle(a, head, frozen, None, None, None, args)
     if set(SQUARE) <= set(names):
-        scaling, smallest = square_series(net, a)
-        return Bundle(a, head, frozen, scaling, smallest)
-    return Bundle(a, head, frozen, symbol_series(net, a, names[0]), None)
+        free = analyze(net, free=SQUARE)
+        scaling, smallest = square_series(net, a, free)
+        return Bundle(a, head, frozen, scaling, smallest, free, args)
+    free = analyze(net, free=names[:1])
+    return Bundle(a, head, frozen, symbol_series(net, a, names[0], free), None, free, args)
+
+
+def layer_arguments(net: Network) -> dict:
+    """Each layer's hyperparameters as written in a spec, for the report to show as they are
+    (any kind: its argument names come from its class)."""
+    return {layer.name: tuple((k, value_text(v)) for k, v in arguments(layer.op))
+            for layer in net.layers}
 
 
 def head_layer(a: Analysis) -> str | None:
@@ -71,18 +84,17 @@ def head_layer(a: Analysis) -> str | None:
     return weighted[-1].inputs[0]
 
 
-def square_series(net: Network, a: Analysis) -> tuple[Scaling, int]:
-    """MACs along H = W, from the smallest size that fits to 4 x the default."""
-    free = analyze(net, free=SQUARE)
+def square_series(net: Network, a: Analysis, free: Analysis) -> tuple[Scaling, int]:
+    """MACs along H = W (free in `free`), from the smallest size that fits to 4 x the default."""
     default = a.symbols["H"]
     low = smallest_size(net, free, SQUARE, default)
     xs = sorted(set(nice_range(low, max(4 * default, low + 8), SERIES_POINTS)) | {default})
     return Scaling(SQUARE, tuple(xs), along(free.totals["macs"], SQUARE, xs), None), low
 
 
-def symbol_series(net: Network, a: Analysis, name: str) -> Scaling:
-    """MACs and params against one symbol, from its smallest valid value to 4 x its default."""
-    free = analyze(net, free=(name,))
+def symbol_series(net: Network, a: Analysis, name: str, free: Analysis) -> Scaling:
+    """MACs and params against one symbol (free in `free`), from its smallest valid value to
+    4 x its default."""
     default = a.symbols[name]
     low = smallest_size(net, free, (name,), default)
     xs = sorted(set(nice_range(low, max(4 * default, low + 8), SERIES_POINTS)) | {default})

@@ -62,7 +62,7 @@ def main(args) -> int:
         write_index(written, out)
     for w in written:
         print(f"{args.out}/{Path(w.spec).stem}/: {', '.join(w.files)}")
-    print(f"{args.out}/index.md, {args.out}/scatter.png: {len(written)} networks")
+    print(f"{args.out}/index.md, {args.out}/index.html, {args.out}/scatter.png: {len(written)} networks")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Report folders: one markdown report and its figures per network, and an index comparing all.
+"""Report folders: one markdown report, its HTML page and its figures per network,
+and an index comparing all (index.md, index.html).
 
 The renderer is given one precomputed `analysis.bundle.Bundle` per network: it never reads,
 parses or analyses. Writing is deterministic (networks sorted by file, fixed figure sizes, no
@@ -20,10 +21,11 @@ from ..analysis.bundle import Bundle
 from ..errors import SpecError
 from ..sizes import is_int
 from . import plots
+from .html import index_page, report_page
 from .report_text import index_markdown, markdown
 from .views import detail_view, overview
 
-INDEX = ("scatter.png", "index.md")  # written beside the folders, in this order
+INDEX = ("scatter.png", "index.md", "index.html")  # written beside the folders, in this order
 # archcalc's own leftovers in --out: a folder or index file being written (tmp) or being
 # replaced (old), by the process PID; nothing else there is ever removed
 LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old)-[0-9]+")
@@ -68,11 +70,12 @@ def write_spec(b: Bundle, out: Path) -> Written:
     try:
         figures = draw(b, work)
         (work / "report.md").write_text(markdown(b, figures))
+        (work / "report.html").write_text(report_page(b), encoding="utf-8")
         swap_in(work, inside(out / name, out))
     except BaseException:
         remove(work)
         raise
-    return Written(a.file, a, tuple(["report.md", *figures]))
+    return Written(a.file, a, tuple(["report.md", "report.html", *figures]))
 
 
 def draw(b: Bundle, folder: Path) -> list[str]:
@@ -92,7 +95,8 @@ def draw(b: Bundle, folder: Path) -> list[str]:
 
 
 def write_index(written: list[Written], out: Path) -> None:
-    """index.md and scatter.png, both written first, then each renamed over the old one."""
+    """index.md, index.html and scatter.png, all written first, then each renamed over the
+    old one."""
     points = [(w.analysis.network, w.analysis.totals["params"], w.analysis.totals["macs"])
               for w in written if is_int(w.analysis.totals["macs"]) and w.analysis.totals["macs"] > 0
               and w.analysis.totals["params"] > 0]
@@ -100,6 +104,7 @@ def write_index(written: list[Written], out: Path) -> None:
     try:
         plots.scatter(points, works["scatter.png"])
         works["index.md"].write_text(index_markdown([w.analysis for w in written]))
+        works["index.html"].write_text(index_page([w.analysis for w in written]), encoding="utf-8")
         for name, work in works.items():
             os.replace(work, inside(out / name, out))
     except BaseException:

@@ -38,7 +38,8 @@ def layer_table(a: Analysis) -> str:
                     colalign=("left", "left") + ("right",) * 8)
 
 
-def totals_table(a: Analysis) -> str:
+def totals_rows(a: Analysis) -> list[tuple[str, str]]:
+    """The totals of a report, (what, value), in the order shown."""
     t = a.totals
     train = costs.training(a, TRAIN_BATCH)
     rows = [
@@ -56,7 +57,11 @@ def totals_table(a: Analysis) -> str:
         ("training MACs per image (forward + backward)", tables.scaled(train.macs_per_image)),
         ("depth (weighted layers on the longest path)", str(depth(a))),
     ]
-    return tabulate(rows, ("total", "value"), tablefmt="github", disable_numparse=True,
+    return rows
+
+
+def totals_table(a: Analysis) -> str:
+    return tabulate(totals_rows(a), ("total", "value"), tablefmt="github", disable_numparse=True,
                     colalign=("left", "right"))
 
 
@@ -136,18 +141,21 @@ def symbols_text(a: Analysis) -> str:
     return "Symbols: " + ", ".join(f"{k} = {v}" for k, v in a.symbols.items()) + "."
 
 
+INDEX_COLUMNS = ("network", "spec", "params", "MACs", "depth", "peak activations", "weights")
+
+
+def index_cells(a: Analysis) -> tuple[str, ...]:
+    """A network's row in the index, one text per INDEX_COLUMNS."""
+    t = a.totals
+    return (a.network, a.file, tables.number(t["params"]), tables.number(t["macs"]), str(depth(a)),
+            mb(t["peak_activations"] * costs.BYTES), mb(costs.weight_bytes(a)))
 
 
 def index_markdown(analyses: list[Analysis]) -> str:
     """index.md: one row per network, linking its report; the scatter figure below."""
-    rows = []
-    for a in analyses:
-        t = a.totals
-        rows.append((f"[{a.network}]({Path(a.file).stem}/report.md)", f"`{a.file}`",
-                     tables.number(t["params"]), tables.number(t["macs"]), str(depth(a)),
-                     mb(t["peak_activations"] * costs.BYTES), mb(costs.weight_bytes(a))))
-    table = tabulate(rows, ("network", "spec", "params", "MACs", "depth", "peak activations",
-                            "weights"), tablefmt="github", disable_numparse=True,
+    rows = [(f"[{a.network}]({Path(a.file).stem}/report.md)", f"`{a.file}`", *index_cells(a)[2:])
+            for a in analyses]
+    table = tabulate(rows, INDEX_COLUMNS, tablefmt="github", disable_numparse=True,
                      colalign=("left", "left") + ("right",) * 5)
     return "\n".join(["# archcalc reports", "",
                       "Every spec given to `archcalc report`, analysed at its default sizes "
