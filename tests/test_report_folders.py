@@ -85,6 +85,7 @@ def test_the_next_run_cleans_what_a_killed_run_left(tmp_path, capsys):
     os.rename(out / "alexnet", out / ".alexnet.old-4242")
     (out / ".lenet5.old-4242").mkdir()
     (out / ".index.md.tmp-4242").write_text("half")
+    (out / ".index.html.tmp-4242").write_text("half")
     (out / ".scatter.png.tmp-4242").write_text("half")
     # not archcalc's: kept
     (out / ".keep").write_text("mine")
@@ -92,7 +93,7 @@ def test_the_next_run_cleans_what_a_killed_run_left(tmp_path, capsys):
     (out / "notes.tmp-4242").write_text("mine")
     assert main(["report", str(SPECS / "lenet5.arch"), "--out", str(out), "--jobs", "1"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        ".keep", ".lenet5.tmp-x", "alexnet", "index.md", "lenet5", "notes.tmp-4242", "scatter.png"]
+        ".keep", ".lenet5.tmp-x", "alexnet", "index.html", "index.md", "lenet5", "notes.tmp-4242", "scatter.png"]
     assert (out / "alexnet" / "report.md").read_text() == "the old alexnet"  # put back
 
 
@@ -121,8 +122,9 @@ def test_reports_are_written_under_the_umask(tmp_path, umask, folder, file):
     finally:
         os.umask(old)
     modes = {p.relative_to(out).as_posix(): p.stat().st_mode & 0o777 for p in out.rglob("*")}
-    assert modes == {"lenet5": folder, "lenet5/report.md": file, "lenet5/cost.png": file,
-                     "lenet5/graph.png": file, "index.md": file, "scatter.png": file}
+    assert modes == {"lenet5": folder, "lenet5/report.md": file, "lenet5/report.html": file,
+                     "lenet5/cost.png": file, "lenet5/graph.png": file, "index.md": file,
+                     "index.html": file, "scatter.png": file}
 
 
 def test_an_empty_out_is_a_usage_error(capsys):
@@ -151,8 +153,9 @@ def test_a_network_without_parameters_is_reported(tmp_path, capsys):
     spec.write_text("network P {\n input x : (8, 8, 3)\n relu r\n maxpool m : f=2 s=2\n}\n")
     out = tmp_path / "out"
     assert main(["report", str(spec), "--out", str(out)]) == 0
-    assert capsys.readouterr().out == (f"{out}/pool/: report.md, cost.png, graph.png\n"
-                                       f"{out}/index.md, {out}/scatter.png: 1 networks\n")
+    assert capsys.readouterr().out == (f"{out}/pool/: report.md, report.html, cost.png, graph.png\n"
+                                       f"{out}/index.md, {out}/index.html, {out}/scatter.png: "
+                                       "1 networks\n")
     assert "| [P](pool/report.md) |" in (out / "index.md").read_text()
     assert (out / "scatter.png").read_bytes().startswith(b"\x89PNG")
 

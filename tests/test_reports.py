@@ -58,7 +58,7 @@ def test_depth_counts_weighted_layers_on_the_longest_path():
 def test_lenet5_markdown_report_matches_golden(tmp_path, golden, monkeypatch):
     monkeypatch.chdir(ROOT)
     written = report.write_spec(bundle_of(Path("specs/lenet5.arch")), tmp_path)
-    assert written.files == ("report.md", "cost.png", "graph.png")
+    assert written.files == ("report.md", "report.html", "cost.png", "graph.png")
     golden(GOLDEN / "report_lenet5.md", (tmp_path / "lenet5" / "report.md").read_text())
 
 
@@ -72,7 +72,7 @@ def test_committed_reports_are_current(tmp_path, monkeypatch):
     committed -= {Path("augmentation.png")}  # made by `archcalc augment`, tested in test_augment
     assert fresh == committed, "reports/ is stale: run archcalc report specs/ --out reports/"
     for rel in sorted(fresh):
-        if rel.suffix == ".md":
+        if rel.suffix in (".md", ".html"):
             assert (tmp_path / rel).read_text() == (REPORTS / rel).read_text(), f"{rel} is stale"
 
 
@@ -323,7 +323,7 @@ def test_the_renderer_never_analyses(tmp_path, monkeypatch):
     for module in (archcalc, archcalc.analysis.analyzer, bundles, archcalc.analysis.sweep):
         monkeypatch.setattr(module, "analyze", refuse)
     written = report.write_reports([b], tmp_path)
-    assert written[0].files == ("report.md", "cost.png", "scaling.png", "graph.png")
+    assert written[0].files == ("report.md", "report.html", "cost.png", "scaling.png", "graph.png")
 
 
 def onnx_model(tmp_path, family, defaults=None):
@@ -344,8 +344,8 @@ def test_report_of_onnx_models(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["report", str(fixed), str(free), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"{out}/squeezenet/: report.md, cost.png, graph.png" in printed
-    assert f"{out}/mobilenet/: report.md, cost.png, scaling.png, graph.png" in printed
+    assert f"{out}/squeezenet/: report.md, report.html, cost.png, graph.png" in printed
+    assert f"{out}/mobilenet/: report.md, report.html, cost.png, scaling.png, graph.png" in printed
     for path in (fixed, free):
         a = archcalc.analyze(archcalc.load(path))
         text = (out / path.stem / "report.md").read_text()
