@@ -173,7 +173,7 @@ def test_the_scaling_curve_of_one_symbol_starts_where_the_network_fits(tmp_path,
     spec.write_text(text)
     assert main(["report", str(spec), "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.splitlines()[0] == \
-        f"{tmp_path / 'out'}/n/: report.md, cost.png, scaling.png, graph.png"
+        f"{tmp_path / 'out'}/n/: report.md, report.html, cost.png, scaling.png, graph.png"
 
 
 def dies(path, out):

@@ -379,7 +379,8 @@ def test_reports_drawn_by_a_pool_equal_those_drawn_in_one_process(tmp_path, caps
            if p.is_file()}
     pool = {p.relative_to(tmp_path / "pool"): p.read_bytes() for p in (tmp_path / "pool").rglob("*")
             if p.is_file()}
-    assert one == pool and len(one) == 3 * 3 + 2  # report.md, cost.png, graph.png; the index
+    # report.md, report.html, cost.png, graph.png; the index: index.md, index.html, scatter.png
+    assert one == pool and len(one) == 3 * 4 + 3
     printed = capsys.readouterr().out.replace(str(tmp_path / "one"), "OUT") \
         .replace(str(tmp_path / "pool"), "OUT").splitlines()
     assert printed[:4] == printed[4:]  # the same lines, in the same order, either way
