@@ -93,7 +93,7 @@ def usage_error(argv, capsys) -> str:
     (["analyze", LENET, "--freeze", "c3", "--images", "1" + "0" * 4000],
      f"argument --images: expected a number of images from 1 to 10^12, got '1{'0' * 4000}'"),
     (["run", LENET, "--batch", "0"], f"argument --batch: {WHOLE}, got '0'"),
-    (["run", LENET, "--repeat", "0"], f"argument --repeat: {WHOLE}, got '0'"),
+    (["run", LENET, "--repeat", "0"], "argument --repeat: expected a number of runs from 1 to 1,000, got '0'"),
     (["run", LENET, "--batch", "²"], f"argument --batch: {WHOLE}, got '²'"),
 ])
 def test_a_bad_option_value_is_a_usage_error(argv, message, capsys, tmp_path, monkeypatch):

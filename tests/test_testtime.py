@@ -36,8 +36,12 @@ def test_crops_have_exact_content():
         assert np.array_equal(c[i + 5], e[:, :, ::-1])  # the mirror of the same crop
     with pytest.raises(SpecError, match="does not fit"):
         TT.crops(x, 6, 10)
-    with pytest.raises(SpecError, match="--crops takes"):
+    with pytest.raises(SpecError) as e:
         TT.crops(x, 3, 3)
+    assert e.value.message == "n, the number of crops, must be one of 1, 2, 5, 10; got 3"
+    with pytest.raises(SpecError) as e:
+        TT.evaluate([], x, 4)
+    assert e.value.message == "n_crops, the number of crops, must be one of 1, 2, 5, 10; got 4"
 
 
 def test_ten_crop_cost_is_ten_times_the_analysis_and_the_executors_count(lenet):

@@ -182,18 +182,35 @@ def test_finetune_with_a_small_frozen_part_under_any_hash_seed(tmp_path, hashsee
     assert "1,797 images x 648 (agrees with the analysis)" in done.stdout
 
 
+LR = "expected a learning rate above 0 and at most 10"
+MOMENTUM = "expected a momentum from 0 to below 1"
+EPOCHS = "expected a number of epochs from 1 to 10,000"
+
+
 @pytest.mark.parametrize("option, value, message", [
-    ("--lr", "nan", "--lr must be a positive number, got nan"),
-    ("--lr", "inf", "--lr must be a positive number, got inf"),
-    ("--epochs", "0", "--epochs must be a positive number, got 0"),
-    ("--decay", "nan", "--decay must be a non-negative number, got nan"),
-    ("--momentum", "nan", "--momentum must be at least 0 and below 1, got nan"),
-    ("--momentum", "1", "--momentum must be at least 0 and below 1, got 1.0"),
-    ("--test-fraction", "nan", "--test-fraction must be between 0 and 1, got nan"),
+    ("--lr", "nan", f"{LR}, got 'nan'"),
+    ("--lr", "inf", f"{LR}, got 'inf'"),
+    ("--lr", "0", f"{LR}, got '0'"),
+    ("--lr", "11", f"{LR}, got '11'"),
+    ("--epochs", "0", f"{EPOCHS}, got '0'"),
+    ("--epochs", "10001", f"{EPOCHS}, got '10001'"),
+    ("--epochs", "1e9", f"{EPOCHS}, got '1e9'"),
+    ("--batch", "1000001", "expected a batch size from 1 to 1,000,000, got '1000001'"),
+    ("--classes", "1", "expected a number of classes from 2 to 100,000, got '1'"),
+    ("--decay", "nan", "expected a weight decay from 0 to 1, got 'nan'"),
+    ("--decay", "2", "expected a weight decay from 0 to 1, got '2'"),
+    ("--momentum", "nan", f"{MOMENTUM}, got 'nan'"),
+    ("--momentum", "1", f"{MOMENTUM}, got '1'"),
+    ("--test-fraction", "nan", "expected a fraction above 0 and below 1, got 'nan'"),
+    ("--test-fraction", "1", "expected a fraction above 0 and below 1, got '1'"),
 ])
 def test_finetune_command_refuses_options_out_of_range(option, value, message, capsys):
-    status = main(["finetune", str(SPECS / "lenet5.arch"), "--freeze", "f6", option, value])
-    assert status == 1 and capsys.readouterr().err == f"error: {message}\n"
+    """A usage error (exit 2) from the option's type, before the spec is read."""
+    with pytest.raises(SystemExit) as e:
+        main(["finetune", str(SPECS / "lenet5.arch"), "--freeze", "f6", option, value])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert err.splitlines()[-1] == f"archcalc finetune: error: argument {option}: {message}"
 
 
 def test_finetune_command_fails_when_the_executor_disagrees_with_the_head(tmp_path, capsys,

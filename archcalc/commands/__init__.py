@@ -74,10 +74,47 @@ def whole_number(low: int, high: int, what: str):
     return parse
 
 
+def real_number(low: float, high: float, what: str, low_open=False, high_open=False):
+    """An argparse type: a finite number from `low` to `high` (either end left out when
+    open), else a usage error (exit 2) saying what the option takes; nan and inf are refused."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (above and below):  # nan fails every comparison: refused too
+            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'")
+        return value
+    return parse
+
+
+def add_memory_option(p, help="refuse a run predicted to need more (default 8 GiB)") -> None:
+    """`--max-memory GIB`, read in bytes by memory_limit."""
+    p.add_argument("--max-memory", type=gibibytes, default=8.0, metavar="GIB", help=help)
+
+
+def memory_limit(args) -> int:
+    """--max-memory in bytes."""
+    return int(args.max_memory * 2**30)
+
+
 positive_int = whole_number(1, 999_999_999, "a whole number >= 1")
 # numpy's generators take any seed >= 0; 2^63 - 1 keeps every seed a signed 64-bit integer
 seed_value = whole_number(0, 2**63 - 1, "a seed, a whole number from 0 to 2^63 - 1")
 image_count = whole_number(1, 10**12, "a number of images from 1 to 10^12")
+# Upper bounds keep a mistyped value from becoming a run that never ends or a huge allocation
+# (an image of SIZE^2 pixels per augmentation, a pass over the data per epoch)
+image_side = whole_number(8, 4096, "a side from 8 to 4,096 pixels")
+epoch_count = whole_number(1, 10_000, "a number of epochs from 1 to 10,000")
+mini_batch_size = whole_number(1, 1_000_000, "a batch size from 1 to 1,000,000")
+class_count = whole_number(2, 100_000, "a number of classes from 2 to 100,000")
+repeat_count = whole_number(1, 1_000, "a number of runs from 1 to 1,000")
+learning_rate = real_number(0, 10, "a learning rate above 0 and at most 10", low_open=True)
+momentum_value = real_number(0, 1, "a momentum from 0 to below 1", high_open=True)
+decay_value = real_number(0, 1, "a weight decay from 0 to 1")
+fraction_value = real_number(0, 1, "a fraction above 0 and below 1", low_open=True, high_open=True)
 
 
 def gibibytes(text: str) -> float:

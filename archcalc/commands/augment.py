@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..practice import augment
 from ..errors import SpecError
-from . import seed_value
+from . import image_side, seed_value
 
 
 def add_parser(sub) -> None:
@@ -16,15 +16,13 @@ def add_parser(sub) -> None:
                         "sample photograph grace_hopper.jpg")
     p.add_argument("--out", default="reports/augmentation.png",
                    help="the PNG to write (default: reports/augmentation.png)")
-    p.add_argument("--size", type=int, default=256,
+    p.add_argument("--size", type=image_side, default=256,
                    help="the image's centre square is resized to SIZE x SIZE (default 256)")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the random draws (default 0)")
     p.set_defaults(main=main)
 
 
 def main(args) -> int:
-    if args.size < 8:
-        raise SpecError(f"--size must be at least 8, got {args.size}")
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise SpecError(f"--out must name a .png file, got '{args.out}'", None,

@@ -5,7 +5,6 @@ images and labels) into a memory-mapped feature cache; a new softmax head is tra
 cached features; the full network's weights are saved for `archcalc run --weights`."""
 from __future__ import annotations
 
-import math
 import sys
 import zipfile
 from pathlib import Path
@@ -15,8 +14,11 @@ import numpy as np
 from ..source import load
 from ..practice import transfer
 from ..errors import SpecError
-from ..executor.forward import single_input
-from . import add_set_option, add_spec_argument, add_weights_option, parse_sets, seed_value
+from ..executor import weights as wts
+from ..executor.forward import single_input, size_text
+from . import (add_memory_option, add_set_option, add_spec_argument, add_weights_option,
+               class_count, decay_value, epoch_count, fraction_value, learning_rate,
+               memory_limit, mini_batch_size, momentum_value, parse_sets, seed_value)
 
 
 def add_parser(sub) -> None:
@@ -29,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default="digits", metavar="digits|FILE.npz",
                    help="'digits' (scikit-learn's 8x8 digits, resized to the spec's input; "
                         "the default) or an .npz with arrays x (N, n_H, n_W, n_C) and y (N,)")
-    p.add_argument("--classes", type=int, metavar="K",
+    p.add_argument("--classes", type=class_count, metavar="K",
                    help="width of the new classifier (default: largest label + 1)")
     add_weights_option(p, "pretrained weights keyed 'LAYER/KEY' (default: seeded initialisation)")
     p.add_argument("--out", metavar="FILE.npz",
@@ -37,28 +39,31 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", metavar="FILE.npy",
                    help="the feature cache (default: SPEC_LAYER_features.npy); reused when "
                         "spec, weights and data are unchanged")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch", type=int, default=32, help="mini-batch size (default 32)")
-    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
-    p.add_argument("--momentum", type=float, default=0.9, help="0 for plain gradient descent")
-    p.add_argument("--decay", type=float, default=1e-4, help="weight decay (default 1e-4)")
-    p.add_argument("--test-fraction", type=float, default=0.25,
+    p.add_argument("--epochs", type=epoch_count, default=30, help="passes over the train "
+                                                                   "features (default 30)")
+    p.add_argument("--batch", type=mini_batch_size, default=32, help="mini-batch size (default 32)")
+    p.add_argument("--lr", type=learning_rate, default=0.05, help="learning rate (default 0.05)")
+    p.add_argument("--momentum", type=momentum_value, default=0.9,
+                   help="0 for plain gradient descent")
+    p.add_argument("--decay", type=decay_value, default=1e-4, help="weight decay (default 1e-4)")
+    p.add_argument("--test-fraction", type=fraction_value, default=0.25,
                    help="share of the images held out for the accuracy (default 0.25)")
     p.add_argument("--seed", type=seed_value, default=0,
                    help="seed of the weights, the split and the mini-batches (default 0)")
     add_set_option(p, "bind a free symbol (repeatable); the images' size binds H and W")
+    add_memory_option(p, "refuse a run whose feature cache and working memory would need more "
+                         "(default 8 GiB)")
     p.set_defaults(main=main)
 
 
 def main(args) -> int:
-    check_options(args)
     net = load(args.spec)
     at = parse_sets(args.set)
     if args.data == "digits":
-        x, y = transfer.digits(single_input(net, at, "finetune")[0])
+        x, y = transfer.digits(single_input(net, at, "finetune")[0], memory_limit(args))
         data = f"scikit-learn digits, 8x8 resized to {x.shape[1]}x{x.shape[2]}x{x.shape[3]}"
     else:
-        x, y = read_data(args.data)
+        x, y = read_data(args.data, memory_limit(args))
         data = f"'{args.data}', {x.shape[1]}x{x.shape[2]}x{x.shape[3]}"
     stem = f"{Path(args.spec).stem}_{args.freeze}"
     out = args.out or f"{Path(args.spec).stem}_finetuned.npz"
@@ -67,7 +72,8 @@ def main(args) -> int:
                                test_fraction=args.test_fraction, epochs=args.epochs,
                                batch=args.batch, lr=args.lr, decay=args.decay,
                                momentum=args.momentum, seed=args.seed, weights=args.weights,
-                               cache=cache, out=out, progress=progress_stream())
+                               cache=cache, out=out, progress=progress_stream(),
+                               memory_limit=memory_limit(args))
     print(transfer.report(result, data), end="")
     feats = result.features
     if not feats.reused and feats.counted_macs != len(feats.array) * result.frozen_macs:
@@ -85,22 +91,9 @@ def progress_stream():
     return sys.stderr if sys.stderr.isatty() else False
 
 
-def check_options(args) -> None:
-    """Written as `not (value in range)`, so that nan (every comparison false) is refused."""
-    for option in ("epochs", "batch", "lr"):
-        value = getattr(args, option)
-        if not (0 < value < math.inf):
-            raise SpecError(f"--{option} must be a positive number, got {value}")
-    if not (0 <= args.momentum < 1):
-        raise SpecError(f"--momentum must be at least 0 and below 1, got {args.momentum}")
-    if not (0 <= args.decay < math.inf):
-        raise SpecError(f"--decay must be a non-negative number, got {args.decay}")
-    if not (0 < args.test_fraction < 1):
-        raise SpecError(f"--test-fraction must be between 0 and 1, got {args.test_fraction}")
-
-
-def read_data(path):
+def read_data(path, limit):
     try:
+        refuse_large_data(path, limit)
         with np.load(path, allow_pickle=False) as z:
             if not isinstance(z, np.lib.npyio.NpzFile) or not {"x", "y"} <= set(z.files):
                 raise SpecError(f"data '{path}' must be an .npz with arrays x and y")
@@ -115,3 +108,18 @@ def read_data(path):
         raise SpecError(f"data '{path}': x must be (N, n_H, n_W, n_C) and y (N,) whole-number "
                         f"labels; got x {x.shape}, y {y.shape} {y.dtype}")
     return x, y.astype(np.int64)
+
+
+def refuse_large_data(path, limit) -> None:
+    """The arrays x and y as their .npy headers give them, checked against `limit` bytes
+    before their data is read (a header may claim any size in a few bytes)."""
+    if not zipfile.is_zipfile(path):
+        return  # np.load says what the file is instead
+    with zipfile.ZipFile(path) as z:
+        sizes = {info.filename[:-4]: wts.member_header(z, info).nbytes for info in z.infolist()
+                 if info.filename in ("x.npy", "y.npy")}
+    if sum(sizes.values()) > limit:
+        parts = " + ".join(f"{size_text(n)} of {k}" for k, n in sorted(sizes.items()))
+        raise SpecError(f"data '{path}' would need {size_text(sum(sizes.values()))} ({parts}), "
+                        f"over the limit of {size_text(limit)}", None,
+                        ("give fewer or smaller images, or raise the limit (--max-memory)",))

@@ -10,8 +10,8 @@ from ..source import load
 from ..executor import weights as wts
 from ..errors import SpecError
 from ..executor.forward import check, run, size_text
-from . import (add_binding_options, add_spec_argument, add_weights_option, gibibytes, parse_sets,
-               positive_int, seed_value, testtime)
+from . import (add_binding_options, add_memory_option, add_spec_argument, add_weights_option,
+               memory_limit, parse_sets, positive_int, repeat_count, seed_value, testtime)
 
 
 def add_parser(sub) -> None:
@@ -27,10 +27,9 @@ def add_parser(sub) -> None:
     p.add_argument("--verify", action="store_true",
                    help="check shapes, MACs and weight counts against the analysis")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--repeat", type=positive_int, default=1, metavar="K",
+    p.add_argument("--repeat", type=repeat_count, default=1, metavar="K",
                    help="run K times and report the fastest")
-    p.add_argument("--max-memory", type=gibibytes, default=8.0, metavar="GIB",
-                   help="refuse a run predicted to need more (default 8 GiB)")
+    add_memory_option(p)
     add_binding_options(p)
     testtime.add_options(p)  # --crops, --crop-from, --ensemble
     p.set_defaults(main=main)
@@ -53,7 +52,7 @@ def main(args) -> int:
             write_array(args.output, in_model_layout(net, last, evaluation.output))
         return 0
     options = dict(seed=args.seed, at=parse_sets(args.set), batch=args.batch, dtype=args.dtype,
-                   memory_limit=int(args.max_memory * 2**30), strict=args.strict,
+                   memory_limit=memory_limit(args), strict=args.strict,
                    trace_memory=args.verify)
     best = result = run(net, x, weights, **options)
     for _ in range(args.repeat - 1):  # the same weights again: only the pass is timed

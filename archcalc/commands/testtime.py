@@ -10,7 +10,7 @@ from ..analysis import costs
 from ..errors import SpecError
 from ..executor.forward import single_input, size_text
 from ..practice.testtime import CROP_SETS, Evaluation, Member, evaluate
-from . import positive_int
+from . import memory_limit, positive_int
 
 # Each seeded network is drawn, analysed and run on every crop of every image: K networks cost
 # K times one run. The bound is checked before any of that work starts.
@@ -65,14 +65,14 @@ def command(args, net, x, at, weights) -> tuple[list[str], Evaluation]:
     (h, w, c), a = single_input(net, at, "test-time averaging")
     if x is None:
         side = args.crop_from or (math.ceil(max(h, w) * 8 / 7) if args.crops > 1 else max(h, w))
-        refuse_large_input((args.batch or 1, side, side, c), args.max_memory)
+        refuse_large_input((args.batch or 1, side, side, c), memory_limit(args))
         x = np.random.default_rng(args.seed).standard_normal((args.batch or 1, side, side, c),
                                                               dtype=np.float32)
         source = f"random {side}x{side}x{c} images (seed {args.seed})"
     else:
         source = f"'{args.input}', {x.shape[1]}x{x.shape[2]}x{x.shape[3]} images"
     e = evaluate(members, x, args.crops, at, np.dtype(args.dtype),
-                 int(args.max_memory * 2**30) if args.max_memory else None)
+                 memory_limit(args))
     if not e.agrees:
         raise SpecError(f"the executor counted {e.counted_macs:,} MACs, the analysis predicts "
                         f"{e.predicted_macs:,} ({e.crops} crops x {e.models} models)")
@@ -103,11 +103,10 @@ def report(e: Evaluation, a) -> list[str]:
     return lines
 
 
-def refuse_large_input(shape, max_memory_gib) -> None:
+def refuse_large_input(shape, limit) -> None:
     """The random images are drawn before the run's own estimate: check their size first."""
     need = math.prod(shape) * np.dtype(np.float32).itemsize
-    limit = int(max_memory_gib * 2**30) if max_memory_gib else None
-    if limit is not None and need > limit:
+    if need > limit:
         images = f"{shape[0]:,} random image{'s' * (shape[0] != 1)}"
         raise SpecError(f"drawing {images} of {shape[1]:,}x{shape[2]:,}x{shape[3]} "
                         f"would need {size_text(need)}, over the limit of {size_text(limit)}", None,

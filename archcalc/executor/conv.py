@@ -77,9 +77,11 @@ def conv_im2col(op, x, w, ctx):
     for tile in tiles(N, oh, row_bytes, ctx.tile_bytes):
         block = flat[tile_rows(tile, oh, ow)]
         src = slab(x, op, ow, tile, ctx)
+        # no name holds a set's patches past its product, so a wider set's workspace
+        # replaces them instead of joining them
         for channels, matrix, outs in sets:
-            patches = im2col(src[..., channels], op, tile[3] - tile[2], ow, ctx)
-            ctx.matmul(patches, matrix, out=block[:, outs])
+            ctx.matmul(im2col(src[..., channels], op, tile[3] - tile[2], ow, ctx),
+                       matrix, out=block[:, outs])
         finish(block, op, w, ctx)
     return y
 

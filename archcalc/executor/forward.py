@@ -23,6 +23,7 @@ from ..errors import SpecError
 from ..network import Network
 from .fusion import fuse
 from .kernels import KERNELS, TILE_BYTES, WORKSPACE, Context
+from .scratch import TEMPORARIES
 from ..sizes import symbol
 
 MEMORY_LIMIT = 8 * 2**30  # bytes; a run predicted to need more is refused before it starts
@@ -57,13 +58,29 @@ class Plan:
     def workspace_bytes(self, n: int, dtype: np.dtype) -> int:
         """The kernels' reused workspace at batch n: each slot grows to its largest use."""
         slots = {}
-        for step, row in zip(self.steps, self.analysis.rows):
-            rule = WORKSPACE.get(step.kind)
-            if rule is not None:
-                shape = (n, *(int(v) for v in row.in_shapes[0]))
-                for slot, size in rule(step.op, shape, dtype.itemsize, TILE_BYTES).items():
-                    slots[slot] = max(slots.get(slot, 0), size)
+        for step, shape in self.rule_inputs(WORKSPACE, n):
+            for slot, size in WORKSPACE[step.kind](step.op, shape, dtype.itemsize, TILE_BYTES).items():
+                slots[slot] = max(slots.get(slot, 0), size)
         return sum(slots.values()) * dtype.itemsize
+
+    def temporary_bytes(self, n: int, dtype: np.dtype) -> int:
+        """The largest of the arrays a kernel makes and drops within its call at batch n
+        (a padded copy, repeated channels: executor.scratch), one layer at a time."""
+        return max((TEMPORARIES[step.kind](step.op, shape, dtype.itemsize, TILE_BYTES)
+                    for step, shape in self.rule_inputs(TEMPORARIES, n)), default=0)
+
+    def memory(self, n: int, dtype: np.dtype) -> tuple[int, int, int, int]:
+        """Bytes a run at batch n will hold, from sizes alone: (live activations' peak,
+        weights, workspace, temporaries)."""
+        return (self.analysis.totals["peak_activations"] * n * dtype.itemsize,
+                self.weight_count() * dtype.itemsize, self.workspace_bytes(n, dtype),
+                self.temporary_bytes(n, dtype))
+
+    def rule_inputs(self, rules: dict, n: int):
+        """(step, its first input's shape at batch n) for the steps `rules` has a rule for."""
+        for step, row in zip(self.steps, self.analysis.rows):
+            if step.kind in rules:
+                yield step, (n, *(int(v) for v in row.in_shapes[0]))
 
 
 @dataclass
@@ -109,9 +126,9 @@ def run(net, x=None, weights=None, *, seed=0, at=None, batch=None, dtype=np.floa
     feeds = as_feeds(net, x)
     the_plan = plan(net, {**inferred(net, feeds, at or {}), **(at or {})}, strict)
     n = batch_size(feeds, batch)
-    predicted = the_plan.analysis.totals["peak_activations"] * n * dtype.itemsize
-    refuse_if_large(the_plan, n, predicted, the_plan.weight_count() * dtype.itemsize,
-                    the_plan.workspace_bytes(n, dtype), memory_limit)
+    need = the_plan.memory(n, dtype)
+    refuse_if_large(the_plan, n, *need, memory_limit)
+    predicted = need[0]
     feeds = feeds_for(the_plan, feeds, n, seed, dtype)  # only now: an input can be huge too
     params = weights_for(the_plan, weights, seed, dtype)
     steps, folded = (the_plan.steps, params) if keep else fuse(the_plan, params)
@@ -156,10 +173,11 @@ def plan(net: Network, at: dict, strict=False) -> Plan:
     return Plan(net, analysis, tuple(steps), shapes)
 
 
-def refuse_if_large(the_plan, n, activations, weights, workspace, limit):
-    need = activations + weights + workspace
+def refuse_if_large(the_plan, n, activations, weights, workspace, temporaries, limit):
+    need = activations + weights + workspace + temporaries
     if limit is not None and need > limit:
         scratch = f" + {size_text(workspace)} of workspace" if workspace else ""
+        scratch += f" + {size_text(temporaries)} of temporaries" if temporaries else ""
         raise SpecError(
             f"running {the_plan.analysis.network} at batch {n} would need about {size_text(need)} "
             f"({size_text(activations)} of live activations + {size_text(weights)} of weights"

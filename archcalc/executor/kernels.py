@@ -41,6 +41,7 @@ class Context:
         back to the OS and fault in again on every call (2x slower on VGG-16)."""
         size = int(np.prod(shape))
         if self._buffers.get(slot, np.empty(0)).size < size:
+            self._buffers.pop(slot, None)  # let go first: never the old and the new at once
             self._buffers[slot] = np.empty(size, self.dtype)
         return self._buffers[slot][:size].reshape(shape)
 

@@ -33,8 +33,7 @@ CROP_SETS = {1: "the centre crop", 2: "the centre crop and its mirror",
 def crop_boxes(shape, size, n=10) -> list[tuple[int, int, bool]]:
     """(top, left, mirrored) of each of the n crops of `size` (h, w or one side) in images of
     `shape` (H, W): corners top-left, top-right, bottom-left, bottom-right, then the centre."""
-    if n not in CROP_SETS:
-        raise SpecError(f"--crops takes {', '.join(map(str, CROP_SETS))}, got {n}")
+    check_crop_count(n, "n")
     H, W = (int(v) for v in shape[:2])
     h, w = (int(size), int(size)) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
     if h > H or w > W:
@@ -48,6 +47,13 @@ def crop_boxes(shape, size, n=10) -> list[tuple[int, int, bool]]:
         return [centre, centre[:2] + (True,)]
     five = corners + [centre]
     return five if n == 5 else five + [(t, l, True) for t, l, _ in five]
+
+
+def check_crop_count(n, name: str) -> None:
+    """The error speaks of the caller's own parameter (`name`); a command names its option."""
+    if n not in CROP_SETS:
+        raise SpecError(f"{name}, the number of crops, must be one of "
+                        f"{', '.join(map(str, CROP_SETS))}; got {n}")
 
 
 def crops(x, size, n=10) -> np.ndarray:
@@ -107,6 +113,7 @@ def evaluate(members, images, n_crops=10, at=None, dtype=np.float32,
              memory_limit=None) -> Evaluation:
     """Run every member on every crop of `images` (N, H, W, C) and average the outputs. The
     crop size is each member's input size (the members must agree on it)."""
+    check_crop_count(n_crops, "n_crops")
     members = list(members)
     if not members:
         raise SpecError("an ensemble needs at least one network")

@@ -17,9 +17,12 @@ One module per job:
   gradient descent on softmax cross-entropy plus weight decay. The classifier starts from a
   fresh seeded initialisation; earlier head layers start from the given weights.
 - data.py: the digits demo's images and the train/test split.
+- budget.py: the feature cache's bytes and the working memory, from sizes, refused past the
+  memory limit (or the cache's disk) before any file is made.
 - finetuning.py: `finetune(...)`, the whole run, the full network's weights saved as an .npz
   keyed 'LAYER/KEY' (the executor's format), the costs from the analysis; `report`.
 """
+from .budget import Budget, budget_for
 from .data import digits, train_test_split
 from .features import Features, Progress, cache_key, extract
 from .finetuning import Finetune, finetune, report, softmax_if_needed

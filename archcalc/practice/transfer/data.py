@@ -4,13 +4,25 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import SpecError
+from ...executor.forward import size_text
 from ..augment import resize
 
 
-def digits(shape) -> tuple[np.ndarray, np.ndarray]:
+DIGITS = 1797  # images in scikit-learn's digits
+
+
+def digits(shape, memory_limit=None) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes, shipped with the
     package, no download), scaled to [0, 1], resized bilinearly to the spec's input (n_H,
-    n_W) and repeated over its n_C channels: (images float32 NHWC, labels int64)."""
+    n_W) and repeated over its n_C channels: (images float32 NHWC, labels int64). Images
+    that would pass `memory_limit` bytes at that size are refused before they are made."""
+    H, W, C = (int(v) for v in shape)
+    need = DIGITS * H * W * C * 4
+    if memory_limit is not None and need > memory_limit:
+        raise SpecError(f"the digits at the spec's input {H}x{W}x{C} would need {size_text(need)} "
+                        f"({DIGITS:,} images x {H * W * C:,} numbers x 4 bytes), over the limit "
+                        f"of {size_text(memory_limit)}", None,
+                        ("give smaller images (--data), or raise the limit (--max-memory)",))
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -18,7 +30,6 @@ def digits(shape) -> tuple[np.ndarray, np.ndarray]:
                         None, ("pip install 'archcalc[demo]'",)) from None
     d = load_digits()
     x = (d.images.astype(np.float32) / 16)[..., None]
-    H, W, C = (int(v) for v in shape)
     if (H, W) != (8, 8):
         x = resize(x, (H, W))
     return np.ascontiguousarray(np.repeat(x, C, axis=-1)), d.target.astype(np.int64)

@@ -4,6 +4,7 @@ matches; and the progress bar of a long run."""
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import numpy as np
 
 from ...analysis.analyzer import analyze
 from ...executor.forward import run
+from .budget import refuse_if_no_room
 from .splitting import Split, frozen_network
 
 
@@ -85,6 +87,7 @@ def extract(s: Split, images, cache, frozen_weights: dict, batch=256, at=None,
             return Features(array, path, True, 0, time.perf_counter() - start, key)
     sub = frozen_network(s)
     shape = tuple(int(v) for v in analyze(sub, at=at or {}).row(s.through).out_shape)
+    refuse_if_no_room(path, len(images), math.prod(shape))  # before any folder or file
     path.parent.mkdir(parents=True, exist_ok=True)
     key_path.unlink(missing_ok=True)  # a half-written cache must never look valid
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(images), *shape))

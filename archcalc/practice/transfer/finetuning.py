@@ -13,12 +13,16 @@ from ...analysis import costs
 from ...analysis.analyzer import analyze
 from ...errors import SpecError
 from ...executor import weights as wts
-from ...executor.forward import run
+from ...executor.forward import MEMORY_LIMIT, run
 from ...network import Network
+from .budget import budget_for, refuse_if_large
 from .data import train_test_split
 from .features import Features, extract
 from .head import Training, head_layers, predict, softmax, train_head
 from .splitting import Split, bindings, network_weights, split
+
+
+EXTRACT_BATCH = 256  # images the frozen part runs on at a time
 
 
 @dataclass
@@ -41,10 +45,12 @@ class Finetune:
 
 def finetune(net: Network, images, labels, through, *, classes=None, test_fraction=0.25, epochs=30,
              batch=32, lr=0.05, decay=1e-4, momentum=0.9, seed=0, weights=None, cache,
-             out=None, progress=None, verify=True) -> Finetune:
+             out=None, progress=None, verify=True, memory_limit=MEMORY_LIMIT) -> Finetune:
     """Freeze `net` through `through`, cache the frozen part's outputs for every image, train
     a new k-way softmax head on the train split's features, measure accuracy on the test
-    split, and save the full network's weights to `out` (an .npz keyed 'LAYER/KEY')."""
+    split, and save the full network's weights to `out` (an .npz keyed 'LAYER/KEY').
+    A run whose feature cache and working memory (budget.py) pass `memory_limit` bytes, or
+    whose cache its disk cannot hold, is refused before any file is made."""
     images = np.asarray(images)  # no copy of an array or a memory-mapped one
     labels = np.asarray(labels, dtype=np.int64)
     if len(images) != len(labels):
@@ -54,10 +60,12 @@ def finetune(net: Network, images, labels, through, *, classes=None, test_fracti
         raise SpecError(f"labels must be 0 .. {k - 1}, got {labels.min()} .. {labels.max()}")
     s = split(net, through, k)
     at = bindings(s.net, images)
+    train, test = train_test_split(len(images), test_fraction, seed)
+    need = budget_for(s, at, len(images), len(train), len(test), EXTRACT_BATCH)
+    refuse_if_large(need, s.net.name, through, memory_limit)
     params = network_weights(s, weights, seed, at)
     feats = extract(s, images, cache, {n: params[n] for n in s.frozen if n in params},
-                    at=at, progress=progress)
-    train, test = train_test_split(len(images), test_fraction, seed)
+                    batch=EXTRACT_BATCH, at=at, progress=progress)
     layers = head_layers(s)
     x = np.asarray(feats.array)
     training = train_head(layers, params, x[train], labels[train], epochs, batch, lr, decay,

@@ -105,8 +105,12 @@ def network_weights(s: Split, weights=None, seed=0, at=None) -> dict:
     params = weights_for(the_plan, None, seed, np.float32)
     if weights is None:
         return params
-    flat, source = wts.given(weights)
-    kept = {k: v for k, v in flat.items() if not k.startswith(s.classifier + "/")}
     expected = {k: v for k, v in the_plan.weight_shapes.items() if v and k != s.classifier}
+    # each array's shape checked against the layout before it is read (a file's header
+    # first); the old classifier's arrays, whatever their shape, are dropped unread
+    shapes = {wts.key(layer, name): shape for layer, arrays in expected.items()
+              for name, shape in arrays.items()}
+    flat, source = wts.given(weights, shapes)
+    kept = {k: v for k, v in flat.items() if not k.startswith(s.classifier + "/")}
     params.update(wts.fit(kept, expected, s.net.graph, np.float32, source))
     return params
