@@ -259,7 +259,7 @@ def test_mobilenet_v1():
 
 def test_mobilenet_v2():
     # torchvision mobilenet_v2: 3,504,872 params ("3.5M"), 300,774,272 MACs ("0.30 GFLOPS";
-    # Sandler et al. (2018), Table 3: "300M" multiply-adds).
+    # Sandler et al. (2018): "300M" multiply-adds).
     assert totals("mobilenet_v2") == (3_504_872, 300_774_272)
     assert analysis("mobilenet_v2").row("conv_last.out").out_shape == (7, 7, 1280)
 
@@ -267,7 +267,7 @@ def test_mobilenet_v2():
 def test_mobilenet_v3():
     # torchvision mobilenet_v3_large / mobilenet_v3_small: 5,483,032 and 2,542,856 params
     # ("5.5M", "2.5M"), 216,589,760 and 56,510,400 MACs ("0.22 / 0.06 GFLOPS"; Howard et al.
-    # (2019), Tables 3 and 4: "219M" and "56M" multiply-adds).
+    # (2019): "219M" and "56M" multiply-adds).
     assert totals("mobilenet_v3_large") == (5_483_032, 216_589_760)
     assert totals("mobilenet_v3_small") == (2_542_856, 56_510_400)
     # squeeze-and-excitation of b5 (120 maps through 32): (120 + 1)*32 + (32 + 1)*120 params
