@@ -14,6 +14,7 @@ import pytest
 import sympy
 
 import archcalc
+from archcalc.present.compare import depth
 from archcalc.sizes import symbol
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -231,11 +232,103 @@ def test_nin_1x1():
     assert totals("nin_1x1") == (32 * 192 + 32, 28 * 28 * 32 * 192) == (6_176, 4_816_896)
 
 
+# ---------------------------------------------------------------- mobile and modern CNNs
+# torchvision's counts: params = sum(p.numel()) of the model (its weights' meta "num_params"),
+# BatchNorm gamma and beta included, running statistics excluded; MACs = conv + fc at batch 1,
+# 224x224 (its docs' "GFLOPS" column counts multiply-adds).
+
+def test_mobilenet_v1():
+    # Howard et al. (2017), Table 1, BN + ReLU after every conv: the paper's "569 million
+    # mult-adds" and "4.2 million parameters"; Keras's MobileNet(alpha=1.0) reports 4,231,976
+    # trainable params and 21,888 non-trainable (the BN running statistics, as many as the
+    # gammas and betas). Written out, with n the output size of each depthwise separable pair:
+    #   MACs   = conv1 112*112*32*27 + sum n*n*c_in*(9 + c_out) + fc 1024*1000
+    #   params = conv1 27*32 + BN 2*32 + sum (9*c_in + 2*c_in + c_in*c_out + 2*c_out) + fc
+    separable = ([(112, 32, 64), (56, 64, 128), (56, 128, 128), (28, 128, 256), (28, 256, 256),
+                  (14, 256, 512)] + [(14, 512, 512)] * 5 + [(7, 512, 1024), (7, 1024, 1024)])
+    macs = 112 * 112 * 32 * 27 + sum(n * n * c_in * (9 + c) for n, c_in, c in separable) + 1024 * 1000
+    params = (27 * 32 + 2 * 32 + sum(9 * c_in + 2 * c_in + c_in * c + 2 * c for _, c_in, c in separable)
+              + 1024 * 1000 + 1000)
+    bn = 2 * 32 + sum(2 * c_in + 2 * c for _, c_in, c in separable)
+    assert (params, macs, bn) == (4_231_976, 568_740_352, 21_888)
+    assert totals("mobilenet_v1") == (4_231_976, 568_740_352)
+    assert analysis("mobilenet_v1").totals["state"] == bn  # running mean and variance
+    # "counting depthwise and pointwise convolutions as separate layers, MobileNet has 28 layers"
+    assert depth(analysis("mobilenet_v1")) == 28
+
+
+def test_mobilenet_v2():
+    # torchvision mobilenet_v2: 3,504,872 params ("3.5M"), 300,774,272 MACs ("0.30 GFLOPS";
+    # Sandler et al. (2018): "300M" multiply-adds).
+    assert totals("mobilenet_v2") == (3_504_872, 300_774_272)
+    assert analysis("mobilenet_v2").row("conv_last.out").out_shape == (7, 7, 1280)
+
+
+def test_mobilenet_v3():
+    # torchvision mobilenet_v3_large / mobilenet_v3_small: 5,483,032 and 2,542,856 params
+    # ("5.5M", "2.5M"), 216,589,760 and 56,510,400 MACs ("0.22 / 0.06 GFLOPS"; Howard et al.
+    # (2019): "219M" and "56M" multiply-adds).
+    assert totals("mobilenet_v3_large") == (5_483_032, 216_589_760)
+    assert totals("mobilenet_v3_small") == (2_542_856, 56_510_400)
+    # squeeze-and-excitation of b5 (120 maps through 32): (120 + 1)*32 + (32 + 1)*120 params
+    assert analysis("mobilenet_v3_large").row("b5.body.se.fc1").params == 121 * 32
+    assert analysis("mobilenet_v3_large").row("b5.body.se.fc2").params == 33 * 120
+
+
+def test_efficientnet_b0():
+    # torchvision efficientnet_b0: 5,288,548 params ("5.3M"), 385,814,752 MACs ("0.39 GFLOPS";
+    # Tan and Le (2019), Table 2: "0.39B FLOPS", multiply-adds).
+    assert totals("efficientnet_b0") == (5_288_548, 385_814_752)
+    assert analysis("efficientnet_b0").row("s7.b0.out").out_shape == (7, 7, 320)
+
+
+def test_shufflenet_v2():
+    # torchvision shufflenet_v2_x1_0: 2,278,604 params ("2.3M"), 144,907,992 MACs ("0.14
+    # GFLOPS"; Ma et al. (2018), Table 5: "146M" FLOPs, multiply-adds).
+    assert totals("shufflenet_v2") == (2_278_604, 144_907_992)
+    a = analysis("shufflenet_v2")
+    assert [a.row(f"stage{i}.u0.out").out_shape for i in (2, 3, 4)] == [
+        (28, 28, 116), (14, 14, 232), (7, 7, 464)]
+
+
+def test_squeezenet():
+    # torchvision squeezenet1_0: 1,248,424 params ("1.2M"), 818,924,576 MACs ("0.82 GFLOPS").
+    # conv1 is 7x7/2 without padding: (224 - 7)/2 + 1 = 109.5 -> 109; the pools round up.
+    assert totals("squeezenet") == (1_248_424, 818_924_576)
+    a = analysis("squeezenet")
+    assert a.row("conv1").out_shape == (109, 109, 96)
+    assert a.row("conv1").macs == 109 * 109 * 96 * 7 * 7 * 3
+    assert a.row("fire9.out").out_shape == (13, 13, 512)
+
+
+def test_densenet121():
+    # torchvision densenet121: 7,978,856 params ("8.0M"), 2,834,161,664 MACs ("2.83 GFLOPS").
+    # The 121 layers of its name are the weighted ones on the longest path: conv0,
+    # 2*(6 + 12 + 24 + 16) dense-layer convs, 3 transition convs and the fc.
+    assert totals("densenet121") == (7_978_856, 2_834_161_664)
+    a = analysis("densenet121")
+    assert depth(a) == 1 + 2 * (6 + 12 + 24 + 16) + 3 + 1 == 121
+    assert [a.row(f"denseblock{i}.layer_{n}.out").out_shape[2]
+            for i, n in ((1, 6), (2, 12), (3, 24), (4, 16))] == [
+        64 + 6 * 32, 128 + 12 * 32, 256 + 24 * 32, 512 + 16 * 32]
+
+
+def test_regnet_y_400mf():
+    # torchvision regnet_y_400mf: 4,344,144 params ("4.3M"), 401,842,848 MACs ("0.4 GFLOPS").
+    # Stage widths 48, 104, 208, 440 in groups of 8 maps: the 3x3 of block4 has 55 groups,
+    # 440 * 3*3*8 weights.
+    assert totals("regnet_y_400mf") == (4_344_144, 401_842_848)
+    a = analysis("regnet_y_400mf")
+    assert a.row("block4.b0.f.b.conv").params == 440 * 3 * 3 * 8
+
+
 # ---------------------------------------------------------------- every spec
 
 ALL_SPECS = sorted(p.stem for p in SPECS.glob("*.arch"))
 IMAGENET = ["alexnet", "alexnet_2gpu", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
-            "resnet101", "resnet152", "plain34", "googlenet", "googlenet_aux", "googlenet_paper"]
+            "resnet101", "resnet152", "plain34", "googlenet", "googlenet_aux", "googlenet_paper",
+            "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
+            "efficientnet_b0", "shufflenet_v2", "squeezenet", "densenet121", "regnet_y_400mf"]
 
 
 def test_every_named_spec_exists():

@@ -231,8 +231,9 @@ def ex_clip(ex, layer, op, row, w):
 
 def ex_swish(ex, layer, op, row, w):
     tensor, rank = ex.out[layer.inputs[0]]
-    gate = ex.node("Sigmoid", [tensor], [f"{layer.name}/sigmoid"], name=f"{layer.name}/sigmoid")
-    return ex.node("Mul", [tensor, gate]), rank
+    # the first node carries the layer's name: the importer names the fused layer after it
+    gate = ex.node("Sigmoid", [tensor], [f"{layer.name}/sigmoid"])
+    return ex.node("Mul", [tensor, gate], [layer.name], name=f"{layer.name}/mul"), rank
 
 
 def ex_dropout(ex, layer, op, row, w):
@@ -284,9 +285,9 @@ def ex_shuffle(ex, layer, op, row, w):
                    name=f"{name}/shape5", axis=0)
     four = ex.node("Concat", [ex.init("maps", [0, n_C], np.int64), hw], [f"{name}/shape4"],
                    name=f"{name}/shape4", axis=0)
-    y = ex.node("Reshape", [x, five], [f"{name}/grouped"], name=f"{name}/grouped")
+    y = ex.node("Reshape", [x, five], [f"{name}/grouped"])  # named as the layer, as in ex_swish
     y = ex.node("Transpose", [y], [f"{name}/swapped"], name=f"{name}/swapped", perm=[0, 2, 1, 3, 4])
-    return ex.node("Reshape", [y, four]), 4
+    return ex.node("Reshape", [y, four], [name], name=f"{name}/back"), 4
 
 
 def ex_pad(ex, layer, op, row, w):
