@@ -122,7 +122,7 @@ def decomposed_layernorm(ctx, node):
     if not 0 < len(subs) < 3 or any(n.op_type != "Sub" or list(n.input) != [node.input[0], node.output[0]]
                                     for n in subs) or node.output[0] in {o.name for o in ctx.g.output}:
         return None
-    users = [n for sub in subs for n in ctx.readers(sub.output[0])]
+    users = list({id(n): n for sub in subs for n in ctx.readers(sub.output[0])}.values())  # d*d: once
     square = next((n for n in users if n.op_type in ("Pow", "Mul")), None)
     div = next((n for n in users if n.op_type == "Div" and n.input[0] in {s.output[0] for s in subs}), None)
     if len(users) != 2 or square is None or div is None or \
