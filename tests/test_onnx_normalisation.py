@@ -164,15 +164,8 @@ def test_spec_with_the_new_kinds_runs_verified_and_round_trips_through_onnx(tmp_
     the same analysis layer by layer; onnxruntime's output equals the executor's."""
     import onnx
 
-    from archcalc.cli import main as cli
-    from test_onnx import same_rows
-    spec, model, back = tmp_path / "block.arch", tmp_path / "block.onnx", tmp_path / "back.arch"
-    spec.write_text(CONVNEXT_LIKE)
-    assert cli(["run", str(spec), "--verify", "--batch", "2"]) == 0
-    assert "every shape, MAC count and weight count equals the analysis" in capsys.readouterr().out
-    assert cli(["export", str(spec), "-o", str(model)]) == 0
-    assert cli(["import", str(model), "-o", str(back)]) == 0
-    capsys.readouterr()
+    from test_onnx import same_rows, verified_round_trip
+    spec, model, back = verified_round_trip(tmp_path, capsys, CONVNEXT_LIKE)
     a = archcalc.analyze(archcalc.load(spec))
     same_rows(a, archcalc.analyze(archcalc.load(back)))
     # stem (4*4*3 + 1)*8 = 392, dw (7*7 + 1)*8 = 400, up (8 + 1)*32 = 288, down (32 + 1)*8 = 264,
