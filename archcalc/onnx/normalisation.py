@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .common import Unsupported, axes_of, real
+from .common import Unsupported, axes_of, real, same
 from .fold import fold_inputs
 
 KAPPA, BETA = 0.044715, math.sqrt(2 / math.pi)  # the tanh form's constants (PyTorch's)
@@ -28,9 +28,9 @@ def first_of(*handlers):
             out = h(ctx, node)
             if out is not None:
                 return out
-        raise Unsupported(f"{node.op_type} on activations outside the patterns archcalc reads (it "
-                          "evaluates it on constants, and reads GELU's x/2 (1 + erf(x/sqrt(2))) "
-                          "and a layer norm over the channels)")
+        raise Unsupported(f"{node.op_type} on activations outside the patterns archcalc reads "
+                          "(GELU's x/2 (1 + erf(x/sqrt(2))) and its tanh form, a layer norm over "
+                          "the channels)")
     return handle
 
 
@@ -65,7 +65,7 @@ def per_channel(ctx, node, name, x):
     or (1, C) for a vector), in our channel order; None otherwise."""
     v = const(ctx, node, name)
     n_C = ctx.shape(x).n_C
-    if v is None or v.dtype.kind != "f" or v.ndim > x.rank or v.size != n_C or v.size < 2 and n_C != 1:
+    if v is None or v.dtype.kind != "f" or v.ndim > x.rank or not same(v.size, n_C):
         return None
     shape = (1,) * (x.rank - v.ndim) + v.shape
     if shape[1] != n_C:
@@ -91,6 +91,10 @@ def emit_layernorm(ctx, node, x, ln, eps, output=None):
     if beta is None:
         raise Unsupported("LayerNormalization without a bias (archcalc's layernorm learns gamma and beta)")
     weights = {"gamma": gamma.reshape(-1), "beta": beta.reshape(-1)}
+    n_C = ctx.shape(x).n_C
+    if not all(same(v.size, n_C) for v in weights.values()):
+        raise Unsupported(f"LayerNormalization whose scale and bias hold {gamma.size} and {beta.size} "
+                          f"numbers for {n_C} channels")
     if x.perm is not None:
         weights = {k: v[list(x.perm)] for k, v in weights.items()}
     return ctx.emit(node, "layernorm", [x], x.rank, weights, output=output, perm=x.perm,
