@@ -265,10 +265,77 @@ def unet_like():
     return b.model(["N", 3, 16, 16], b.gemm(x, 4, 10)), {}
 
 
+def layernorm2d(b, x, c):
+    """torchvision's LayerNorm2d: channels last, LayerNormalization, channels first."""
+    y = b.node("Transpose", [x], perm=[0, 2, 3, 1])
+    y = b.node("LayerNormalization", [y, b.const(b.rng.uniform(0.5, 1.5, c).astype(np.float32)),
+                                      b.const(b.rng.uniform(-0.1, 0.1, c).astype(np.float32))],
+               axis=-1, epsilon=1e-6)
+    return b.node("Transpose", [y], perm=[0, 3, 1, 2])
+
+
+def scalar(b, value):
+    """A Constant node, as PyTorch puts one before the node that reads it."""
+    return b.node("Constant", [], value=numpy_helper.from_array(np.array(value, np.float32)))
+
+
+def layernorm_written_out(b, x, c, square="Pow", subs=1):
+    """ConvNeXt's own LayerNorm (channels_first): u = x.mean(1), s = (x - u).pow(2).mean(1),
+    (x - u)/sqrt(s + eps) * weight[:, None, None] + bias[:, None, None]."""
+    u = b.node("ReduceMean", [x], axes=[1], keepdims=1)
+    d = b.node("Sub", [x, u])
+    sq = b.node("Pow", [d, scalar(b, 2.0)]) if square == "Pow" else b.node("Mul", [d, d])
+    s = b.node("ReduceMean", [sq], axes=[1], keepdims=1)
+    r = b.node("Sqrt", [b.node("Add", [s, scalar(b, 1e-6)])])
+    y = b.node("Div", [b.node("Sub", [x, u]) if subs == 2 else d, r])
+    y = b.node("Mul", [b.const(b.rng.uniform(0.5, 1.5, (c, 1, 1)).astype(np.float32)), y])
+    return b.node("Add", [y, b.const(b.rng.uniform(-0.1, 0.1, (c, 1, 1)).astype(np.float32))])
+
+
+def gelu_erf(b, x, order="x first"):
+    """nn.GELU() as PyTorch exports it before opset 20: x/sqrt(2), Erf, + 1, then (x * .) * 0.5;
+    'half first' is (x * 0.5) * . (Hugging Face's), 'half last' (. * 0.5) * x."""
+    gate = b.node("Add", [b.node("Erf", [b.node("Div", [x, scalar(b, np.sqrt(2))])]), scalar(b, 1.0)])
+    if order == "half first":
+        return b.node("Mul", [b.node("Mul", [x, scalar(b, 0.5)]), gate])
+    if order == "half last":
+        return b.node("Mul", [b.node("Mul", [gate, scalar(b, 0.5)]), x])
+    return b.node("Mul", [b.node("Mul", [x, gate]), scalar(b, 0.5)])
+
+
+def gelu_tanh(b, x, cube="Mul"):
+    """nn.GELU(approximate='tanh') as PyTorch exports it: x*x*x, * 0.044715, + x, * sqrt(2/pi),
+    Tanh, + 1, * x, * 0.5; cube='Pow': Hugging Face's gelu_new, with x * 0.5 first."""
+    half = b.node("Mul", [x, scalar(b, 0.5)]) if cube == "Pow" else None
+    x3 = b.node("Pow", [x, scalar(b, 3.0)]) if cube == "Pow" else b.node("Mul", [x, b.node("Mul", [x, x])])
+    inner = b.node("Add", [x, b.node("Mul", [scalar(b, 0.044715), x3])])
+    gate = b.node("Add", [scalar(b, 1.0), b.node("Tanh", [b.node("Mul", [scalar(b, np.sqrt(2 / np.pi)), inner])])])
+    if half is not None:
+        return b.node("Mul", [half, gate])
+    return b.node("Mul", [scalar(b, 0.5), b.node("Mul", [x, gate])])
+
+
+def convnext_like():
+    """ConvNeXt's block as exporters write it: a 4x4 stride-4 stem, LayerNorm2d both ways
+    (torchvision's transposes, the original repo's written-out form), depthwise 7x7, a 1x1
+    expansion, GELU, a 1x1 projection, layer scale (Mul by (C, 1, 1)), the residual add; then
+    Elu, and a head with LayerNormalization on the vector and the tanh GELU."""
+    b = Builder("convnext_like")
+    x = layernorm2d(b, b.conv("x", 3, 8, 4, s=4), 8)
+    y = layernorm_written_out(b, b.conv(x, 8, 8, 7, p=3, group=8), 8)
+    y = b.conv(gelu_erf(b, b.conv(y, 8, 32, 1)), 32, 8, 1)
+    y = b.node("Mul", [b.const(b.rng.uniform(0.5, 1.5, (8, 1, 1)).astype(np.float32)), y])
+    x = b.node("Elu", [b.node("Add", [x, y])], alpha=0.5)
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
+    x = b.node("LayerNormalization", [x, b.const(np.ones(8, np.float32)), b.const(np.zeros(8, np.float32))],
+               axis=-1)
+    return b.model(["N", 3, 16, 16], b.gemm(gelu_tanh(b, x, cube="Pow"), 8, 10)), {}
+
+
 FAMILIES = {"mobilenet": mobilenet, "squeezenet": squeezenet, "densenet": densenet,
             "shufflenet": shufflenet, "efficientnet": efficientnet, "resnext": resnext,
             "inception": inception, "vgg_like": vgg_like, "keras_like": keras_like,
-            "unet_like": unet_like}
+            "unet_like": unet_like, "convnext_like": convnext_like}
 
 
 # ---------------------------------------------------------------- invalid and hostile models

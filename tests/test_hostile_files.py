@@ -116,10 +116,10 @@ def test_control_characters_in_names_are_escaped_in_every_message(capsys, tmp_pa
 
     from archcalc.cli import main as cli
     b = Builder("g\x1b[31m")
-    y = b.node("Elu", ["x"], name="evil\x1b[2J\nname\u202e")
+    y = b.node("Selu", ["x"], name="evil\x1b[2J\nname\u202e")
     assert refusal(unchecked(b, y)).splitlines()[:2] == [
-        "error: m.onnx: 1 node(s) use operators archcalc does not support: Elu",
-        "  = node 0 'evil\\x1b[2J\\nname\\u202e': Elu"]
+        "error: m.onnx: 1 node(s) use operators archcalc does not support: Selu",
+        "  = node 0 'evil\\x1b[2J\\nname\\u202e': Selu"]
     b = Builder("g")
     y = b.node("Conv", ["x", b.weight(4, 3, 3, 3)], name="bad\x07", kernel_shape=[3, 3], strides=[1, 2])
     assert refusal(unchecked(b, y), "m\x1b.onnx") == (

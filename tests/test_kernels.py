@@ -446,6 +446,63 @@ def test_upsample_equals_reference(case, dtype):
     assert ctx.macs == 0  # a copy or an interpolation: "other ops", never MACs
 
 
+# ---------------------------------------------------------------- ConvNeXt and ViT
+
+def layernorm_reference(x, gamma, beta, eps):
+    y = np.zeros_like(x)
+    for n, i, j in np.ndindex(x.shape[:3]):
+        v = [float(a) for a in x[n, i, j]]
+        mu = sum(v) / len(v)
+        var = sum((a - mu) ** 2 for a in v) / len(v)
+        for c, a in enumerate(v):
+            y[n, i, j, c] = gamma[c] * (a - mu) / math.sqrt(var + eps) + beta[c]
+    return y
+
+
+def activation_reference(x, f):
+    y = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        y[index] = f(float(x[index]))
+    return y
+
+
+def gelu(a):
+    return a / 2 * (1 + math.erf(a / math.sqrt(2)))
+
+
+def gelu_tanh(a):
+    return a / 2 * (1 + math.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a ** 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_layernorm_scale_gelu_elu_equal_references(dtype):
+    x = random(2, 3, 4, 6) * 3
+    gamma, beta = random(6), random(6)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    cases = [
+        (ops.LayerNorm(eps=Fraction(1, 10**6)), {"gamma": gamma, "beta": beta},
+         layernorm_reference(x, gamma, beta, 1e-6)),
+        (ops.Scale(), {"gamma": gamma}, np.array([[[[x[n, i, j, c] * gamma[c] for c in range(6)]
+                                                   for j in range(4)] for i in range(3)] for n in range(2)])),
+        (ops.GELU(), {}, activation_reference(x, gelu)),
+        (ops.GELU(approximate="tanh"), {}, activation_reference(x, gelu_tanh)),
+        (ops.ELU(alpha=Fraction(1, 2)), {}, activation_reference(x, lambda a: a if a > 0 else (math.exp(a) - 1) / 2)),
+    ]
+    for op, w, want in cases:
+        y, ctx = run_kernel(op, [x], w, dtype=dtype)
+        assert y.shape == x.shape and y.dtype == dtype, op
+        np.testing.assert_allclose(y, want, rtol=tol, atol=tol, err_msg=op.kind)
+        assert ctx.macs == 0  # element-wise: other ops, never MACs
+
+
+def test_gelu_is_exact_far_out_in_float32():
+    """x Phi(x) for large negative x is tiny, not 0 from cancellation, and x for large x."""
+    x = np.array([-12.0, -6.0, -3.0, 0.0, 1e-3, 3.0, 12.0]).reshape(1, 1, 1, -1)
+    y, _ = run_kernel(ops.GELU(), [x], dtype=np.float32)
+    want = activation_reference(x, lambda a: a / 2 * math.erfc(-a / math.sqrt(2)))
+    np.testing.assert_allclose(y, want, rtol=3e-7, atol=0)
+
+
 # ---------------------------------------------------------------- weight layouts
 # (that KERNELS covers the vocabulary exactly is tests/test_vocabulary.py's)
 
@@ -457,6 +514,8 @@ WEIGHTED = [
     (ops.RBF(c=10), ops.Shape(1, 1, 84)),
     (ops.Subsample(f=2, s=2), ops.Shape(8, 8, 6)),
     (ops.BatchNorm(), ops.Shape(8, 8, 6)),
+    (ops.LayerNorm(), ops.Shape(8, 8, 6)),
+    (ops.Scale(), ops.Shape(8, 8, 6)),
 ]
 
 

@@ -89,6 +89,14 @@ CASES = [
     ("(4, 5, 3)", "upsample u : scale=3 mode=bilinear", (12, 15, 3), 0, 0),
     # to a size: the size given, channels kept
     ("(5, 7, 3)", "upsample u : size=(12, 4) mode=bilinear", (12, 4, 3), 0, 0),
+    # ConvNeXt and ViT: layer norm learns gamma and beta per channel, 2*96 = 192 (no state);
+    # layer scale one factor per channel, 96; element-wise, so never MACs
+    ("(7, 7, 96)", "layernorm n : eps=0.000001", (7, 7, 96), 192, 0),
+    ("(1, 1, 768)", "layernorm n", (1, 1, 768), 1_536, 0),
+    ("(7, 7, 96)", "scale s", (7, 7, 96), 96, 0),
+    ("(8, 8, 4)", "gelu a", (8, 8, 4), 0, 0),
+    ("(8, 8, 4)", "gelu a : approximate=tanh", (8, 8, 4), 0, 0),
+    ("(8, 8, 4)", "elu a : 0.5", (8, 8, 4), 0, 0),
 ]
 
 
@@ -113,6 +121,17 @@ def test_other_ops_counts():
     # BatchNorm: scale and shift per element; running statistics are state
     row = last_row("(7, 7, 64)", "batchnorm b")
     assert (row.other_ops, row.state, row.trainable_params) == (2 * 7 * 7 * 64, 128, 128)
+
+
+def test_layernorm_scale_gelu_elu_other_ops_and_state():
+    # layer norm, per position of 96 channels: 7 per element (sum for the mean, subtract it,
+    # square, sum for the variance, divide, scale, shift) and 2 per position (add eps, sqrt):
+    # 7*7*7*96 + 2*7*7 = 32,928 + 98 = 33,026; gamma and beta learnt, no running state
+    row = last_row("(7, 7, 96)", "layernorm n : eps=0.000001")
+    assert (row.other_ops, row.state, row.trainable_params) == (33_026, 0, 192)
+    assert last_row("(7, 7, 96)", "scale s").other_ops == 7 * 7 * 96  # one product per element
+    assert last_row("(8, 8, 4)", "gelu a").other_ops == 256             # activations: one each
+    assert last_row("(8, 8, 4)", "elu a").other_ops == 256
 
 
 def test_upsample_other_ops_count_the_interpolation():
@@ -234,6 +253,7 @@ def test_mul_spreads_a_size_of_one_squeeze_and_excitation():
     ("upsample u : 2 size=(4, 4)", "takes scale or size, not both"),
     ("upsample u : size=(4, 4, 4)", r"argument 'size' must be a size \(n_H, n_W\)"),
     ("upsample u : 2 mode=cubic", "argument 'mode' must be one of nearest, bilinear, got 'cubic'"),
+    ("gelu g : approximate=erf", "argument 'approximate' must be one of none, tanh, got 'erf'"),
 ])
 def test_modern_kinds_refuse_bad_arguments(statement, message):
     with pytest.raises(archcalc.SpecError, match=message):

@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .conv import conv, conv_hw, window_count, workspace as conv_workspace
+from .normalisation import KERNELS as NORMALISATION
 
 # An im2col tile: large enough for BLAS, small enough that the block and the matmul's reads
 # of it stay in the 32 MiB L3 (VGG-16 at batch 8: 8 MiB tiles ran 10-15% faster than 24 MiB)
@@ -370,6 +371,7 @@ KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
     "clip": clip, "hardsigmoid": hardsigmoid, "hardswish": hardswish, "swish": swish,
     "identity": identity, "mul": mul, "shuffle": shuffle, "pad": pad, "slice": slice_,
     "conv_hw": conv_hw, "upsample": upsample,
+    **NORMALISATION,  # layernorm, scale, gelu, elu
 }
 
 # kind -> (op, input shape (N, n_H, n_W, n_C), itemsize, tile bytes) -> {slot: elements}: the

@@ -8,7 +8,7 @@ filters of f x f, stride s, padding p, n_C output channels. Counting conventions
 - macs: multiply-accumulates of conv and fc layers, bias excluded;
 - other: every other arithmetic operation (bias adds, activations, pooling, BN, adds, softmax).
 
-One module per family (windowed, vectors, elementwise, joins, modern), the vocabulary in
+One module per family (windowed, vectors, elementwise, joins, modern, normalisation), the vocabulary in
 `kinds.KINDS`, and argument checking in `arguments`; this package re-exports them all, so
 `ops.Conv`, `ops.KINDS` and `ops.make` read as one module.
 """
@@ -23,13 +23,15 @@ from .windowed import (
 from .vectors import (
     FC, Flatten, RBF, vector_length)
 from .elementwise import (
-    Activation, BatchNorm, Dropout, LRN, ReLU, Sigmoid,
+    Activation, BatchNorm, Dropout, ELU, GELU, LRN, ReLU, Sigmoid,
     Softmax, Tanh)
 from .joins import (
     Add, Concat, Input)
 from .modern import (
     Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU,
     Mul, Pad, Shuffle, Slice, Swish, Upsample)
+from .normalisation import (
+    LayerNorm, Scale)
 from .registry import (
     KINDS)
 from .arguments import (
@@ -63,6 +65,8 @@ __all__ = [
     "Activation",
     "BatchNorm",
     "Dropout",
+    "ELU",
+    "GELU",
     "LRN",
     "ReLU",
     "Sigmoid",
@@ -83,6 +87,8 @@ __all__ = [
     "Slice",
     "Swish",
     "Upsample",
+    "LayerNorm",
+    "Scale",
     "KINDS",
     "WORDS",
     "check_size",

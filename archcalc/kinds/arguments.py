@@ -58,7 +58,8 @@ def default_text(value) -> str:
 
 
 WORDS = {"flag": {"on": True, "off": False}, "round": {"floor": "floor", "ceil": "ceil"},
-         "interpolation": {"nearest": "nearest", "bilinear": "bilinear"}}
+         "interpolation": {"nearest": "nearest", "bilinear": "bilinear"},
+         "gelu_form": {"none": "none", "tanh": "tanh"}}
 
 
 def check_value(kind, name, value_kind, value):

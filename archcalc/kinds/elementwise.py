@@ -85,3 +85,18 @@ class LRN(Op):
     def cost(self, ins, out):
         # size squares, size - 1 adds, scale by alpha, add k, the power, one divide
         return Cost(other=elements(out) * (2 * self.size + 3))
+
+
+@dataclass(frozen=True)
+class GELU(Activation):
+    """y = x Phi(x) = x/2 (1 + erf(x/sqrt(2))) (approximate=none), or PyTorch's tanh form
+    x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (approximate=tanh); ViT, ConvNeXt."""
+    kind: ClassVar[str] = "gelu"
+    approximate: str = arg("gelu_form", "none")
+
+
+@dataclass(frozen=True)
+class ELU(Activation):
+    """y = x for x > 0, alpha (e^x - 1) otherwise."""
+    kind: ClassVar[str] = "elu"
+    alpha: object = arg("real", 1, positional=0)

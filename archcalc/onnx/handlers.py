@@ -21,6 +21,8 @@ import numpy as np
 from .common import Tensor, Unsupported, attr_or_input, axes_of, need_map, real, same, square, \
     symmetric
 from .reshapes import flatten, pad, reshape, slice_, split, squeeze, transpose, unsqueeze
+from .normalisation import (channels_last_layernorm, decomposed_layernorm, elu, first_of, gelu_op,
+                            gelu_pattern, layer_normalization, layer_scale)
 from .resizing import resize
 from ..sizes import is_int, show
 
@@ -368,15 +370,18 @@ def identity(ctx, node):
 HANDLERS = {
     "Conv": conv, "Gemm": gemm, "MatMul": matmul, "BatchNormalization": batchnorm,
     "MaxPool": pool, "AveragePool": pool, "GlobalAveragePool": global_average,
-    "GlobalMaxPool": global_max, "ReduceMean": reduce_mean,
+    "GlobalMaxPool": global_max, "ReduceMean": first_of(decomposed_layernorm, reduce_mean),
     "Relu": lambda ctx, node: elementwise(ctx, node, "relu"),
     "Tanh": lambda ctx, node: elementwise(ctx, node, "tanh"),
     "Sigmoid": sigmoid, "HardSigmoid": hardsigmoid, "LeakyRelu": leaky_relu,
     "HardSwish": lambda ctx, node: elementwise(ctx, node, "hardswish"),
     "Clip": clip, "Softmax": softmax, "Dropout": dropout, "LRN": lrn, "Identity": identity,
-    "Cast": cast, "Add": add, "Sum": add, "Mul": mul, "Concat": concat, "Flatten": flatten,
-    "Transpose": transpose, "Reshape": reshape, "Squeeze": squeeze, "Unsqueeze": unsqueeze,
+    "Cast": cast, "Add": add, "Sum": add, "Mul": first_of(gelu_pattern, layer_scale, mul),
+    "Concat": concat, "Flatten": flatten, "Transpose": first_of(channels_last_layernorm, transpose),
+    "Reshape": reshape, "Squeeze": squeeze, "Unsqueeze": unsqueeze,
     "Pad": pad, "Split": split, "Slice": slice_, "Resize": resize, "Upsample": resize,
+    "LayerNormalization": layer_normalization, "Gelu": gelu_op, "Elu": elu,
+    "Div": first_of(gelu_pattern), "Pow": first_of(gelu_pattern), "Erf": first_of(), "Sqrt": first_of(),
 }
 
 
@@ -402,4 +407,8 @@ IMPORTS = {
     "pad": ("Pad", "Conv", "AveragePool"),  # Conv and AveragePool: padding uneven between sides
     "slice": ("Slice", "Split"),
     "upsample": ("Resize", "Upsample"),
+    # Transpose (0, 2, 3, 1) then LayerNormalization; ReduceMean: the decomposed form
+    "layernorm": ("LayerNormalization", "ReduceMean"),
+    "gelu": ("Gelu", "Div", "Mul", "Pow"),  # Div, Mul, Pow: the first node of its pattern
+    "elu": ("Elu",), "scale": ("Mul",),  # Mul by one factor per channel
 }
