@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .attention import attention, token, tokens
 from .conv import conv, conv_hw, window_count, workspace as conv_workspace
 
 # An im2col tile: large enough for BLAS, small enough that the block and the matmul's reads
@@ -369,6 +370,7 @@ KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
     "clip": clip, "hardsigmoid": hardsigmoid, "hardswish": hardswish, "swish": swish,
     "identity": identity, "mul": mul, "shuffle": shuffle, "pad": pad, "slice": slice_,
     "conv_hw": conv_hw, "upsample": upsample,
+    "tokens": tokens, "token": token, "attention": attention,
 }
 
 # kind -> (op, input shape (N, n_H, n_W, n_C), itemsize, tile bytes) -> {slot: elements}: the

@@ -30,6 +30,8 @@ from .joins import (
 from .modern import (
     Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU,
     Mul, Pad, Shuffle, Slice, Swish, Upsample)
+from .tokens import (
+    Attention, Token, Tokens, positions)
 from .registry import (
     KINDS)
 from .arguments import (
@@ -83,6 +85,10 @@ __all__ = [
     "Slice",
     "Swish",
     "Upsample",
+    "Attention",
+    "Token",
+    "Tokens",
+    "positions",
     "KINDS",
     "WORDS",
     "check_size",

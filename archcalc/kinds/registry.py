@@ -6,6 +6,7 @@ from .elementwise import BatchNorm, Dropout, LRN, ReLU, Sigmoid, Softmax, Tanh
 from .joins import Add, Concat, Input
 from .modern import (Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU, Mul, Pad, Shuffle, Slice, Swish,
                      Upsample)
+from .tokens import Attention, Token, Tokens
 from .vectors import FC, Flatten, RBF
 from .windowed import AdaptiveAvgPool, AvgPool, Conv, GlobalAvgPool, MaxPool, Subsample
 
@@ -13,4 +14,5 @@ from .windowed import AdaptiveAvgPool, AvgPool, Conv, GlobalAvgPool, MaxPool, Su
 KINDS: dict[str, type[Op]] = {op.kind: op for op in (
     Input, Conv, MaxPool, AvgPool, Subsample, GlobalAvgPool, AdaptiveAvgPool, Flatten, FC, RBF,
     ReLU, Tanh, Sigmoid, Softmax, Dropout, BatchNorm, LRN, Add, Concat,
-    LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice, ConvHW, Upsample)}
+    LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice, ConvHW, Upsample,
+    Tokens, Token, Attention)}
