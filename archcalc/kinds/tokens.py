@@ -27,7 +27,6 @@ class Tokens(Op):
     added to every token (N*d params, N*d adds). torchvision's vit_b_16: class_token
     (1, 1, 768), encoder.pos_embedding (1, 197, 768)."""
     kind: ClassVar[str] = "tokens"
-    weighted: ClassVar[bool] = True
     keeps_sign: ClassVar[bool] = True
     class_token: bool = arg("flag", False)
     position: bool = arg("flag", False)

@@ -30,6 +30,7 @@ import numpy as np
 from ..analysis.analyzer import analyze
 from ..errors import SpecError
 from ..sizes import is_int, show, symbol
+from .attention import ex_attention, ex_token, ex_tokens
 from .common import need_onnx
 from .exporter import Exporter
 
@@ -336,4 +337,5 @@ KINDS = {
     "mul": join("Mul"), "shuffle": ex_shuffle, "pad": ex_pad, "slice": ex_slice,
     "conv_hw": ex_conv_hw,
     "upsample": ex_upsample,
+    "tokens": ex_tokens, "token": ex_token, "attention": ex_attention,
 }

@@ -93,7 +93,7 @@ def has_attention(a: Analysis) -> bool:
 
 
 def attention_lines(a: Analysis) -> list[tuple[str, str]]:
-    return [("  of which attention products", f"{scaled(a.attention_macs)} (QK^T and AV)")] \
+    return [("of which attention products", f"{scaled(a.attention_macs)} (QK^T and AV)")] \
         if has_attention(a) else []
 
 
