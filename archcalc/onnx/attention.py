@@ -15,10 +15,12 @@ def constant(ex, out, **value):
 
 def referred(ex, out, attribute, kind):
     """A Constant whose value is the function's attribute `attribute`."""
-    from .export import ref
     node = ex.h.make_node("Constant", [], [out])
-    a = ref(ex, attribute, kind)
-    a.name = {"ints": "value_ints", "int": "value_int", "float": "value_float"}[kind]
+    kinds = ex.onnx.AttributeProto
+    a = kinds()
+    a.ref_attr_name = attribute
+    a.name, a.type = {"ints": ("value_ints", kinds.INTS), "int": ("value_int", kinds.INT),
+                      "float": ("value_float", kinds.FLOAT)}[kind]
     node.attribute.append(a)
     return node
 
