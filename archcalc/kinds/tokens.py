@@ -12,7 +12,7 @@ from typing import ClassVar
 
 
 from ..errors import RuleError
-from ..sizes import exact_div, is_integer, is_nonnegative, product, ratio, show
+from ..sizes import exact_div, is_int, is_integer, is_nonnegative, product, ratio, show
 from .base import Cost, Op, Out, Shape, arg
 
 
@@ -59,7 +59,7 @@ class Token(Op):
         N = positions(x)
         if is_nonnegative(N - 1 - self.index) is False:
             raise RuleError(f"token {show(self.index)} is past the input's N = n_H*n_W = {show(N)} tokens "
-                            f"(0 to {show(N - 1)})", f"input is {x}", argument="index")
+                            f"(0 to {show(N - 1)})", argument="index")
         return Out(Shape(1, 1, x.n_C))
 
 
@@ -83,9 +83,10 @@ class Attention(Op):
             raise RuleError(f"heads={show(self.heads)} does not divide d = n_C = {show(x.n_C)}",
                             f"d_h = d/heads = {show(x.n_C)}/{show(self.heads)} is not an integer",
                             argument="heads")
-        N = positions(x)
-        return Out(x, (f"MACs include the products QK^T and AV: 2*N*N*d = 2*{show(N)}*{show(N)}*"
-                       f"{show(x.n_C)} = {show(2 * product(N, N, x.n_C))}",))
+        N, d = positions(x), x.n_C
+        n, d_text = (show(v) if is_int(v) else f"({show(v)})" for v in (N, d))
+        return Out(x, (f"MACs include the products QK^T and AV: 2*N*N*d = 2*{n}*{n}*{d_text} = "
+                       f"{show(2 * product(N, N, d))}",))
 
     def cost(self, ins, out):
         x = ins[0]

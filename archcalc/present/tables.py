@@ -162,11 +162,15 @@ def layer_json(r: Row) -> dict:
 
 
 def document(a: Analysis) -> dict:
+    layers, totals = [layer_json(r) for r in a.rows], {k: value(v) for k, v in a.totals.items()}
+    if has_attention(a):  # only then: other networks' documents stay as they were
+        for layer, r in zip(layers, a.rows):
+            layer["attention_macs"] = value(r.attention_macs)
+        totals["attention_macs"] = value(a.attention_macs)
     return {
         "schema": SCHEMA_VERSION, "network": a.network, "file": a.file,
         "symbols": {k: v for k, v in a.symbols.items()},
-        "layers": [layer_json(r) for r in a.rows],
-        "totals": {k: value(v) for k, v in a.totals.items()},
+        "layers": layers, "totals": totals,
         "notes": list(a.notes), "strict": a.strict,
     }
 
