@@ -143,8 +143,10 @@ def test_attention_products_show_in_the_totals_only_with_attention():
     assert lines[lines.index(next(l for l in lines if l.startswith("MACs "))) + 1].split() == \
         ["of", "which", "attention", "products", "576", "(QK^T", "and", "AV)"]
     assert a.notes == ("attention 'a': MACs include the products QK^T and AV: 2*N*N*d = 2*6*6*8 = 576",)
+    doc = tables.document(a)
+    assert (doc["totals"]["attention_macs"], [l["attention_macs"] for l in doc["layers"]]) == (576, [0, 576])
     plain = archcalc.analyze(archcalc.loads(network_text("(2, 3, 8)", "relu a"), "t.arch"))
-    assert "attention" not in tables.text(plain) and plain.attention_macs == 0
+    assert "attention" not in tables.text(plain) + tables.as_json(plain) and plain.attention_macs == 0
 
 
 def test_upsample_other_ops_count_the_interpolation():
