@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sympy
 
@@ -352,8 +353,14 @@ def test_vit_b_16_runs_at_32x32_and_counts_what_it_analyses():
     # patch 16 on 32x32: 2*2 = 4 tokens + the class token; every product the kernels run,
     # QK^T and AV included (12 * 2 * 5*5*768 = 460,800 of them), is the analysis' MACs
     from archcalc.executor import check
+    from archcalc.executor.forward import plan
     result = archcalc.run(vit_stand_in(), at={"H": 32, "W": 32})
     assert check(result) == []
+    # the workspace counted before the run is the one the kernels took; attention's: Q, K, V
+    # (5 tokens x 3*768) and the scores (12 heads x 5 x 5)
+    assert result.workspace_bytes == plan(vit_stand_in(), {"H": 32, "W": 32}).workspace_bytes(1, np.dtype(np.float32))
+    from archcalc.executor.kernels import TILE_BYTES, WORKSPACE
+    assert WORKSPACE["attention"](vit_stand_in().layer("layer_1.attn").op, (1, 1, 5, 768), 4, TILE_BYTES) == {"qkv": 5 * 3 * 768, "scores": 12 * 5 * 5}
     assert result.analysis.attention_macs == 12 * 2 * 5 * 5 * 768 == 460_800
     assert result.total_macs == result.analysis.totals["macs"] == (
         2 * 2 * 768 * 16 * 16 * 3 + 12 * (4 * 5 * 768 * 768 + 2 * 5 * 5 * 768 + 2 * 5 * 768 * 3072) + 768_000)

@@ -24,6 +24,14 @@ def token(op, xs, w, ctx):
     return np.ascontiguousarray(x.reshape(B, H * W, d)[:, op.index]).reshape(B, 1, 1, d)
 
 
+def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
+    """The Context slots `attention` takes, counted before the run: Q, K, V side by side and
+    the h scores of every pair of positions (B h T^2 floats: 37 GiB at float32 for 10^5 tokens and one head)."""
+    B, H, W, d = x_shape
+    T = H * W
+    return {"qkv": B * T * 3 * d, "scores": B * op.heads * T * T}
+
+
 def attention(op, xs, w, ctx):
     """softmax(Q K^T / sqrt(d_h)) V per head over the H*W positions, then the output
     projection; Q is scaled before its product (N*d multiplications, not N*N*h)."""
@@ -31,11 +39,11 @@ def attention(op, xs, w, ctx):
     B, H, W, d = x.shape
     h = op.heads
     T, d_h = H * W, d // h
-    qkv = ctx.matmul(x.reshape(B, T, d), w["W_qkv"])
+    qkv = ctx.matmul(x.reshape(B, T, d), w["W_qkv"], out=ctx.workspace((B, T, 3 * d), "qkv"))
     qkv += w["b_qkv"]
     q, k, v = qkv.reshape(B, T, 3, h, d_h).transpose(2, 0, 3, 1, 4)  # each (B, h, T, d_h)
     q = q * ctx.dtype.type(1 / np.sqrt(d_h))
-    scores = ctx.matmul(q, k.swapaxes(-1, -2))                         # (B, h, T, T)
+    scores = ctx.matmul(q, k.swapaxes(-1, -2), out=ctx.workspace((B, h, T, T), "scores"))
     scores -= scores.max(axis=-1, keepdims=True)
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)

@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .attention import attention, token, tokens
+from .attention import attention, token, tokens, workspace as attention_workspace
 from .conv import conv, conv_hw, window_count, workspace as conv_workspace
 
 # An im2col tile: large enough for BLAS, small enough that the block and the matmul's reads
@@ -375,4 +375,4 @@ KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
 
 # kind -> (op, input shape (N, n_H, n_W, n_C), itemsize, tile bytes) -> {slot: elements}: the
 # Context workspace a kernel will hold, counted before the run (kinds without one are absent)
-WORKSPACE: dict[str, Callable] = {"conv": conv_workspace}
+WORKSPACE: dict[str, Callable] = {"conv": conv_workspace, "attention": attention_workspace}
