@@ -12,7 +12,7 @@ from typing import ClassVar
 
 
 from ..errors import RuleError
-from ..sizes import exact_div, is_int, is_integer, is_nonnegative, product, ratio, show
+from ..sizes import is_int, is_integer, is_nonnegative, product, ratio, show
 from .base import Cost, Op, Out, Shape, arg
 
 
@@ -99,5 +99,4 @@ class Attention(Op):
         """W_qkv (d, 3d): Q, K, V side by side, head j in columns j*d_h .. (j+1)*d_h - 1 of
         each; b_qkv (3d,); W_o (d, d), b_o (d,). x @ W, as fc's W (n_C_prev, n_C)."""
         d = ins[0].n_C
-        exact_div(d, self.heads)
         return {"W_qkv": (d, 3 * d), "b_qkv": (3 * d,), "W_o": (d, d), "b_o": (d,)}
