@@ -516,6 +516,8 @@ WEIGHTED = [
     (ops.BatchNorm(), ops.Shape(8, 8, 6)),
     (ops.LayerNorm(), ops.Shape(8, 8, 6)),
     (ops.Scale(), ops.Shape(8, 8, 6)),
+    (ops.Tokens(class_token=True, position=True), ops.Shape(2, 3, 4)),
+    (ops.Attention(heads=2), ops.Shape(1, 5, 8)),
 ]
 
 
@@ -526,3 +528,54 @@ def test_weight_rule_holds_the_counted_parameters(op, x):
     cost = op.cost((x,), out)
     shapes = op.weights((x,))
     assert sum(math.prod(s) for s in shapes.values()) == cost.weights + cost.fixed + cost.state
+
+
+# ---------------------------------------------------------------- tokens and attention
+
+def test_tokens_put_the_class_token_first_and_add_the_position_embedding():
+    x, cls, pos = random(2, 2, 3, 4), random(4), random(7, 4)
+    y, _ = run_kernel(ops.Tokens(class_token=True, position=True), (x,), {"cls": cls, "pos": pos})
+    want = np.zeros((2, 1, 7, 4))
+    for n in range(2):
+        want[n, 0, 0] = cls + pos[0]
+        for i in range(2):
+            for j in range(3):  # row by row
+                want[n, 0, 1 + i * 3 + j] = x[n, i, j] + pos[1 + i * 3 + j]
+    assert np.allclose(y, want)
+
+
+def test_token_picks_one_position():
+    x = random(2, 2, 3, 4)
+    y, _ = run_kernel(ops.Token(index=4), (x,))
+    assert np.array_equal(y[:, 0, 0], x[:, 1, 1])  # position 4 = row 1, column 1
+
+
+def attention_reference(x, W_qkv, b_qkv, W_o, b_o, heads):
+    """Each head, each query, written out: softmax over the keys of q.k/sqrt(d_h), then the
+    weighted sum of values; heads side by side, then the output projection."""
+    N, H, W, d = x.shape
+    T, d_h = H * W, d // heads
+    y = np.zeros((N, T, d))
+    for n in range(N):
+        seq = x[n].reshape(T, d)
+        q, k, v = np.split(seq @ W_qkv + b_qkv, 3, axis=1)
+        concat = np.zeros((T, d))
+        for h in range(heads):
+            cols = slice(h * d_h, (h + 1) * d_h)
+            for t in range(T):
+                scores = np.array([q[t, cols] @ k[u, cols] / math.sqrt(d_h) for u in range(T)])
+                p = np.exp(scores - scores.max())
+                p /= p.sum()
+                concat[t, cols] = sum(p[u] * v[u, cols] for u in range(T))
+        y[n] = concat @ W_o + b_o
+    return y.reshape(N, H, W, d)
+
+
+@pytest.mark.parametrize("H, W, d, heads", [(1, 5, 8, 2), (3, 2, 6, 3), (2, 2, 4, 1)])
+def test_attention_equals_reference_and_counts_every_product(H, W, d, heads):
+    x = random(2, H, W, d)
+    w = {"W_qkv": random(d, 3 * d), "b_qkv": random(3 * d), "W_o": random(d, d), "b_o": random(d)}
+    y, ctx = run_kernel(ops.Attention(heads=heads), (x,), w)
+    assert np.allclose(y, attention_reference(x, heads=heads, **w))
+    T = H * W  # per image: projections T*3d*d + T*d*d, QK^T and AV T*T*d each
+    assert ctx.macs == 2 * (4 * T * d * d + 2 * T * T * d)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sympy
 
 import archcalc
 from archcalc.present.compare import depth
+from conftest import every_spec
 from archcalc.sizes import symbol
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -336,14 +338,14 @@ def test_every_named_spec_exists():
                             "inception_bottleneck", "inception_3a"} <= set(ALL_SPECS)
 
 
-@pytest.mark.parametrize("name", ALL_SPECS)
+@pytest.mark.parametrize("name", every_spec(ALL_SPECS))
 def test_rows_sum_to_totals(name):
     a = analysis(name)
     for key in SUMMED:
         assert sum(getattr(r, key) for r in a.rows) == a.totals[key], key
 
 
-@pytest.mark.parametrize("name", ALL_SPECS)
+@pytest.mark.parametrize("name", every_spec(ALL_SPECS))
 def test_free_symbols_then_defaults(name):
     # Analysing with every symbol free and substituting the defaults afterwards gives exactly
     # the analysis at the defaults: totals and every row's params, MACs and output shape.
@@ -388,3 +390,70 @@ def test_imagenet_specs_reanalyse(name):
     assert a.totals["macs"] > analysis(name).totals["macs"]
     if not name.startswith("alexnet") and name != "googlenet_paper":
         assert a.totals["params"] == analysis(name).totals["params"]
+
+
+# ---------------------------------------------------------------- ViT-B/16
+
+def needs_layernorm_gelu():
+    from archcalc.kinds import KINDS
+    if not {"layernorm", "gelu"} <= set(KINDS):
+        pytest.skip("needs layernorm/gelu")
+
+
+def vit_stand_in():
+    """specs/vit_b_16.arch with BatchNorm for LayerNorm (the same 2d params, gamma and beta, and
+    no MACs) and ReLU for GELU (no params, no MACs): the same params and MACs, today."""
+    text = (SPECS / "vit_b_16.arch").read_text()
+    return archcalc.loads(text.replace("layernorm", "batchnorm").replace("gelu      gelu", "relu      gelu"),
+                          "vit_stand_in.arch")
+
+
+def vit_split(a):
+    """MACs by part: the patch conv, attention (QKV, output projection, QK^T and AV), MLP and head."""
+    attn = [r for r in a.rows if r.kind == "attention"]
+    rest = sum(r.macs for r in a.rows if r.kind in ("conv", "fc") and r.name != "patch")
+    return a.row("patch").macs, sum(r.macs - r.attention_macs for r in attn), a.attention_macs, rest
+
+
+def vit_figures(a):
+    # Paper (Table 1, Base), torchvision's vit_b_16: d = 768, N = 14*14 + 1 = 197, 12 blocks.
+    # params: patch 16*16*3*768 + 768 = 590,592; class token 768; position 197*768 = 151,296;
+    # a block: 2 LayerNorms 2*2*768 = 3,072, attention 4*768^2 + 4*768 = 2,362,368,
+    # MLP 768*3072 + 3072 + 3072*768 + 768 = 4,722,432: 7,087,872, times 12 = 85,054,464;
+    # final LayerNorm 1,536; head 768*1000 + 1000 = 769,000.
+    assert a.totals["params"] == 590_592 + 768 + 151_296 + 12 * 7_087_872 + 1_536 + 769_000 == 86_567_656
+    conv, projections, products, rest = vit_split(a)
+    assert conv == 14 * 14 * 768 * 16 * 16 * 3 == 115_605_504
+    # QKV 12*197*3*768*768 = 4,183,031,808, output 12*197*768*768 = 1,394,343,936
+    assert projections == 4_183_031_808 + 1_394_343_936
+    assert products == 12 * 2 * 197 * 197 * 768 == 715_327_488
+    assert rest == 12 * 2 * 197 * 768 * 3072 + 768 * 1000 == 11_155_519_488
+    assert a.totals["macs"] == conv + projections + products + rest == 17_563_828_224
+
+
+def test_vit_b_16():
+    needs_layernorm_gelu()
+    a = analysis("vit_b_16")
+    vit_figures(a)
+    assert a.row("seq").out_shape == (1, 197, 768) and a.row("cls").out_shape == (1, 1, 768)
+
+
+def test_vit_b_16_figures_with_stand_ins_for_layernorm_and_gelu():
+    vit_figures(archcalc.analyze(vit_stand_in()))
+
+
+def test_vit_b_16_runs_at_32x32_and_counts_what_it_analyses():
+    # patch 16 on 32x32: 2*2 = 4 tokens + the class token; every product the kernels run,
+    # QK^T and AV included (12 * 2 * 5*5*768 = 460,800 of them), is the analysis' MACs
+    from archcalc.executor import check
+    from archcalc.executor.forward import plan
+    result = archcalc.run(vit_stand_in(), at={"H": 32, "W": 32})
+    assert check(result) == []
+    # the workspace counted before the run is the one the kernels took; attention's: Q, K, V
+    # (5 tokens x 3*768) and the scores (12 heads x 5 x 5)
+    assert result.workspace_bytes == plan(vit_stand_in(), {"H": 32, "W": 32}).workspace_bytes(1, np.dtype(np.float32))
+    from archcalc.executor.kernels import TILE_BYTES, WORKSPACE
+    assert WORKSPACE["attention"](vit_stand_in().layer("layer_1.attn").op, (1, 1, 5, 768), 4, TILE_BYTES) == {"qkv": 5 * 3 * 768, "scores": 12 * 5 * 5}
+    assert result.analysis.attention_macs == 12 * 2 * 5 * 5 * 768 == 460_800
+    assert result.total_macs == result.analysis.totals["macs"] == (
+        2 * 2 * 768 * 16 * 16 * 3 + 12 * (4 * 5 * 768 * 768 + 2 * 5 * 5 * 768 + 2 * 5 * 768 * 3072) + 768_000)

@@ -97,6 +97,15 @@ CASES = [
     ("(8, 8, 4)", "gelu a", (8, 8, 4), 0, 0),
     ("(8, 8, 4)", "gelu a : approximate=tanh", (8, 8, 4), 0, 0),
     ("(8, 8, 4)", "elu a : 0.5", (8, 8, 4), 0, 0),
+    # tokens: 2*3 = 6 positions + a class token = 7 of width 4; class token 4 + position
+    # embedding 7*4 = 28: 32 params
+    ("(2, 3, 4)", "tokens t : class_token=on position=on", (1, 7, 4), 32, 0),
+    ("(2, 3, 4)", "tokens t", (1, 6, 4), 0, 0),
+    # token 2 of 7: a vector of width 4
+    ("(1, 7, 4)", "token t : 2", (1, 1, 4), 0, 0),
+    # attention, N = 2*3 = 6 positions, d = 8, 2 heads: 4*8^2 + 4*8 = 288 params;
+    # projections 6*3*8*8 + 6*8*8 = 1,536, QK^T and AV 6*6*8 each = 576: 2,112 MACs
+    ("(2, 3, 8)", "attention a : heads=2", (2, 3, 8), 288, 2_112),
 ]
 
 
@@ -132,6 +141,29 @@ def test_layernorm_scale_gelu_elu_other_ops_and_state():
     assert last_row("(7, 7, 96)", "scale s").other_ops == 7 * 7 * 96  # one product per element
     assert last_row("(8, 8, 4)", "gelu a").other_ops == 256             # activations: one each
     assert last_row("(8, 8, 4)", "elu a").other_ops == 256
+def test_attention_counts_its_products_apart_and_its_other_ops():
+    row = last_row("(2, 3, 8)", "attention a : 2")
+    assert row.attention_macs == 2 * 6 * 6 * 8 == 576
+    # 4 bias adds and one 1/sqrt(d_h) scaling per token and channel, 5*6*8 = 240; softmax 3
+    # per score, 3 * 2 heads * 6*6 = 216
+    assert row.other_ops == 240 + 216 == 456
+    # the position embedding is added: 7*4 adds
+    assert last_row("(2, 3, 4)", "tokens t : class_token=on position=on").other_ops == 28
+
+
+def test_attention_products_show_in_the_totals_only_with_attention():
+    from archcalc.present import tables
+    net = archcalc.loads(network_text("(2, 3, 8)", "attention a : 2"), "t.arch")
+    a = archcalc.analyze(net)
+    assert (a.totals["macs"], a.attention_macs) == (2_112, 576)
+    lines = tables.text(a).splitlines()
+    assert lines[lines.index(next(l for l in lines if l.startswith("MACs "))) + 1].split() == \
+        ["of", "which", "attention", "products", "576", "(QK^T", "and", "AV)"]
+    assert a.notes == ("attention 'a': MACs include the products QK^T and AV: 2*N*N*d = 2*6*6*8 = 576",)
+    doc = tables.document(a)
+    assert (doc["totals"]["attention_macs"], [l["attention_macs"] for l in doc["layers"]]) == (576, [0, 576])
+    plain = archcalc.analyze(archcalc.loads(network_text("(2, 3, 8)", "relu a"), "t.arch"))
+    assert "attention" not in tables.text(plain) + tables.as_json(plain) and plain.attention_macs == 0
 
 
 def test_upsample_other_ops_count_the_interpolation():
@@ -260,6 +292,16 @@ def test_modern_kinds_refuse_bad_arguments(statement, message):
         last_row("(8, 8, 6)", statement)
 
 
+@pytest.mark.parametrize("shape, statement, message", [
+    ("(2, 3, 8)", "attention a : 3", "heads=3 does not divide d = n_C = 8"),
+    ("(1, 7, 4)", "token t : 7", "token 7 is past the input's N = n_H*n_W = 7 tokens (0 to 6)"),
+])
+def test_token_kinds_refuse_bad_arguments(shape, statement, message):
+    with pytest.raises(archcalc.SpecError) as e:
+        last_row(shape, statement)
+    assert message in e.value.message
+
+
 def test_modern_kernels_follow_their_definitions():
     import numpy as np
 
@@ -306,4 +348,5 @@ def test_adaptive_pool_keeps_the_receptive_field_when_it_is_the_identity():
 
 
 def test_weighted_kinds_are_the_ones_with_weights():
-    assert {k for k, cls in ops.KINDS.items() if cls.weighted} == {"conv", "conv_hw", "fc", "subsample", "rbf"}
+    assert {k for k, cls in ops.KINDS.items() if cls.weighted} == {"conv", "conv_hw", "fc", "subsample", "rbf",
+                                                                          "attention"}

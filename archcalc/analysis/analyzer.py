@@ -37,6 +37,7 @@ class Row:
     other_ops: object
     activations: object
     receptive_field: tuple | None  # (size, effective stride); None: sees the whole input
+    attention_macs: object = 0     # of macs: attention's activation-activation products QK^T, AV
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class Analysis:
             entry[0].append(r.params)
             entry[1].append(r.macs)
         return {name: (total(p), total(m)) for name, (p, m) in sums.items()}
+
+    @property
+    def attention_macs(self):
+        """Of the MACs, attention's products QK^T and AV (tools that count only weight layers
+        skip them)."""
+        return total(r.attention_macs for r in self.rows)
 
     @property
     def free(self) -> tuple[str, ...]:
@@ -248,7 +255,7 @@ def make_row(layer, op, ins, out, cost: kinds.Cost, is_frozen, rf) -> Row:
     trainable = 0 if is_frozen else cost.weights
     return Row(layer.name, layer.kind, layer.inputs, ins, out, params, trainable,
                params - trainable, cost.state, cost.macs, 2 * cost.macs, cost.other,
-               kinds.elements(out), rf)
+               kinds.elements(out), rf, cost.attention_macs)
 
 
 def frozen_layers(net: Network, freeze: str | None) -> set:

@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .attention import attention, token, tokens, workspace as attention_workspace
 from .conv import conv, conv_hw, window_count, workspace as conv_workspace
 from .normalisation import KERNELS as NORMALISATION
 
@@ -372,8 +373,9 @@ KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
     "identity": identity, "mul": mul, "shuffle": shuffle, "pad": pad, "slice": slice_,
     "conv_hw": conv_hw, "upsample": upsample,
     **NORMALISATION,  # layernorm, scale, gelu, elu
+    "tokens": tokens, "token": token, "attention": attention,
 }
 
 # kind -> (op, input shape (N, n_H, n_W, n_C), itemsize, tile bytes) -> {slot: elements}: the
 # Context workspace a kernel will hold, counted before the run (kinds without one are absent)
-WORKSPACE: dict[str, Callable] = {"conv": conv_workspace}
+WORKSPACE: dict[str, Callable] = {"conv": conv_workspace, "attention": attention_workspace}

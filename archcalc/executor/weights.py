@@ -39,6 +39,8 @@ def initial(graph, layer, op, shapes, seed, dtype) -> dict:
     for name, shape in shapes.items():
         if name == "W":
             out[name] = kernel_init(rng, op, shape, feeds_relu(graph, layer), dtype)
+        elif name in ("W_qkv", "W_o", "cls", "pos"):  # attention and token embeddings
+            out[name] = glorot(rng, shape, dtype)
         elif name == "P":
             out[name] = np.where(rng.random(shape) < 0.5, -1, 1).astype(dtype)
         elif name == "coeff":
@@ -61,6 +63,14 @@ def kernel_init(rng, op, shape, relu: bool, dtype):
     w *= dtype.type(2 * limit)
     w -= dtype.type(limit)
     return w
+
+
+def glorot(rng, shape, dtype):
+    """Uniform with variance 2/(fan_in + fan_out) for a matrix (rows, columns); a vector
+    as one row."""
+    rows, cols = (1, shape[0]) if len(shape) == 1 else shape
+    limit = dtype.type(np.sqrt(6 / (rows + cols)))
+    return (rng.random(shape, dtype=dtype) * 2 - 1) * limit
 
 
 def feeds_relu(graph, layer) -> bool:

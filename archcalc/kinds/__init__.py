@@ -32,6 +32,8 @@ from .modern import (
     Mul, Pad, Shuffle, Slice, Swish, Upsample)
 from .normalisation import (
     LayerNorm, Scale)
+from .tokens import (
+    Attention, Token, Tokens, positions)
 from .registry import (
     KINDS)
 from .arguments import (
@@ -89,6 +91,10 @@ __all__ = [
     "Upsample",
     "LayerNorm",
     "Scale",
+    "Attention",
+    "Token",
+    "Tokens",
+    "positions",
     "KINDS",
     "WORDS",
     "check_size",

@@ -23,6 +23,7 @@ class Cost(NamedTuple):
     state: object = 0    # BatchNorm running statistics
     macs: object = 0
     other: object = 0
+    attention_macs: object = 0  # of macs: activation-activation products (attention's QK^T, AV)
 
 
 class Out(NamedTuple):

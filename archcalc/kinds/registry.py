@@ -7,6 +7,7 @@ from .joins import Add, Concat, Input
 from .modern import (Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU, Mul, Pad, Shuffle, Slice, Swish,
                      Upsample)
 from .normalisation import LayerNorm, Scale
+from .tokens import Attention, Token, Tokens
 from .vectors import FC, Flatten, RBF
 from .windowed import AdaptiveAvgPool, AvgPool, Conv, GlobalAvgPool, MaxPool, Subsample
 
@@ -15,4 +16,4 @@ KINDS: dict[str, type[Op]] = {op.kind: op for op in (
     Input, Conv, MaxPool, AvgPool, Subsample, GlobalAvgPool, AdaptiveAvgPool, Flatten, FC, RBF,
     ReLU, Tanh, Sigmoid, Softmax, Dropout, BatchNorm, LRN, Add, Concat,
     LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice, ConvHW, Upsample,
-    LayerNorm, Scale, GELU, ELU)}
+    LayerNorm, Scale, GELU, ELU, Tokens, Token, Attention)}

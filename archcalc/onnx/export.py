@@ -31,6 +31,7 @@ import numpy as np
 from ..analysis.analyzer import analyze
 from ..errors import SpecError
 from ..sizes import is_int, show, symbol
+from .attention import ex_attention, ex_token, ex_tokens
 from .common import need_onnx
 from .exporter import Exporter
 
@@ -381,4 +382,5 @@ KINDS = {
     "upsample": ex_upsample,
     "layernorm": ex_layernorm, "scale": ex_scale, "gelu": ex_gelu,
     "elu": same_rank("Elu", alpha=lambda op: float(op.alpha)),
+    "tokens": ex_tokens, "token": ex_token, "attention": ex_attention,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .attention import ac_attention, ac_token, ac_tokens
 from .common import need_map, square, symmetric
 
 
@@ -53,16 +54,22 @@ def ac_adaptive(ctx, node):
     return ctx.emit(node, "adaptive_avgpool", [x], 4, out_size=int(ctx.attrs(node)["out_size"]))
 
 
+# names that end in what the function holds: AdaptiveAvgPool_<sizes> (one function per input
+# size), Tokens[_cls][_pos]
+PREFIXES = {"AdaptiveAvgPool_": ac_adaptive, "Tokens": ac_tokens}
+
+
 class _Functions(dict):
-    """op_type -> handler; AdaptiveAvgPool_<sizes> names one function per input size."""
+    """op_type -> handler, by full name or by one of PREFIXES."""
 
     def __contains__(self, op_type):
-        return dict.__contains__(self, op_type) or op_type.startswith("AdaptiveAvgPool_")
+        return dict.__contains__(self, op_type) or any(op_type.startswith(p) for p in PREFIXES)
 
     def __getitem__(self, op_type):
-        if op_type.startswith("AdaptiveAvgPool_"):
-            return ac_adaptive
+        for prefix, handler in PREFIXES.items():
+            if op_type.startswith(prefix):
+                return handler
         return dict.__getitem__(self, op_type)
 
 
-ARCHCALC = _Functions(TableConv=ac_table_conv, Subsample=ac_subsample, RBF=ac_rbf)
+ARCHCALC = _Functions(TableConv=ac_table_conv, Subsample=ac_subsample, RBF=ac_rbf, Attention=ac_attention, Token=ac_token)

@@ -47,6 +47,7 @@ def totals_rows(a: Analysis) -> list[tuple[str, str]]:
          f"{t['params']:,} / {t['trainable_params']:,} / {t['frozen_params']:,}"),
         ("BatchNorm running statistics (state)", tables.number(t["state"])),
         ("MACs per image", tables.scaled(t["macs"])),
+        *tables.attention_lines(a),
         ("FLOPs per image (2 x MACs)", tables.scaled(t["flops"])),
         ("other ops per image", tables.scaled(t["other_ops"])),
         ("weights, float32", mb(costs.weight_bytes(a))),
@@ -120,7 +121,7 @@ def markdown(b: Bundle, figures: list[str]) -> str:
     lines += ["## Layers", "", layer_table(a), ""]
     if a.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in a.notes] + [""]
-    lines += ["## Conventions", ""] + [f"- {c}" for c in tables.LEGEND + COST_LEGEND]
+    lines += ["## Conventions", ""] + [f"- {c}" for c in tables.legend(a) + COST_LEGEND]
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,12 @@ LEGEND = (
     "layer order; bytes at float32; MB = 10^6 bytes",
     "RF: receptive field size and effective stride in input pixels; 'all' sees the whole input",
 )
+# shown only for a network with attention, so other networks' tables stay as they were
+ATTENTION_LEGEND = (
+    "attention: its MACs are the Q/K/V and output projections and the two activation-"
+    "activation products QK^T and AV, shown apart as 'of which attention products' (tools that "
+    "count only layers with weights skip them); softmax, the 1/sqrt(d_h) scaling and the bias "
+    "adds are other ops")
 COLUMNS = ("layer", "kind", "input", "output", "params", "MACs", "other ops", "activations", "RF")
 
 
@@ -69,6 +75,7 @@ def total_lines(a: Analysis) -> list[tuple[str, str]]:
         ("frozen params", scaled(t["frozen_params"])),
         ("BatchNorm state", scaled(t["state"])),
         ("MACs", scaled(t["macs"])),
+        *attention_lines(a),
         ("FLOPs (2 x MACs)", scaled(t["flops"])),
         ("other ops", scaled(t["other_ops"])),
         ("activations", scaled(t["activations"])),
@@ -79,6 +86,19 @@ def total_lines(a: Analysis) -> list[tuple[str, str]]:
     if a.freeze:
         lines += freeze_lines(a)
     return lines
+
+
+def has_attention(a: Analysis) -> bool:
+    return any(r.attention_macs != 0 for r in a.rows)
+
+
+def attention_lines(a: Analysis) -> list[tuple[str, str]]:
+    return [("of which attention products", f"{scaled(a.attention_macs)} (QK^T and AV)")] \
+        if has_attention(a) else []
+
+
+def legend(a: Analysis) -> tuple[str, ...]:
+    return LEGEND + ((ATTENTION_LEGEND,) if has_attention(a) else ())
 
 
 def freeze_lines(a: Analysis) -> list[tuple[str, str]]:
@@ -102,7 +122,7 @@ def text(a: Analysis) -> str:
     out += tabulate(total_lines(a), tablefmt="plain", disable_numparse=True).splitlines()
     out += ["", "notes:"] + [f"  {n}" for n in a.notes] if a.notes else []
     out += ["", "conventions:"]
-    for c in LEGEND:
+    for c in legend(a):
         out += textwrap.wrap(c, 96, initial_indent="  ", subsequent_indent="    ")
     return "\n".join(out) + "\n"
 
@@ -115,7 +135,7 @@ def markdown(a: Analysis) -> str:
                     colalign=("left", "right")), ""]
     if a.notes:
         out += ["Notes:", ""] + [f"- {n}" for n in a.notes] + [""]
-    out += ["Conventions:", ""] + [f"- {c}" for c in LEGEND]
+    out += ["Conventions:", ""] + [f"- {c}" for c in legend(a)]
     return "\n".join(out) + "\n"
 
 
@@ -142,11 +162,15 @@ def layer_json(r: Row) -> dict:
 
 
 def document(a: Analysis) -> dict:
+    layers, totals = [layer_json(r) for r in a.rows], {k: value(v) for k, v in a.totals.items()}
+    if has_attention(a):  # only then: other networks' documents stay as they were
+        for layer, r in zip(layers, a.rows):
+            layer["attention_macs"] = value(r.attention_macs)
+        totals["attention_macs"] = value(a.attention_macs)
     return {
         "schema": SCHEMA_VERSION, "network": a.network, "file": a.file,
         "symbols": {k: v for k, v in a.symbols.items()},
-        "layers": [layer_json(r) for r in a.rows],
-        "totals": {k: value(v) for k, v in a.totals.items()},
+        "layers": layers, "totals": totals,
         "notes": list(a.notes), "strict": a.strict,
     }
 
