@@ -320,6 +320,8 @@ FAMILY_KINDS = {  # the kinds each family's characteristic pattern must become
     "vgg_like": {"flatten", "fc", "softmax"},
     "keras_like": {"pad", "flatten", "fc"},
     "unet_like": {"upsample", "concat"},
+    "efficientnet_lite": {"pad", "conv", "clip"},  # 'same' padding folded from Shape(x)
+    "mobilevit_like": {"upsample"},  # Resize sizes from Sqrt(Cast(Shape ...))
 }
 
 

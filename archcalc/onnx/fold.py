@@ -205,8 +205,7 @@ def fold_constant_of_shape(ctx, node):
 
 def fold_reshape(ctx, node):
     data, target = ins(ctx, node)[:2]
-    dims = resolve(ctx, list(target.reshape(-1)), list(data.shape) + [0] * 8,
-                   ctx.attrs(node).get("allowzero", 0))
+    dims = resolve(ctx, list(target.reshape(-1)), list(data.shape), ctx.attrs(node).get("allowzero", 0))
     return [data.reshape([int(v) for v in dims])]
 
 
