@@ -11,19 +11,12 @@ import numpy as np
 import pytest
 
 import archcalc
-from archcalc.errors import SpecError
 
 HAVE_ONNX = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
 needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="onnx and onnxruntime not installed")
 GOLDEN = Path(__file__).parent / "golden"
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-def refusal(model, file="m.onnx") -> str:
-    from archcalc.onnx.importer import from_model
-    with pytest.raises(SpecError) as e:
-        from_model(model, file)
-    return str(e.value)
+from test_hostile_files import refusal  # noqa: E402  (the message of a refused model)
 
 
 # ---------------------------------------------------------------- folding

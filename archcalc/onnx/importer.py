@@ -8,9 +8,11 @@ What a model's tensors become:
   taken as it is; a 2-D input (N, n) is the vector (1, 1, n);
 - each operator node becomes zero, one or a few layers, by the operator tables: `handlers`
   (HANDLERS, with `reshapes`) for nodes on activations, `functions` (ARCHCALC) for archcalc's
-  own domain; constant sub-graphs (the Shape, Gather, Concat, Div arithmetic exporters put
-  around Reshape) are folded by `fold` (FOLD), on sympy values, so a reshape by
-  `x.size(0), -1` is read as what it is: a flatten;
+  own domain; constant sub-graphs are folded by `fold` (FOLD) before any layer is matched,
+  and the shape arithmetic exporters compute from `Shape(x)` (around Reshape, 'same' padding)
+  as soon as x's shape is known, so a reshape by `x.size(0), -1` is read as what it is: a
+  flatten. A node it cannot read poisons what it makes, and the import goes on, so that one
+  error (`diagnose`) names every node at fault;
 - the initializers a layer uses become its weights, in the executor's layouts (NHWC kernels
   (f, f, n_C_prev/groups, n_C), fc (n_in, n_out)), kept in `Network.weights`.
 
