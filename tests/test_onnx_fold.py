@@ -210,9 +210,12 @@ def exported(b, x, producer):
 
 def folded_resnet_stem(b, bn=False):
     """conv 3->16 + ReLU, conv 16->16 + ReLU6, conv 16->8 added to a 1x1 projection: the
-    exporter's folding leaves biases; only the first two feed an activation directly."""
-    x = b.relu(b.bn(b.conv("x", 3, 16, 3, p=1, bias=False), 16) if bn else b.conv("x", 3, 16, 3, p=1))
-    y = b.node("Clip", [b.conv(x, 16, 16, 3, p=1), b.const(np.float32(0)), b.const(np.float32(6))])
+    exporter's folding leaves biases; only the first two feed an activation directly. With
+    `bn`, the source: those two convs without bias and with a BatchNorm."""
+    def conv_bn(x, cin, cout):
+        return b.bn(b.conv(x, cin, cout, 3, p=1, bias=False), cout) if bn else b.conv(x, cin, cout, 3, p=1)
+    x = b.relu(conv_bn("x", 3, 16))
+    y = b.node("Clip", [conv_bn(x, 16, 16), b.const(np.float32(0)), b.const(np.float32(6))])
     return b.node("Add", [b.conv(y, 16, 8, 3, p=1), b.conv(x, 16, 8, 1)])
 
 
@@ -224,8 +227,11 @@ def test_a_pytorch_export_without_batchnorm_notes_what_folding_hides():
 
     from archcalc.onnx.importer import from_model
     b = Builder("stem")
-    net = from_model(exported(b, folded_resnet_stem(b), "pytorch"), "stem.onnx")
-    notes = [n for n in archcalc.analyze(net).notes if "BatchNorm" in n]
+    analysis = archcalc.analyze(from_model(exported(b, folded_resnet_stem(b), "pytorch"), "stem.onnx"))
+    b = Builder("stem")
+    source = archcalc.analyze(from_model(exported(b, folded_resnet_stem(b, bn=True), "pytorch"), "s.onnx"))
+    assert source.totals["params"] - analysis.totals["params"] == 32
+    notes = [n for n in analysis.notes if "BatchNorm" in n]
     assert notes == [
         "BatchNorm folded by the exporter?: this PyTorch export has no BatchNormalization node, "
         "and 2 conv(s) with a bias feed an activation directly (32 channels), as torch.onnx writes "
