@@ -249,3 +249,18 @@ def test_no_batchnorm_note_with_batchnorm_kept_or_another_exporter(producer, bn)
     b = Builder("stem")
     net = from_model(exported(b, folded_resnet_stem(b, bn), producer), "stem.onnx")
     assert [n for n in archcalc.analyze(net).notes if "BatchNorm" in n] == []
+
+
+@needs_onnx
+def test_the_list_of_nodes_is_bounded():
+    """25 Transposes it cannot express: 20 named, then how many more."""
+    from onnx_models import Builder, unchecked
+    b = Builder("many")
+    for k in range(25):
+        b.node("Transpose", ["x"], name=f"t{k}", perm=[0, 1, 3, 2])
+    lines = refusal(unchecked(b, b.relu("x"))).splitlines()
+    assert (lines[0], len(lines), lines[20], lines[21]) == (
+        "error: m.onnx: 25 node(s) archcalc cannot import", 22,
+        "  = node 19 't19': Transpose with perm [0, 1, 3, 2] (archcalc keeps one layout; it reads a "
+        "Transpose before a flatten or inside a channel shuffle)",
+        "  = and 5 more node(s) archcalc cannot import")
