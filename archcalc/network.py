@@ -52,6 +52,7 @@ class Network:
     shared: Shared = Shared()
     layout: Mapping | None = field(default=None, repr=False)   # an imported model's own layout:
     # {"inputs": {layer: {"tensor", "layout"}}, "outputs": {layer: {"tensor", "rank", "perm"}}}
+    notes: tuple[str, ...] = ()            # what the import notes about the model (analysis notes)
 
     def layer(self, name: str) -> Layer:
         return self.graph.nodes[name]["layer"]

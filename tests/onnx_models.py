@@ -330,12 +330,74 @@ def convnext_like():
     x = b.node("LayerNormalization", [x, b.const(np.ones(8, np.float32)), b.const(np.zeros(8, np.float32))],
                axis=-1)
     return b.model(["N", 3, 16, 16], b.gemm(gelu_tanh(b, x, cube="Pow"), 8, 10)), {}
+INT64_MAX = 2**63 - 1
+
+
+def same_pad(b, x, k, s, d=1):
+    """timm's Conv2dSame padding (EfficientNet-lite, TF ports) as torch.onnx writes it: per
+    axis max((ceil(i / s) - 1) * s + (k - 1) * d + 1 - i, 0) from Shape(x), in float then int,
+    and F.pad's [left, right, top, bottom] turned into ONNX's pads (Reshape, reversed Slice,
+    Transpose, Reshape)."""
+    shape = b.node("Shape", [x])
+    lows, highs = [], []
+    for axis in (3, 2):  # F.pad lists the last axis first
+        i = b.node("Gather", [shape, b.const(np.array(axis, np.int64))], axis=0)
+        q = b.node("Ceil", [b.node("Div", [b.node("Cast", [i], to=TensorProto.FLOAT),
+                                           b.const(np.float32(s))])])
+        q = b.node("Sub", [b.node("Cast", [q], to=TensorProto.INT64), b.const(np.int64(1))])
+        total = b.node("Sub", [b.node("Add", [b.node("Mul", [q, b.const(np.int64(s))]),
+                                               b.const(np.int64((k - 1) * d + 1))]), i])
+        total = b.node("Max", [total, b.const(np.int64(0))])
+        low = b.node("Div", [total, b.const(np.int64(2))])
+        lows.append(low)
+        highs.append(b.node("Sub", [total, low]))
+    one = b.const(np.array([0], np.int64))
+    parts = [b.node("Unsqueeze", [v, one]) for v in (lows[0], highs[0], lows[1], highs[1])]
+    zeros = b.node("ConstantOfShape", [b.const(np.array([4], np.int64))],
+                   value=numpy_helper.from_array(np.zeros(1, np.int64)))
+    pads = b.node("Reshape", [b.node("Concat", parts + [zeros], axis=0),
+                              b.const(np.array([-1, 2], np.int64))])
+    pads = b.node("Slice", [pads, b.const(np.array([-1], np.int64)),
+                            b.const(np.array([-INT64_MAX], np.int64)), b.const(np.array([0], np.int64)),
+                            b.const(np.array([-1], np.int64))])
+    pads = b.node("Transpose", [pads], perm=[1, 0])
+    pads = b.node("Reshape", [pads, b.const(np.array([-1], np.int64))])
+    pads = b.node("Cast", [pads], to=TensorProto.INT64)
+    return b.node("Pad", [x, pads, b.const(np.float32(0))], mode="constant")
+
+
+def efficientnet_lite(dims=("N", 3, 8, 9)):
+    """EfficientNet-lite's stem and a depthwise stage with TF's 'same' padding computed from
+    the activation's shape (8 x 9: pads 0/1 rows, 1/1 columns; then 2/2 on both); ReLU6."""
+    b = Builder("efficientnet_lite")
+    six = (b.const(np.float32(0)), b.const(np.float32(6)))
+    x = b.node("Clip", [b.bn(b.conv(same_pad(b, "x", 3, 2), 3, 8, 3, s=2, bias=False), 8), *six])
+    x = b.node("Clip", [b.conv(same_pad(b, x, 5, 1), 8, 8, 5, group=8), *six])
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
+    return b.model(list(dims), b.gemm(x, 8, 10)), {}
+
+
+def mobilevit_like():
+    """MobileViT's patch count from the shape: n = Sqrt(Cast(H * W)), here the side of a
+    Resize to (2n, 2n) (8 x 8 -> 16 x 16), the sizes built with Concat from Shape."""
+    b = Builder("mobilevit_like")
+    x = b.relu(b.conv("x", 3, 4, 3, p=1))
+    shape = b.node("Shape", [x])
+    h, w = (b.node("Gather", [shape, b.const(np.array(a, np.int64))], axis=0) for a in (2, 3))
+    n = b.node("Sqrt", [b.node("Cast", [b.node("Mul", [h, w])], to=TensorProto.FLOAT)])
+    n = b.node("Mul", [b.node("Cast", [n], to=TensorProto.INT64), b.const(np.int64(2))])
+    n = b.node("Unsqueeze", [n, b.const(np.array([0], np.int64))])
+    nc = b.node("Slice", [shape, b.const(np.array([0], np.int64)), b.const(np.array([2], np.int64))])
+    x = b.node("Resize", [x, "", "", b.node("Concat", [nc, n, n], axis=0)], mode="nearest")
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [b.conv(x, 4, 4, 3, s=2)])], axis=1)
+    return b.model(["N", 3, 8, 8], b.gemm(x, 4, 10)), {}
 
 
 FAMILIES = {"mobilenet": mobilenet, "squeezenet": squeezenet, "densenet": densenet,
             "shufflenet": shufflenet, "efficientnet": efficientnet, "resnext": resnext,
             "inception": inception, "vgg_like": vgg_like, "keras_like": keras_like,
             "unet_like": unet_like, "convnext_like": convnext_like}
+FAMILIES.update({"efficientnet_lite": efficientnet_lite, "mobilevit_like": mobilevit_like})
 
 
 # ---------------------------------------------------------------- invalid and hostile models

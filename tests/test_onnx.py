@@ -369,6 +369,8 @@ FAMILY_KINDS = {  # the kinds each family's characteristic pattern must become
     "keras_like": {"pad", "flatten", "fc"},
     "unet_like": {"upsample", "concat"},
     "convnext_like": {"layernorm", "gelu", "scale", "elu"},
+    "efficientnet_lite": {"pad", "conv", "clip"},  # 'same' padding folded from Shape(x)
+    "mobilevit_like": {"upsample"},  # Resize sizes from Sqrt(Cast(Shape ...))
 }
 
 

@@ -102,6 +102,7 @@ def analyze(net: Network, at: dict | None = None, free=(), strict: bool = False,
         notes += [f"{layer.kind} '{name}': {n}" for n in out.notes]
         rows.append(make_row(layer, op, ins, out.shape, cost, name in frozen, fields_rf[name]))
     rows = tuple(rows)
+    notes += net.notes
     if net.shared.params:
         notes.append(f"{net.shared.params:,} parameters are read by several layers: "
                      "shown in each layer's row, counted once in the totals")

@@ -33,6 +33,11 @@ class Unsupported(Exception):
     """A node archcalc cannot express: the reason, for the list of every such node."""
 
 
+class Dynamic(Unsupported):
+    """Shape arithmetic on a symbolic size that archcalc would have to fold beyond + - * /
+    (Ceil, Sqrt, Max ...): the operator and its values; the importer adds the chain."""
+
+
 class Tensor(NamedTuple):
     """An activation of the model: the layer that makes it, its rank in the model (2: a vector
     (N, n), 4: a map (N, C, H, W)), and for a vector the order of its elements: ours at i is

@@ -2,14 +2,20 @@
 evaluated at import, on NumPy arrays whose entries may be sympy sizes, so the shape
 arithmetic exporters put around a Reshape (Shape, Gather, Concat, Div ...) folds to numbers
 or formulas. FOLD maps an operator type to a function (ctx, node) -> its output values.
+
+Shapes and indexing (Shape, Gather, Slice, Concat ...) and + - * / fold on sympy sizes too;
+every other operator (Ceil, Sqrt, Max, Pow, comparisons ...) folds with NumPy on numbers only,
+and on a symbolic size raises `Dynamic` (the importer names the chain). Every folded tensor is
+bounded before it is made (`bounded`): at most MAX_FOLD_ELEMENTS, or no more than its inputs
+hold (a Transpose of a large weight moves numbers the model holds; a broadcast makes new ones).
 """
 from __future__ import annotations
 
 import numpy as np
 import sympy
 
-from .common import Unsupported, attr_or_input, axes_of, same
-from ..sizes import floor_div, is_int, product, ratio
+from .common import Dynamic, Unsupported, attr_or_input, axes_of, same
+from ..sizes import floor_div, is_int, product, ratio, show
 
 INT64_MAX = 2**63 - 1
 # Folding makes constants of the sizes a model states: a 168-byte ConstantOfShape could ask for
@@ -17,13 +23,14 @@ INT64_MAX = 2**63 - 1
 MAX_FOLD_ELEMENTS = 10**7
 
 
-def bounded(node, shape) -> list[int]:
-    """The dims of a constant a node would make, refused before it is made when too large."""
+def bounded(node, shape, inputs=()) -> list[int]:
+    """The dims of a constant a node would make, refused before it is made when too large:
+    over MAX_FOLD_ELEMENTS and over what its `inputs` hold together."""
     dims = [int(v) for v in shape]
     if any(d < 0 for d in dims):
         raise Unsupported(f"{node.op_type} of the shape {dims}, which has a negative dimension")
     n = int(np.prod(dims, dtype=object))
-    if n > MAX_FOLD_ELEMENTS:
+    if n > MAX_FOLD_ELEMENTS and n > sum(int(a.size) for a in inputs):
         raise Unsupported(f"{node.op_type} would make a constant of shape {dims}: {n:,} elements, "
                           f"over the limit of {MAX_FOLD_ELEMENTS:,} for constants folded at import")
     return dims
@@ -43,6 +50,19 @@ def obj(values) -> np.ndarray:
 
 def ins(ctx, node):
     return [ctx.const(n) for n in node.input]
+
+
+def concrete(node, *arrays):
+    """Refuse symbolic sizes: past + - * / archcalc folds with NumPy, on numbers only."""
+    for a in arrays:
+        if a is not None and a.dtype == object:
+            values = [show(v) for v in a.reshape(-1)[:6]] + (["..."] if a.size > 6 else [])
+            raise Dynamic(f"{node.op_type} of [{', '.join(values)}]")
+
+
+def broadcast(node, arrays) -> list[int]:
+    """The shape element-wise arithmetic makes, bounded before it is made."""
+    return bounded(node, np.broadcast_shapes(*(a.shape for a in arrays)), arrays)
 
 
 def fold_constant(ctx, node):
@@ -67,7 +87,9 @@ def fold_shape(ctx, node):
 
 def fold_gather(ctx, node):
     data, index = ins(ctx, node)[:2]
-    return [obj(np.take(data, index.astype(np.int64), axis=ctx.attrs(node).get("axis", 0)))]
+    axis = ctx.attrs(node).get("axis", 0) % max(data.ndim, 1)
+    bounded(node, data.shape[:axis] + index.shape + data.shape[axis + 1:], (data, index))
+    return [obj(np.take(data, index.astype(np.int64), axis=axis))]
 
 
 def fold_unsqueeze(ctx, node):
@@ -120,6 +142,7 @@ def fold_cast(ctx, node):
 def arithmetic(op):
     def fold(ctx, node):
         x, y = ins(ctx, node)[:2]
+        broadcast(node, (x, y))
         if op == "Div" and (x.dtype.kind in "iuO" and y.dtype.kind in "iuO"):
             if x.dtype == object or y.dtype == object:
                 f = np.frompyfunc(lambda a, b: floor_div(a, b), 2, 1)
@@ -132,6 +155,47 @@ def arithmetic(op):
     return fold
 
 
+def unary(fn):
+    """Ceil, Sqrt, Neg ... on numbers, keeping the input's type (ONNX's rule)."""
+    def fold(ctx, node):
+        x = ins(ctx, node)[0]
+        concrete(node, x)
+        return [np.asarray(fn(x)).astype(x.dtype)]
+    return fold
+
+
+def numeric(fn, logical=False):
+    """Max, Min (variadic), Pow, Mod, comparisons and logic on numbers: NumPy's broadcasting,
+    which is ONNX's; the result has the first input's type, or bool for `logical`."""
+    def fold(ctx, node):
+        xs = [a for a in ins(ctx, node) if a is not None]
+        concrete(node, *xs)
+        broadcast(node, xs)
+        out = xs[0]
+        for y in xs[1:]:
+            out = fn(ctx, node)(out, y)
+        return [np.asarray(out).astype(bool if logical else xs[0].dtype)]
+    return fold
+
+
+def fold_mod(ctx, node):
+    return np.fmod if ctx.attrs(node).get("fmod", 0) else np.mod
+
+
+def fold_size(ctx, node):
+    x = node.input[0]
+    dims = list(ctx.const(x).shape) if ctx.is_const(x) else ctx.dims(ctx.tensor(x))
+    return [obj(product(*dims))]
+
+
+def fold_tile(ctx, node):
+    data, repeats = ins(ctx, node)[:2]
+    concrete(node, repeats)
+    reps = [int(v) for v in repeats.reshape(-1)]
+    bounded(node, [d * r for d, r in zip(data.shape, reps)], (data,))
+    return [np.tile(data, reps)]
+
+
 def fold_constant_of_shape(ctx, node):
     shape = bounded(node, ins(ctx, node)[0].reshape(-1))
     value = ctx.attrs(node).get("value")
@@ -141,8 +205,7 @@ def fold_constant_of_shape(ctx, node):
 
 def fold_reshape(ctx, node):
     data, target = ins(ctx, node)[:2]
-    dims = resolve(ctx, list(target.reshape(-1)), list(data.shape) + [0] * 8,
-                   ctx.attrs(node).get("allowzero", 0))
+    dims = resolve(ctx, list(target.reshape(-1)), list(data.shape), ctx.attrs(node).get("allowzero", 0))
     return [data.reshape([int(v) for v in dims])]
 
 
@@ -161,11 +224,13 @@ def fold_equal(ctx, node):
 
 def fold_where(ctx, node):
     c, x, y = ins(ctx, node)[:3]
+    broadcast(node, (c, x, y))
     out = np.where(c.astype(bool), x.astype(object), y.astype(object))
     return [obj(out) if x.dtype.kind in "iuO" else out.astype(x.dtype)]
 
 
 def fold_range(ctx, node):
+    concrete(node, *ins(ctx, node)[:3])
     start, limit, delta = (v.item() for v in ins(ctx, node)[:3])
     if delta == 0:
         raise Unsupported("Range with a step of 0")
@@ -192,14 +257,36 @@ FOLD = {
     "Mul": arithmetic("Mul"), "Div": arithmetic("Div"), "Identity": lambda ctx, node: ins(ctx, node)[:1],
     "ConstantOfShape": fold_constant_of_shape, "Reshape": fold_reshape, "Expand": fold_expand,
     "Equal": fold_equal, "Where": fold_where, "Range": fold_range, "ReduceProd": fold_reduce_prod,
-    "Transpose": fold_transpose, "Floor": lambda ctx, node: [np.floor(ins(ctx, node)[0])],
+    "Transpose": fold_transpose,
+    "Floor": unary(np.floor), "Ceil": unary(np.ceil), "Sqrt": unary(np.sqrt), "Neg": unary(np.negative),
+    "Abs": unary(np.abs), "Reciprocal": unary(np.reciprocal), "Sign": unary(np.sign),
+    "Round": unary(np.round), "Not": unary(np.logical_not),
+    "Max": numeric(lambda ctx, node: np.maximum), "Min": numeric(lambda ctx, node: np.minimum),
+    "Pow": numeric(lambda ctx, node: np.power), "Mod": numeric(fold_mod),
+    "Less": numeric(lambda ctx, node: np.less, True), "Greater": numeric(lambda ctx, node: np.greater, True),
+    "LessOrEqual": numeric(lambda ctx, node: np.less_equal, True),
+    "GreaterOrEqual": numeric(lambda ctx, node: np.greater_equal, True),
+    "And": numeric(lambda ctx, node: np.logical_and, True),
+    "Or": numeric(lambda ctx, node: np.logical_or, True),
+    "Xor": numeric(lambda ctx, node: np.logical_xor, True),
+    "Size": fold_size, "Tile": fold_tile,
 }
+SIZES = ("Shape", "Size")  # fold on an activation too: the analysis knows its dims
+
+
+def origins(ctx, node) -> set:
+    """The initializers a folded node's values come from (for the messages)."""
+    found = set()
+    for n in node.input:
+        found |= ctx.origins.get(n, {n} if n in ctx.initializers else set())
+    return found
 
 
 def fold_node(ctx, node):
     """The node's outputs become constants."""
     for name, value in zip(node.output, FOLD[node.op_type](ctx, node)):
         ctx.consts[name] = value
+        ctx.origins[name] = origins(ctx, node)
 
 
 def fold_inputs(ctx, node, skip):
@@ -214,7 +301,7 @@ def fold_inputs(ctx, node, skip):
         n = ctx.g.node[i]
         if i in ctx.done or n.op_type not in FOLD:
             continue
-        if n.op_type == "Shape" and n.input[0] in ctx.tensors or \
+        if n.op_type in SIZES and n.input[0] in ctx.tensors or \
                 all(ctx.is_const(k) for k in n.input):
             fold_node(ctx, n)
             ctx.done.add(i)

@@ -8,9 +8,11 @@ What a model's tensors become:
   taken as it is; a 2-D input (N, n) is the vector (1, 1, n);
 - each operator node becomes zero, one or a few layers, by the operator tables: `handlers`
   (HANDLERS, with `reshapes`) for nodes on activations, `functions` (ARCHCALC) for archcalc's
-  own domain; constant sub-graphs (the Shape, Gather, Concat, Div arithmetic exporters put
-  around Reshape) are folded by `fold` (FOLD), on sympy values, so a reshape by
-  `x.size(0), -1` is read as what it is: a flatten;
+  own domain; constant sub-graphs are folded by `fold` (FOLD) before any layer is matched,
+  and the shape arithmetic exporters compute from `Shape(x)` (around Reshape, 'same' padding)
+  as soon as x's shape is known, so a reshape by `x.size(0), -1` is read as what it is: a
+  flatten. A node it cannot read poisons what it makes, and the import goes on, so that one
+  error (`diagnose`) names every node at fault;
 - the initializers a layer uses become its weights, in the executor's layouts (NHWC kernels
   (f, f, n_C_prev/groups, n_C), fc (n_in, n_out)), kept in `Network.weights`.
 
@@ -41,10 +43,13 @@ from ..errors import RuleError, Span, SpecError
 from ..network import Layer, Network, Shared, Symbol
 from ..sizes import is_int, product, show, symbol
 from .check import check_model
-from .common import ModelWeights, Tensor, Unsupported, clean_name, escaped, need_onnx, symbol_name
-from .fold import FOLD, fold_node
+from .common import Dynamic, ModelWeights, Tensor, Unsupported, clean_name, escaped, need_onnx, \
+    symbol_name
+from .diagnose import constant_as_data, dynamic, failure, shape_paths
+from .fold import FOLD, SIZES, fold_node
 from .functions import ARCHCALC
 from .handlers import HANDLERS
+from .notes import folded_batchnorm
 
 MAX_TEXT = 160  # the node description shown under an error
 
@@ -82,8 +87,10 @@ def known(node) -> bool:
     return node.domain in ("", "ai.onnx") and (node.op_type in HANDLERS or node.op_type in FOLD)
 
 
-def supported() -> list[str]:
-    return sorted(set(HANDLERS) | set(FOLD))
+def supported() -> str:
+    """The operators read as layers, then those evaluated on constants and shapes only."""
+    return (", ".join(sorted(HANDLERS)) + "; on constants and shapes only: " +
+            ", ".join(sorted(set(FOLD) - set(HANDLERS))))
 
 
 def translate(ctx, node):
@@ -92,7 +99,7 @@ def translate(ctx, node):
     if node.domain == "archcalc":
         return ARCHCALC[node.op_type](ctx, node)
     op = node.op_type
-    if op in FOLD and (op == "Shape" or all(ctx.is_const(n) for n in node.input)):
+    if op in FOLD and (op in SIZES or all(ctx.is_const(n) for n in node.input)):
         return fold_node(ctx, node)
     if op not in HANDLERS:
         raise Unsupported(f"{op} on activations (archcalc evaluates it only on constants, such "
@@ -108,6 +115,8 @@ class Importer:
         self.model, self.file, self.g = model, file, model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.consts: dict = {}     # tensor name -> np.ndarray (object arrays for symbolic shapes)
+        self.initializers = {t.name for t in model.graph.initializer}
+        self.origins: dict = {}    # folded constant -> the initializers it comes from
         self.tensors: dict = {}    # tensor name -> Tensor
         self.layers: list = []     # Layer, in order
         self.shapes: dict = {}     # layer -> kinds.Shape
@@ -115,7 +124,7 @@ class Importer:
         self.names: set = set()
         self.users: dict = {}      # initializer -> first layer whose weights hold it
         self.shared = {"params": 0, "state": 0}  # numbers an earlier layer counts already
-        self.errors: list = []
+        self.errors: list = []     # (node index, or -1 for the model's inputs; the reason)
         self.poisoned: set = set()
         self.done: set = set()     # node indices consumed by a pattern of an earlier node
         self.symbols: list = []
@@ -135,46 +144,51 @@ class Importer:
         for t in self.g.initializer:
             self.consts[t.name] = self.onnx.numpy_helper.to_array(t)
         for t in getattr(self.g, "sparse_initializer", ()):
-            self.errors.append(f"sparse initializer '{t.values.name}': sparse tensors are not supported")
+            self.errors.append((-1, f"sparse initializer '{t.values.name}': sparse tensors are not supported"))
         defaults = self.defaults()
         for value in self.g.input:
             if value.name not in self.consts:
                 self.graph_input(value, defaults)
+        # every node is looked at, whatever fails first, so that one error names them all
         unknown = [(i, n) for i, n in enumerate(self.g.node) if not known(n)]
-        if unknown:
-            self.fail_unknown(unknown)
+        for i, node in unknown:
+            self.done.add(i)
+            self.poisoned.update(node.output)
+        for i, node in enumerate(self.g.node):  # constants first: patterns may look ahead
+            if node.op_type in FOLD and i not in self.done and node.domain in ("", "ai.onnx") and \
+                    all(self.is_const(n) for n in node.input):
+                self.step(i, node, fold_node)
+                self.done.add(i)
+        unchecked = 0
         for i, node in enumerate(self.g.node):
             if i in self.done:
                 continue
-            self.node = node
-            inputs = [n for n in node.input if n]
-            if any(n in self.poisoned for n in inputs):
+            if any(n in self.poisoned for n in node.input if n):
                 self.poisoned.update(node.output)
+                unchecked += 1
                 continue
-            try:
-                translate(self, node)
-            except Unsupported as e:
-                self.errors.append(f"{self.where(node)}: {e}")
-                self.poisoned.update(node.output)
-            except SpecError:
-                raise
-            except Exception as e:  # a malformed node (an attribute missing, a wrong rank)
-                self.errors.append(f"{self.where(node)}: {node.op_type} cannot be read "
-                                   f"({type(e).__name__}: {e})")
-                self.poisoned.update(node.output)
-        if self.errors:
-            raise SpecError(f"{escaped(self.file)}: {len(self.errors)} node(s) archcalc cannot import",
-                            None, tuple(escaped(e) for e in self.errors))  # names quoted in them
+            self.step(i, node, translate)
+        if unknown or self.errors:
+            raise failure(self, unknown, self.errors, unchecked, supported())
         return self.finish()
 
-    def fail_unknown(self, unknown):
-        types = sorted({n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
-                        for _, n in unknown})
-        details = [f"{self.where(n, i)}: {n.op_type}" + (f" (domain '{n.domain}')" if n.domain else "")
-                   for i, n in unknown]
-        details.append(f"supported operators: {', '.join(supported())}")
-        raise SpecError(escaped(f"{self.file}: {len(unknown)} node(s) use operators archcalc does not "
-                                f"support: {', '.join(types)}"), None, tuple(escaped(d) for d in details))
+    def step(self, i, node, action):
+        """Read one node; a node it cannot read is listed, and what it makes is unknown."""
+        self.node = node
+        try:
+            action(self, node)
+        except Dynamic as e:
+            self.errors.append((i, f"{self.where(node, i)}: {dynamic(self, node, e, shape_paths(self.g))}"))
+            self.poisoned.update(node.output)
+        except Unsupported as e:
+            self.errors.append((i, f"{self.where(node, i)}: {e}"))
+            self.poisoned.update(node.output)
+        except SpecError:
+            raise
+        except Exception as e:  # a malformed node (an attribute missing, a wrong rank)
+            self.errors.append((i, f"{self.where(node, i)}: {node.op_type} cannot be read "
+                                   f"({type(e).__name__}: {e})"))
+            self.poisoned.update(node.output)
 
     def where(self, node, i=None) -> str:
         i = self.index[id(node)] if i is None else i
@@ -197,8 +211,8 @@ class Importer:
         t = value.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
         if t.elem_type not in (1, 10, 11, 16):  # float, float16, double, bfloat16
-            self.errors.append(f"input '{value.name}': archcalc reads real-valued images, not "
-                               f"{self.onnx.TensorProto.DataType.Name(t.elem_type)}")
+            self.errors.append((-1, f"input '{value.name}': archcalc reads real-valued images, not "
+                                    f"{self.onnx.TensorProto.DataType.Name(t.elem_type)}"))
             self.poisoned.add(value.name)
             return
         readers = self.consumers.get(value.name, [])
@@ -209,14 +223,14 @@ class Importer:
         elif len(dims) == 2:
             c, h, w = dims[1], 1, 1
         else:
-            self.errors.append(f"input '{value.name}': rank {len(dims)}; archcalc reads images "
-                               "(N, C, H, W) or vectors (N, n)")
+            self.errors.append((-1, f"input '{value.name}': rank {len(dims)}; archcalc reads images "
+                                    "(N, C, H, W) or vectors (N, n)"))
             self.poisoned.add(value.name)
             return
         name = self.unique(clean_name(value.name) or "input")
         span = self.span_of(f"input '{value.name}': {self.shape_text(dims)}", 0)
         if not is_int(c):
-            self.errors.append(f"input '{value.name}': the channel count {c or '?'} must be a number")
+            self.errors.append((-1, f"input '{value.name}': the channel count {c or '?'} must be a number"))
             self.poisoned.add(value.name)
             return
         sizes = []
@@ -268,7 +282,7 @@ class Importer:
             self.layout["outputs"][t.layer] = {"tensor": name, "rank": t.rank, "perm": t.perm}
         return Network(self.network_name(), self.file, tuple(self.symbols), graph,
                        weights=ModelWeights(self.weights), shared=Shared(**self.shared),
-                       layout=self.layout)
+                       layout=self.layout, notes=tuple(filter(None, [folded_batchnorm(self.model)])))
 
     def network_name(self) -> str:
         text = self.g.name
@@ -312,6 +326,8 @@ class Importer:
 
     def tensor(self, name) -> Tensor:
         t = self.tensors.get(name)
+        if t is None and name in self.consts:
+            raise Unsupported(constant_as_data(self, self.node, name))
         if t is None:
             raise Unsupported(f"input '{name}' is neither an activation nor a constant")
         return t
