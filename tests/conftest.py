@@ -27,19 +27,3 @@ def golden(request):
         assert actual == path.read_text(), f"output differs from {path} (pytest --update-golden)"
 
     return check
-
-
-# Specs written for kinds another branch adds: skipped where a test runs every spec, until
-# the kinds exist (then the skip goes by itself)
-NEEDS = {"vit_b_16": ("layernorm", "gelu")}
-
-
-def missing_kinds(stem: str) -> list[str]:
-    from archcalc.kinds import KINDS
-    return [k for k in NEEDS.get(stem, ()) if k not in KINDS]
-
-
-def every_spec(values, stem=lambda v: v):
-    """pytest params of `values` (one per spec), each skipped while its kinds are missing."""
-    return [pytest.param(v, id=stem(v), marks=pytest.mark.skipif(
-        bool(missing_kinds(stem(v))), reason=f"needs {'/'.join(missing_kinds(stem(v)))}")) for v in values]

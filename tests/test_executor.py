@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import archcalc
-from conftest import every_spec
 from archcalc import analyze, loads
 from archcalc.cli import main as cli
 from archcalc.errors import SpecError
@@ -48,7 +47,7 @@ def small_input(graph) -> dict:
     pytest.fail(f"no size in {SIZES} fits {names}")
 
 
-@pytest.mark.parametrize("path", every_spec(sorted(SPECS.glob("*.arch")), lambda p: p.stem))
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.arch")), ids=lambda p: p.stem)
 def test_every_spec_runs_and_agrees_with_the_analysis(path):
     graph = archcalc.load(path)
     result = run(graph, batch=2, at=small_input(graph))

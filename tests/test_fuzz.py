@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import archcalc
-from conftest import missing_kinds
 from archcalc.cli import main
 from archcalc.commands.formula import formulas
 from archcalc.errors import SpecError
@@ -321,7 +320,7 @@ GARBAGE = ["(", ")", "{", "}", "[", "]", ",", ":", "=", "<-", ".", "+", "-", "*"
 
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "specs").glob("*.arch"))
-REAL = [p.read_text() for p in SPECS if not missing_kinds(p.stem)]  # the case studies: blocks with defaults, tables, symbols
+REAL = [p.read_text() for p in SPECS]  # the case studies: blocks with defaults, tables, symbols
 
 
 @st.composite

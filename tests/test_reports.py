@@ -18,7 +18,7 @@ from archcalc.present.compare import depth, render
 from archcalc.present.tables import scaled
 from archcalc.sizes import ceiling_form
 from archcalc.analysis.sweep import evaluate, parse_range
-from conftest import ROOT, SPECS, every_spec, missing_kinds
+from conftest import ROOT, SPECS
 
 GOLDEN = ROOT / "tests" / "golden"
 REPORTS = ROOT / "reports"
@@ -66,8 +66,7 @@ def test_committed_reports_are_current(tmp_path, monkeypatch):
     """`archcalc report specs/ --out reports/` regenerates exactly what is committed (the
     text byte for byte; the same set of figures)."""
     monkeypatch.chdir(ROOT)
-    report.write_reports([bundle_of(p) for p in sorted(Path("specs").glob("*.arch"))
-                          if not missing_kinds(p.stem)], tmp_path)
+    report.write_reports([bundle_of(p) for p in sorted(Path("specs").glob("*.arch"))], tmp_path)
     fresh = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
     committed = {p.relative_to(REPORTS) for p in REPORTS.rglob("*") if p.is_file()}
     committed -= {Path("augmentation.png")}  # made by `archcalc augment`, tested in test_augment
@@ -195,8 +194,8 @@ def test_report_refuses_two_specs_with_one_folder(tmp_path, capsys):
 
 # ---------------------------------------------------------------- the report's bundle
 
-SQUARE_SPECS = sorted(p.stem for p in SPECS.glob("*.arch") if not missing_kinds(p.stem)
-                      and {"H", "W"} <= {s.name for s in archcalc.load(p).symbols})
+SQUARE_SPECS = sorted(p.stem for p in SPECS.glob("*.arch")
+                      if {"H", "W"} <= {s.name for s in archcalc.load(p).symbols})
 
 
 def fits(net, x) -> bool:
@@ -259,7 +258,7 @@ def test_the_bundle_analyses_a_few_times(monkeypatch, name, calls):
     assert counted.calls == calls
 
 
-@pytest.mark.parametrize("name", every_spec(sorted(p.stem for p in SPECS.glob("*.arch"))))
+@pytest.mark.parametrize("name", sorted(p.stem for p in SPECS.glob("*.arch")))
 def test_the_bundle_of_every_spec_takes_at_most_five_analyses(monkeypatch, name):
     counted = Counted(monkeypatch)
     report_bundle(archcalc.load(SPECS / f"{name}.arch"))
