@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .conv import conv, conv_hw, window_count, workspace as conv_workspace
+from .conv import conv, conv_hw, conv_transpose, dwconv, window_count, workspace as conv_workspace
 
 # An im2col tile: large enough for BLAS, small enough that the block and the matmul's reads
 # of it stay in the 32 MiB L3 (VGG-16 at batch 8: 8 MiB tiles ran 10-15% faster than 24 MiB)
@@ -369,8 +369,10 @@ KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
     "clip": clip, "hardsigmoid": hardsigmoid, "hardswish": hardswish, "swish": swish,
     "identity": identity, "mul": mul, "shuffle": shuffle, "pad": pad, "slice": slice_,
     "conv_hw": conv_hw, "upsample": upsample,
+    "conv_transpose": conv_transpose, "dwconv": dwconv,
 }
 
 # kind -> (op, input shape (N, n_H, n_W, n_C), itemsize, tile bytes) -> {slot: elements}: the
 # Context workspace a kernel will hold, counted before the run (kinds without one are absent)
-WORKSPACE: dict[str, Callable] = {"conv": conv_workspace}
+WORKSPACE: dict[str, Callable] = {"conv": conv_workspace,
+                                  "dwconv": lambda op, x, *rest: conv_workspace(op.as_conv(x[-1]), x, *rest)}

@@ -30,6 +30,8 @@ from .joins import (
 from .modern import (
     Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU,
     Mul, Pad, Shuffle, Slice, Swish, Upsample)
+from .convs import (
+    ConvTranspose, DWConv)
 from .registry import (
     KINDS)
 from .arguments import (
@@ -83,6 +85,8 @@ __all__ = [
     "Slice",
     "Swish",
     "Upsample",
+    "ConvTranspose",
+    "DWConv",
     "KINDS",
     "WORDS",
     "check_size",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .base import Op
+from .convs import ConvTranspose, DWConv
 from .elementwise import BatchNorm, Dropout, LRN, ReLU, Sigmoid, Softmax, Tanh
 from .joins import Add, Concat, Input
 from .modern import (Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU, Mul, Pad, Shuffle, Slice, Swish,
@@ -13,4 +14,5 @@ from .windowed import AdaptiveAvgPool, AvgPool, Conv, GlobalAvgPool, MaxPool, Su
 KINDS: dict[str, type[Op]] = {op.kind: op for op in (
     Input, Conv, MaxPool, AvgPool, Subsample, GlobalAvgPool, AdaptiveAvgPool, Flatten, FC, RBF,
     ReLU, Tanh, Sigmoid, Softmax, Dropout, BatchNorm, LRN, Add, Concat,
-    LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice, ConvHW, Upsample)}
+    LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice, ConvHW, Upsample,
+    ConvTranspose, DWConv)}
