@@ -96,8 +96,13 @@ def standardisation(ctx, node):
         raise Unsupported(f"Conv whose weight '{node.input[1]}' is computed from '{raw[0]}' by "
                           f"{', '.join(sorted({n.op_type for n in nodes}))}, but not as a weight "
                           "standardisation (W - mean)/sqrt(var + eps) per filter times a gain")
-    statistics = {i for n in nodes if n.op_type == "BatchNormalization" for i in n.input[2:5]}
-    gains = [t for t in sources if t != raw[0] and t not in statistics and ctx.consts[t].size == len(W)]
+    # a BatchNormalization's shift and statistics are no gain, nor its scale when it is all ones
+    # (F.batch_norm with weight=None); ScaledStdConv2d's scale, gain*gamma/sqrt(fan-in), is computed
+    statistics = {i for n in nodes if n.op_type == "BatchNormalization" for i in n.input[2:5]} | \
+        {n.input[1] for n in nodes if n.op_type == "BatchNormalization" and n.input[1] in ctx.consts
+         and np.all(ctx.consts[n.input[1]] == 1)}
+    gains = [t for t in sources if t != raw[0] and t not in statistics and ctx.consts[t].size == len(W)
+             and ctx.consts[t].dtype.kind == "f"]
     if not gains and not np.allclose(gain, 1, rtol=1e-5):
         raise Unsupported(f"Conv whose standardised weight '{node.input[1]}' is scaled by "
                           f"{float(gain[0]):.6g} without a gain per filter: archcalc's ws scales by "

@@ -141,9 +141,9 @@ def fold_constant_of_shape(ctx, node):
 
 def fold_reshape(ctx, node):
     data, target = ins(ctx, node)[:2]
-    dims = resolve(ctx, list(target.reshape(-1)), list(data.shape) + [0] * 8,
-                   ctx.attrs(node).get("allowzero", 0))
-    return [data.reshape([int(v) for v in dims])]
+    keep = not ctx.attrs(node).get("allowzero", 0)  # 0 copies the input's size; -1 is the rest
+    dims = [data.shape[i] if keep and int(v) == 0 else int(v) for i, v in enumerate(target.reshape(-1))]
+    return [data.reshape(dims)]
 
 
 def fold_expand(ctx, node):
