@@ -7,8 +7,8 @@ from typing import ClassVar
 
 from ..errors import RuleError
 from ..sizes import ceil_div, exact_div, is_positive, product, ratio, show
-from .base import Cost, Op, Out, Shape, arg, elements
-from .windowed import Conv, check_groups
+from .base import Op, Out, Shape, arg
+from .windowed import Conv, check_groups, filter_cost
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,7 @@ class ConvTranspose(Op):
     def cost(self, ins, out):
         (x,) = ins
         taps = self.f * self.f * exact_div(self.c * x.n_C, self.groups)
-        return Cost(weights=taps + (self.c if self.bias else 0), macs=product(x.n_H, x.n_W, taps),
-                    other=elements(out) if self.bias else 0)
+        return filter_cost(taps, self.c, self.bias, product(x.n_H, x.n_W), out)
 
     def weights(self, ins):
         W = (self.f, self.f, exact_div(self.c, self.groups), ins[0].n_C)

@@ -73,6 +73,13 @@ def check_groups(n_C_prev, c, groups):
                             f"{what}/groups = {show(value)}/{show(groups)} is not an integer")
 
 
+def filter_cost(taps, n_C, bias, positions, out) -> Cost:
+    """A layer of n_C filters of `taps` weights in all, each applied at `positions` (an output
+    pixel of a conv, an input pixel of a transposed one): params, MACs, and a bias add per output."""
+    return Cost(weights=taps + (n_C if bias else 0), macs=product(positions, taps),
+                other=elements(out) if bias else 0)
+
+
 def check_depthwise(n_C_prev, c, groups):
     """A conv with groups = c (> 1) has one filter per group: depthwise when groups is also the
     input's width. When it is not, each filter reads n_C_prev/groups maps: a valid network, but
@@ -150,10 +157,9 @@ class Conv(Op):
     def cost(self, ins, out):
         (x,) = ins
         taps = self.f * self.f * self.taps(x.n_C)
-        weights = taps + (self.c if self.bias else 0) + (self.c if self.gain else 0)
-        macs = product(out.n_H, out.n_W, taps)
-        return Cost(weights=weights, macs=macs,
-                    other=(elements(out) if self.bias else 0) + self.standardising(taps))
+        cost = filter_cost(taps, self.c, self.bias, product(out.n_H, out.n_W), out)
+        return cost._replace(weights=cost.weights + (self.c if self.gain else 0),
+                             other=cost.other + self.standardising(taps))
 
     def standardising(self, taps):
         """Weight standardisation (NFNet's ScaledStdConv2d, WSConv2d), per filter over its
