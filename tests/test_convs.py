@@ -170,3 +170,17 @@ def test_std_conv_by_batch_norm_imports_as_ws_without_gain():
     row = [r for r in archcalc.analyze(net).rows if r.kind == "conv"][1]
     # K = 3*3*8 = 72; 72*4 = 288 params; other 4*(5*72 + 2) = 1,448, no bias, no gain
     assert (row.params, row.macs, row.other_ops) == (288, 4 * 5 * 4 * 72, 1_448)
+
+
+@needs_onnx
+def test_a_folded_power_that_would_broadcast_to_a_huge_constant_is_refused():
+    from onnx_models import Builder, unchecked
+
+    from archcalc.onnx.importer import from_model
+    b = Builder("huge")
+    big = b.node("Pow", [b.const(np.ones((4000, 1), np.float32)), b.const(np.ones((1, 3000), np.float32))])
+    y = b.node("Add", ["x", b.node("ReduceMean", [big], keepdims=0)])
+    with pytest.raises(SpecError) as e:
+        from_model(unchecked(b, y), "huge.onnx")
+    # 4000*3000 = 12,000,000 elements, over the 10^7 a folded constant may hold
+    assert "Pow would make a constant of shape [4000, 3000]: 12,000,000 elements" in str(e.value)

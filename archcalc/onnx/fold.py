@@ -210,7 +210,12 @@ def fold_batchnorm(ctx, node):
 
 
 def real_op(fn):
-    return lambda ctx, node: [fn(*(v.astype(np.float64) for v in ins(ctx, node))).astype(np.float32)]
+    """Element-wise arithmetic on real constants; a broadcast is bounded before it is made."""
+    def fold(ctx, node):
+        values = [v.astype(np.float64) for v in ins(ctx, node)]
+        bounded(node, np.broadcast_shapes(*(v.shape for v in values)))
+        return [fn(*values).astype(np.float32)]
+    return fold
 
 
 FOLD = {
