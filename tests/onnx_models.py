@@ -418,3 +418,54 @@ def initializer(name, dims, data_len):
     t = numpy_helper.from_array(np.zeros(data_len, np.float32), name)
     t.dims[:] = dims
     return t
+
+
+# ---------------------------------------------------------------- transposed and standardised convs
+
+def upconv(dilations=1):
+    """U-Net's decoder step as PyTorch exports nn.ConvTranspose2d: (C_in, C_out/group, f, f)
+    weights; here 2 groups, stride 2, pads 1, output_padding 1, then a 2x2 up-convolution."""
+    b = Builder("upconv")
+    x = b.relu(b.conv("x", 3, 8, 3, p=1))
+    w = b.weight(8, 3, 3, 3)
+    x = b.node("ConvTranspose", [x, w, b.const(np.full(6, 0.1, np.float32), "b")], kernel_shape=[3, 3],
+               strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1], group=2,
+               dilations=[dilations, dilations])
+    x = b.node("ConvTranspose", [x, b.weight(6, 4, 2, 2)], kernel_shape=[2, 2], strides=[2, 2])
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
+    return b.model(["N", 3, 5, 6], b.gemm(x, 4, 10)), {}
+
+
+def scaled_std_conv(b, x, cin, cout, k, p, eps=1e-6, gamma=1.0):
+    """timm's ScaledStdConv2d as a decomposed export: per filter (W - mean)/sqrt(var + eps)
+    times gain*gamma/sqrt(fan-in), the gain a learnt (cout, 1, 1, 1) tensor."""
+    w = b.weight(cout, cin, k, k)
+    axes = dict(axes=[1, 2, 3], keepdims=1)
+    mean = b.node("ReduceMean", [w], **axes)
+    d = b.node("Sub", [w, mean])
+    var = b.node("ReduceMean", [b.node("Pow", [d, b.const(np.float32(2))])], **axes)
+    std = b.node("Sqrt", [b.node("Add", [var, b.const(np.float32(eps))])])
+    gain = b.const(b.rng.uniform(0.5, 1.5, (cout, 1, 1, 1)).astype(np.float32), "gain")
+    scale = b.node("Mul", [gain, b.const(np.float32(gamma / np.sqrt(cin * k * k)))])
+    weight = b.node("Mul", [b.node("Div", [d, std]), scale])
+    bias = b.const(b.rng.standard_normal(cout).astype(np.float32) * 0.1, "b")
+    return b.node("Conv", [x, weight, bias], kernel_shape=[k, k], pads=[p] * 4)
+
+
+def std_conv_by_batchnorm(b, x, cin, cout, k, eps=1e-5):
+    """timm's StdConv2d: F.batch_norm(W.reshape(1, cout, -1), training=True) reshaped back."""
+    w = b.weight(cout, cin, k, k)
+    flat = b.node("Reshape", [w, b.const(np.array([1, cout, -1], np.int64))])
+    zeros, ones = np.zeros(cout, np.float32), np.ones(cout, np.float32)
+    normed = b.node("BatchNormalization", [flat, b.const(ones), b.const(zeros), b.const(zeros),
+                                           b.const(ones)], n_out=3, epsilon=eps, training_mode=1)[0]
+    weight = b.node("Reshape", [normed, b.const(np.array([cout, cin, k, k], np.int64))])
+    return b.node("Conv", [x, weight], kernel_shape=[k, k])
+
+
+def nfnet_like(by_batchnorm=False):
+    b = Builder("nfnet_like")
+    x = b.relu(scaled_std_conv(b, "x", 3, 8, 3, 1))
+    x = b.relu(std_conv_by_batchnorm(b, x, 8, 4, 3) if by_batchnorm else scaled_std_conv(b, x, 8, 4, 3, 0))
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
+    return b.model(["N", 3, 6, 7], b.gemm(x, 4, 10)), {}

@@ -164,7 +164,9 @@ def statement(draw, b: Builder, prev: str):
         out_c = draw(channel_counts(b.values))
         groups = 1
         if ctext.isdigit() and out_c[0].isdigit():
-            groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0 and out_c[1] % g == 0]))
+            # groups = c (> 1) is a depthwise conv: its input must then have c maps too
+            groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0 and out_c[1] % g == 0
+                                           and not (1 < g == out_c[1] != c)]))
         args = [f"f={f}", f"c={out_c[0]}"]
         args += [f"s={s_text}"] * (s_text != "1" or draw(st.booleans()))
         args += ["p=same" if same and draw(st.booleans()) else f"p={p}"]

@@ -161,6 +161,61 @@ def test_conv_hw_equals_reference(case):
     assert ctx.macs == 2 * oh * ow * c * fh * fw * (C // groups)
 
 
+def conv_transpose_reference(x, W, b, s, p, out_pad, groups):
+    """Each input pixel's value times each tap, added into the output at i*s + kh - p."""
+    N, H, Wd, C = x.shape
+    f, _, mg, _ = W.shape
+    cg, c = C // groups, mg * groups
+    oh, ow = (H - 1) * s - 2 * p + f + out_pad, (Wd - 1) * s - 2 * p + f + out_pad
+    y = np.zeros((N, oh, ow, c))
+    for n, i, j, ch, kh, kw, m in np.ndindex(N, H, Wd, C, f, f, mg):
+        r, q = i * s + kh - p, j * s + kw - p
+        if 0 <= r < oh and 0 <= q < ow:
+            y[n, r, q, (ch // cg) * mg + m] += x[n, i, j, ch] * W[kh, kw, m, ch]
+    return y + (b if b is not None else 0)
+
+
+CONV_TRANSPOSES = [  # (H, W, C, c, f, s, p, out_pad, groups, bias)
+    (4, 4, 6, 4, 2, 2, 0, 0, 1, True),   # U-Net's 2x2 up-convolution
+    (3, 5, 4, 6, 3, 2, 1, 1, 2, False),  # a border cut, one more row, two groups
+    (3, 3, 2, 3, 3, 1, 0, 0, 1, True),
+    (2, 3, 3, 2, 4, 3, 2, 2, 1, True),   # the border wider than the overlap
+]
+
+
+@pytest.mark.parametrize("case", CONV_TRANSPOSES, ids=lambda c: "x".join(map(str, c)))
+def test_conv_transpose_equals_reference(case):
+    H, W_, C, c, f, s, p, out_pad, groups, bias = case
+    op = ops.ConvTranspose(f=f, c=c, s=s, p=p, out_pad=out_pad, groups=groups, bias=bias)
+    x, W, b = random(2, H, W_, C), random(f, f, c // groups, C), random(c)
+    y, ctx = run_kernel(op, [x], {"W": W, "b": b} if bias else {"W": W})
+    np.testing.assert_allclose(y, conv_transpose_reference(x, W, b if bias else None, s, p, out_pad, groups),
+                               rtol=1e-10, atol=1e-10)
+    assert ctx.macs == 2 * H * W_ * C * f * f * (c // groups)  # every input pixel times every tap
+
+
+def test_dwconv_is_the_conv_with_groups_and_c_from_its_input():
+    op = ops.DWConv(f=3, s=2, p=1, m=2)
+    x, W, b = random(2, 7, 6, 3), random(3, 3, 1, 6), random(6)
+    y, ctx = run_kernel(op, [x], {"W": W, "b": b})
+    np.testing.assert_allclose(y, conv_reference(x, W, b, 3, 2, 1, 1, 3, None, False), atol=1e-10)
+    assert ctx.macs == 2 * 4 * 3 * 6 * 3 * 3  # oh = (7 + 2 - 3)//2 + 1 = 4, ow = 3
+
+
+def test_weight_standardised_conv_convolves_the_standardised_filters():
+    op = ops.Conv(f=3, c=4, p=1, groups=2, ws=True, gain=True, eps=Fraction(1, 1000))
+    x, W, b, gain = random(2, 5, 5, 6), random(3, 3, 3, 4), random(4), random(4)
+    y, ctx = run_kernel(op, [x], {"W": W, "b": b, "gain": gain})
+    Ws = np.empty_like(W)
+    for k in range(4):  # filter k's 27 taps
+        taps = [W[i, j, ch, k] for i in range(3) for j in range(3) for ch in range(3)]
+        mean = sum(taps) / 27
+        var = sum((t - mean) ** 2 for t in taps) / 27
+        Ws[..., k] = (W[..., k] - mean) / math.sqrt(var + 0.001) * gain[k]
+    np.testing.assert_allclose(y, conv_reference(x, Ws, b, 3, 1, 1, 1, 2, None, False), atol=1e-10)
+    assert ctx.macs == 2 * 5 * 5 * 4 * 3 * 3 * 3  # the conv's MACs, nothing for the standardising
+
+
 # ---------------------------------------------------------------- pooling
 
 def pool_reference(x, f, s, p, ceil, how, count_pad=True):

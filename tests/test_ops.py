@@ -106,6 +106,18 @@ CASES = [
     # attention, N = 2*3 = 6 positions, d = 8, 2 heads: 4*8^2 + 4*8 = 288 params;
     # projections 6*3*8*8 + 6*8*8 = 1,536, QK^T and AV 6*6*8 each = 576: 2,112 MACs
     ("(2, 3, 8)", "attention a : heads=2", (2, 3, 8), 288, 2_112),
+    # U-Net's up-convolution: (28 - 1)*2 - 2*0 + 2 = 56; 2*2*1024*512 + 512 = 2,097,664;
+    # every input pixel times every tap: 28*28*1024 * 2*2*512 = 1,644,167,168
+    ("(28, 28, 1024)", "conv_transpose u : 2 512 s=2", (56, 56, 512), 2_097_664, 1_644_167_168),
+    # (3 - 1)*2 - 2*1 + 3 + 1 = 6, (4 - 1)*2 - 2 + 3 + 1 = 8; 3*3*(8/2)*6 + 6 = 222; 3*4*8 * 3*3*6/2 = 2,592
+    ("(3, 4, 8)", "conv_transpose u : 3 6 s=2 p=1 out_pad=1 groups=2", (6, 8, 6), 222, 2_592),
+    # MobileNet v1's 56 x 56 x 128 depthwise: 3*3*128 + 128 = 1,280; 56*56*128 * 3*3 = 3,612,672
+    ("(56, 56, 128)", "dwconv d : 3 p=1", (56, 56, 128), 1_280, 3_612_672),
+    # multiplier 2: c = 2*3 = 6; 3*3*1*6 = 54; (7 - 3)/1 + 1 = 5: 5*5*6 * 3*3 = 1,350
+    ("(7, 7, 3)", "dwconv d : 3 m=2 bias=off", (5, 5, 6), 54, 1_350),
+    # weight standardisation: the conv's 3*3*4*6 + 6 = 222 params, plus a gain per filter: 228;
+    # the conv's MACs 5*5*6 * 3*3*4 = 5,400
+    ("(7, 7, 4)", "conv c : 3 6 ws=on gain=on", (5, 5, 6), 228, 5_400),
 ]
 
 
@@ -349,4 +361,4 @@ def test_adaptive_pool_keeps_the_receptive_field_when_it_is_the_identity():
 
 def test_weighted_kinds_are_the_ones_with_weights():
     assert {k for k, cls in ops.KINDS.items() if cls.weighted} == {"conv", "conv_hw", "fc", "subsample", "rbf",
-                                                                          "attention"}
+                                                                          "attention", "conv_transpose", "dwconv"}

@@ -34,7 +34,8 @@ def main(args) -> int:
     if net.shared.params:
         header.append(f"{net.shared.params:,} parameters are read by several layers of "
                       "the model: counted once there, once per layer in this spec")
-    text, renamed = write(net, header)
+    widths = {r.name: r.in_shapes[0].n_C for r in (analysis or analyze(net)).rows if r.in_shapes}
+    text, renamed = write(net, header, widths)
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")

@@ -17,12 +17,49 @@ def window_count(n, f, s, p, ceil=False) -> int:
 
 def conv(op, xs, w, ctx):
     (x,) = xs
+    if op.ws:
+        w = w | {"W": standardised(w["W"], float(op.eps), w.get("gain"))}
     how = method(op, x.shape[-1])
     if how == "depthwise":
         return finish(depthwise(op, x, w["W"], ctx), op, w, ctx)
     if how == "pointwise":
         return pointwise(op, x, w, ctx)
     return conv_im2col(op, x, w, ctx)
+
+
+def standardised(W, eps, gain=None):
+    """Weight standardisation: each filter (the last axis) minus its mean over its taps, divided
+    by sqrt(variance + eps), times its gain."""
+    mean = W.mean(axis=(0, 1, 2))
+    var = ((W - mean) ** 2).mean(axis=(0, 1, 2))
+    out = (W - mean) / np.sqrt(var + W.dtype.type(eps))
+    return out * gain if gain is not None else out
+
+
+def dwconv(op, xs, w, ctx):
+    return conv(op.as_conv(xs[0].shape[-1]), xs, w, ctx)
+
+
+def conv_transpose(op, xs, w, ctx):
+    """Each input pixel times each f x f tap, one matrix product per tap and group (the MACs:
+    every input pixel times every tap), scatter-added s pixels apart into the full output,
+    (n - 1)*s + f wide (and out_pad more), whose border p is then cut off."""
+    (x,) = xs
+    N, H, W_in, C = x.shape
+    f, s, p, extra = op.f, op.s, op.p, op.out_pad
+    oh, ow = (H - 1) * s + f - 2 * p + extra, (W_in - 1) * s + f - 2 * p + extra
+    full = np.zeros((N, max((H - 1) * s + f, p + oh), max((W_in - 1) * s + f, p + ow), op.c), ctx.dtype)
+    cg, mg = C // op.groups, op.c // op.groups
+    for g in range(op.groups):
+        src = x[..., g * cg:(g + 1) * cg]
+        for kh in range(f):
+            for kw in range(f):
+                taps = ctx.matmul(src, w["W"][kh, kw, :, g * cg:(g + 1) * cg].T)
+                full[:, kh:kh + (H - 1) * s + 1:s, kw:kw + (W_in - 1) * s + 1:s, g * mg:(g + 1) * mg] += taps
+    y = np.ascontiguousarray(full[:, p:p + oh, p:p + ow])
+    if op.bias:
+        y += w["b"]
+    return y
 
 
 def method(op, n_C_prev) -> str:

@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .attention import attention, token, tokens, workspace as attention_workspace
-from .conv import conv, conv_hw, window_count, workspace as conv_workspace
+from .conv import conv, conv_hw, conv_transpose, dwconv, window_count, workspace as conv_workspace
 from .normalisation import KERNELS as NORMALISATION
 
 # An im2col tile: large enough for BLAS, small enough that the block and the matmul's reads
@@ -374,8 +374,10 @@ KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
     "conv_hw": conv_hw, "upsample": upsample,
     **NORMALISATION,  # layernorm, scale, gelu, elu
     "tokens": tokens, "token": token, "attention": attention,
+    "conv_transpose": conv_transpose, "dwconv": dwconv,
 }
 
 # kind -> (op, input shape (N, n_H, n_W, n_C), itemsize, tile bytes) -> {slot: elements}: the
 # Context workspace a kernel will hold, counted before the run (kinds without one are absent)
-WORKSPACE: dict[str, Callable] = {"conv": conv_workspace, "attention": attention_workspace}
+WORKSPACE: dict[str, Callable] = {"conv": conv_workspace, "attention": attention_workspace,
+                                  "dwconv": lambda op, x, *rest: conv_workspace(op.as_conv(x[-1]), x, *rest)}

@@ -46,7 +46,7 @@ def initial(graph, layer, op, shapes, seed, dtype) -> dict:
         elif name == "coeff":
             out[name] = np.full(shape, 1 / op.f ** 2, dtype)
         else:
-            out[name] = np.full(shape, 1 if name in ("gamma", "var") else 0, dtype)
+            out[name] = np.full(shape, 1 if name in ("gamma", "var", "gain") else 0, dtype)
     return out
 
 
@@ -54,10 +54,11 @@ def kernel_init(rng, op, shape, relu: bool, dtype):
     """Uniform on [-limit, limit]: He (variance 2/fan_in) before a ReLU, Glorot (variance
     2/(fan_in + fan_out)) otherwise. Uniform rather than normal: the same variance, drawn
     twice as fast (VGG-16's fc6 alone has 103 million weights)."""
-    fan_in = int(np.prod(shape)) // op.c
+    c = op.c if hasattr(op, "c") else shape[-1]  # dwconv's c is m*n_C_prev, W's last axis
+    fan_in = int(np.prod(shape)) // c
     # the window's taps times c: (f_h, f_w, n_C_prev/groups, c) for conv and conv_hw,
     # (f, f, taps) for a conv through a table, (n_C_prev, c) for fc
-    fan_out = (int(np.prod(shape[:2])) if len(shape) > 2 else 1) * op.c
+    fan_out = (int(np.prod(shape[:2])) if len(shape) > 2 else 1) * c
     limit = np.sqrt(6 / fan_in) if relu else np.sqrt(6 / (fan_in + fan_out))
     w = rng.random(shape, dtype=dtype)
     w *= dtype.type(2 * limit)

@@ -34,6 +34,8 @@ from .normalisation import (
     LayerNorm, Scale)
 from .tokens import (
     Attention, Token, Tokens, positions)
+from .convs import (
+    ConvTranspose, DWConv)
 from .registry import (
     KINDS)
 from .arguments import (
@@ -95,6 +97,8 @@ __all__ = [
     "Token",
     "Tokens",
     "positions",
+    "ConvTranspose",
+    "DWConv",
     "KINDS",
     "WORDS",
     "check_size",

@@ -11,7 +11,7 @@ from ..sizes import (decimal, differ, exact_div, is_int, is_integer, is_nonnegat
                      ratio, show)
 from .base import Cost, Op, Out, Shape, arg, elements
 from .elementwise import Activation
-from .windowed import check_groups, window_size
+from .windowed import check_groups, filter_cost, window_size
 
 
 # MobileNet (clip = ReLU6, hardswish), EfficientNet (swish, squeeze-and-excitation: mul),
@@ -159,8 +159,7 @@ class ConvHW(Op):
 
     def cost(self, ins, out):
         taps = self.fh * self.fw * exact_div(self.c * ins[0].n_C, self.groups)
-        return Cost(weights=taps + (self.c if self.bias else 0), macs=product(out.n_H, out.n_W, taps),
-                    other=elements(out) if self.bias else 0)
+        return filter_cost(taps, self.c, self.bias, product(out.n_H, out.n_W), out)
 
     def weights(self, ins):
         """W (fh, fw, n_C_prev/groups, n_C) and b (n_C,)."""

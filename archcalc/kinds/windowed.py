@@ -9,8 +9,8 @@ from typing import ClassVar
 import sympy
 
 from ..errors import RuleError
-from ..sizes import (ceil_div, decimal, exact_div, expr, floor_div, is_int, is_integer, is_nonnegative,
-                     norm, product, ratio, show, total)
+from ..sizes import (ceil_div, decimal, differ, exact_div, expr, floor_div, is_int, is_integer, is_nonnegative,
+                     is_positive, norm, product, ratio, show, total)
 from .base import Cost, Op, Out, Shape, arg, elements
 
 
@@ -73,6 +73,30 @@ def check_groups(n_C_prev, c, groups):
                             f"{what}/groups = {show(value)}/{show(groups)} is not an integer")
 
 
+def filter_cost(taps, n_C, bias, positions, out) -> Cost:
+    """A layer of n_C filters of `taps` weights in all, each applied at `positions` (an output
+    pixel of a conv, an input pixel of a transposed one): params, MACs, and a bias add per output."""
+    return Cost(weights=taps + (n_C if bias else 0), macs=product(positions, taps),
+                other=elements(out) if bias else 0)
+
+
+def check_depthwise(n_C_prev, c, groups):
+    """A conv with groups = c (> 1) has one filter per group: depthwise when groups is also the
+    input's width. When it is not, each filter reads n_C_prev/groups maps: a valid network, but
+    almost surely a mistyped width (MobileNet v1 with one 64 where 128 was meant computes 543M
+    MACs instead of 569M), so it is refused. Grouped convs with c != groups (ResNeXt's 32
+    groups, AlexNet's two towers, ShuffleNet's grouped 1x1) are not touched."""
+    if is_positive(groups - 1) is not True or differ(c, groups) is not False:
+        return
+    if differ(n_C_prev, groups) is True:
+        raise RuleError(f"depthwise conv (groups = c = {show(groups)}) on an input of n_C_prev = "
+                        f"{show(n_C_prev)} maps",
+                        "a depthwise conv has groups = c = n_C_prev; here each filter would read "
+                        f"n_C_prev/groups = {show(n_C_prev)}/{show(groups)} = "
+                        f"{show(ratio(n_C_prev, groups))} maps",
+                        "dwconv NAME : f takes groups and c from its input", argument="groups")
+
+
 @dataclass(frozen=True)
 class Conv(Op):
     kind: ClassVar[str] = "conv"
@@ -86,6 +110,9 @@ class Conv(Op):
     bias: bool = arg("flag", True)
     table: tuple | None = arg("table", None)
     round: str = arg("round", "floor")
+    ws: bool = arg("flag", False)
+    gain: bool = arg("flag", False)
+    eps: object = arg("real", Fraction(1, 1000000))
 
     def f_eff(self):
         return self.dilation * (self.f - 1) + 1
@@ -96,6 +123,10 @@ class Conv(Op):
     def out(self, ins, strict=False):
         (x,) = ins
         self.check_channels(x.n_C)
+        if self.gain and not self.ws:
+            raise RuleError("gain=on scales standardised weights: it needs ws=on", argument="gain")
+        if self.ws and self.table is not None:
+            raise RuleError("a connection table and ws cannot be combined", argument="ws")
         return windowed_out(x, self.c, self.f_eff(), self.s, self.pad(), self.round == "ceil", strict)
 
     def check_channels(self, n_C_prev):
@@ -115,6 +146,7 @@ class Conv(Op):
                                     argument="table")
             return
         check_groups(n_C_prev, self.c, self.groups)
+        check_depthwise(n_C_prev, self.c, self.groups)
 
     def taps(self, n_C_prev):
         """Input maps each filter reads, summed over filters: n_C * n_C_prev/groups."""
@@ -124,9 +156,21 @@ class Conv(Op):
 
     def cost(self, ins, out):
         (x,) = ins
-        weights = self.f * self.f * self.taps(x.n_C) + (self.c if self.bias else 0)
-        macs = product(out.n_H, out.n_W, self.f * self.f * self.taps(x.n_C))
-        return Cost(weights=weights, macs=macs, other=elements(out) if self.bias else 0)
+        taps = self.f * self.f * self.taps(x.n_C)
+        cost = filter_cost(taps, self.c, self.bias, product(out.n_H, out.n_W), out)
+        return cost._replace(weights=cost.weights + (self.c if self.gain else 0),
+                             other=cost.other + self.standardising(taps))
+
+    def standardising(self, taps):
+        """Weight standardisation (NFNet's ScaledStdConv2d, WSConv2d), per filter over its
+        K = f*f*n_C_prev/groups taps: the mean (K - 1 adds, 1 divide), centring (K subtracts),
+        the variance (K squares, K - 1 adds, 1 divide), eps added and a square root (2), each
+        tap divided by it (K), and times the filter's gain (K) with gain=on: 5K + 2 (+ K) other
+        ops per filter, n_C*(5K + 2) in all, n_C*K being `taps`. No MACs: the conv's are the
+        same with or without it."""
+        if not self.ws:
+            return 0
+        return 5 * taps + 2 * self.c + (taps if self.gain else 0)
 
     def weights(self, ins):
         """W (f, f, n_C_prev/groups, n_C) and b (n_C,); through a connection table, filter j's
@@ -136,10 +180,11 @@ class Conv(Op):
             shapes = {"W": (self.f, self.f, self.taps(x.n_C))}
         else:
             shapes = {"W": (self.f, self.f, exact_div(x.n_C, self.groups), self.c)}
-        return shapes | ({"b": (self.c,)} if self.bias else {})
+        return shapes | ({"b": (self.c,)} if self.bias else {}) | ({"gain": (self.c,)} if self.gain else {})
 
     def takes_fusion(self):
-        return self.table is None  # a table's packed W has no per-filter axis to scale
+        # a table's packed W has no per-filter axis to scale; a standardised W undoes a scale
+        return self.table is None and not self.ws
 
     def window(self, x=None):
         return self.f_eff(), self.s

@@ -15,7 +15,7 @@ graph the text builds, so weights can follow the rename.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 
 from .. import kinds
@@ -25,9 +25,24 @@ from ..sizes import decimal, show
 KIND_WIDTH = 9
 
 
-def write(net, header=()) -> tuple[str, dict]:
-    """(spec text, {graph layer name: its name in the graph the text builds})."""
-    return _Writer(net).text(header)
+def write(net, header=(), widths=None) -> tuple[str, dict]:
+    """(spec text, {graph layer name: its name in the graph the text builds}). `widths`
+    ({layer: n_C_prev}, from an analysis) lets a depthwise conv be written as dwconv."""
+    return _Writer(net, widths or {}).text(header)
+
+
+def as_written(layer, n_C_prev):
+    """A conv with groups = n_C_prev and c a multiple of it, as dwconv: the spec then says
+    "one filter per input map" instead of restating the width (groups=128 c=128)."""
+    op = layer.op
+    if not isinstance(op, kinds.Conv) or op.table is not None or op.ws or n_C_prev is None:
+        return layer
+    if not (isinstance(op.groups, int) and op.groups > 1 and op.groups == n_C_prev
+            and isinstance(op.c, int) and op.c % op.groups == 0):
+        return layer
+    dw = kinds.DWConv(f=op.f, s=op.s, p=op.p, m=op.c // op.groups, dilation=op.dilation,
+                      bias=op.bias, round=op.round)
+    return replace(layer, op=dw)
 
 
 def identifier(text: str, taken=(), fallback="layer", lead="l", reserved=frozenset()) -> str:
@@ -97,9 +112,9 @@ class Block:
 
 
 class _Writer:
-    def __init__(self, net):
+    def __init__(self, net, widths):
         self.net, self.graph = net, net.graph
-        self.layers = list(net.layers)
+        self.layers = [as_written(layer, widths.get(layer.name)) for layer in net.layers]
         self.renamed, self.shown = {}, {}  # layer -> name in the new graph / name to refer to
 
     def text(self, header):

@@ -81,11 +81,36 @@ def ex_conv(ex, layer, op, row, w):
     x = ex.source(0, 4)
     if op.table is not None:
         return ex_table_conv(ex, layer, op, row, w, x)
-    inputs = [x, ex.init("W", w["W"].transpose(3, 2, 0, 1))]
+    W = ex.init("W", w["W"].transpose(3, 2, 0, 1))
+    inputs = [x, standardise(ex, layer.name, op, W, w) if op.ws else W]
     if "b" in w:
         inputs.append(ex.init("b", w["b"]))
     return ex.node("Conv", inputs, kernel_shape=[op.f, op.f], strides=[op.s, op.s], pads=pads(op),
                    dilations=[op.dilation, op.dilation], group=int(op.groups)), 4
+
+
+def standardise(ex, name, op, W, w):
+    """Weight standardisation over each filter's taps (axes 1-3 of ONNX's (c, C/groups, f, f)),
+    as PyTorch's exporter decomposes it: (W - mean)/sqrt(var + eps), times the gain."""
+    step = lambda op_type, inputs, tag, **attrs: ex.node(op_type, inputs, [f"{name}/ws_{tag}"],
+                                                         name=f"{name}/ws_{tag}", **attrs)
+    mean = step("ReduceMean", [W], "mean", axes=[1, 2, 3], keepdims=1)
+    d = step("Sub", [W, mean], "centred")
+    var = step("ReduceMean", [step("Mul", [d, d], "squared")], "var", axes=[1, 2, 3], keepdims=1)
+    std = step("Sqrt", [step("Add", [var, ex.init("eps", np.float32(float(op.eps)))], "var_eps")], "std")
+    Wn = step("Div", [d, std], "standardised")
+    if not op.gain:
+        return Wn
+    return step("Mul", [Wn, ex.init("gain", w["gain"].reshape(-1, 1, 1, 1))], "gained")
+
+
+def ex_conv_transpose(ex, layer, op, row, w):
+    """ConvTranspose: archcalc's W (f, f, n_C/groups, n_C_prev) is ONNX's (C, M/group, f, f)."""
+    inputs = [ex.source(0, 4), ex.init("W", w["W"].transpose(3, 2, 0, 1))]
+    if op.bias:
+        inputs.append(ex.init("b", w["b"]))
+    return ex.node("ConvTranspose", inputs, kernel_shape=[op.f, op.f], strides=[op.s, op.s],
+                   pads=[int(op.p)] * 4, output_padding=[int(op.out_pad)] * 2, group=int(op.groups)), 4
 
 
 def ex_table_conv(ex, layer, op, row, w, x):
@@ -383,4 +408,6 @@ KINDS = {
     "layernorm": ex_layernorm, "scale": ex_scale, "gelu": ex_gelu,
     "elu": same_rank("Elu", alpha=lambda op: float(op.alpha)),
     "tokens": ex_tokens, "token": ex_token, "attention": ex_attention,
+    "conv_transpose": ex_conv_transpose,
+    "dwconv": lambda ex, layer, op, row, w: ex_conv(ex, layer, op.as_conv(row.in_shapes[0].n_C), row, w),
 }

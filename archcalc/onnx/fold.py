@@ -250,6 +250,30 @@ def fold_transpose(ctx, node):
     return [np.transpose(ins(ctx, node)[0], perm)]
 
 
+def fold_reduce_mean(ctx, node):
+    """On constants only: a weight standardisation's mean and variance (onnx/convolutions.py)."""
+    data = ins(ctx, node)[0].astype(np.float64)
+    a = ctx.attrs(node)
+    axes = axes_of(ctx, node, a, data.ndim)
+    keep = bool(a.get("keepdims", 1))
+    if axes is None and a.get("noop_with_empty_axes", 0):
+        return [data]
+    return [np.mean(data, axis=tuple(axes) if axes else None, keepdims=keep).astype(np.float32)]
+
+
+def fold_batchnorm(ctx, node):
+    """BatchNormalization of a constant (timm's StdConv2d: F.batch_norm over the reshaped
+    weight): in training mode over its own statistics (every axis but 1), else the given ones."""
+    x, scale, shift, mean, var = (v.astype(np.float64) for v in ins(ctx, node)[:5])
+    a = ctx.attrs(node)
+    along = (-1,) + (1,) * (x.ndim - 2)
+    if a.get("training_mode", 0):
+        axes = tuple(i for i in range(x.ndim) if i != 1)
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+    y = (x - mean.reshape(along)) / np.sqrt(var.reshape(along) + a.get("epsilon", 1e-5))
+    return [(y * scale.reshape(along) + shift.reshape(along)).astype(np.float32)]
+
+
 FOLD = {
     "Constant": fold_constant, "Shape": fold_shape, "Gather": fold_gather,
     "Unsqueeze": fold_unsqueeze, "Squeeze": fold_squeeze, "Concat": fold_concat,
@@ -270,6 +294,7 @@ FOLD = {
     "Or": numeric(lambda ctx, node: np.logical_or, True),
     "Xor": numeric(lambda ctx, node: np.logical_xor, True),
     "Size": fold_size, "Tile": fold_tile,
+    "ReduceMean": fold_reduce_mean, "BatchNormalization": fold_batchnorm,
 }
 SIZES = ("Shape", "Size")  # fold on an activation too: the analysis knows its dims
 

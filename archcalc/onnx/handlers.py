@@ -18,6 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from .convolutions import conv_transpose, standardisation
 from .common import Tensor, Unsupported, attr_or_input, axes_of, need_map, real, same, square, \
     symmetric
 from .reshapes import flatten, pad, reshape, slice_, split, squeeze, transpose, unsqueeze
@@ -89,7 +90,8 @@ def conv(ctx, node):
     a = ctx.attrs(node)
     x = ctx.tensor(node.input[0])
     need_map(ctx, x, node)
-    W = ctx.weight(node, 1, "weight")
+    ws = standardisation(ctx, node)  # NFNet's weight standardisation: ws=on, the raw weight
+    W = ctx.weight(node, 1, "weight") if ws is None else np.asarray(ws.pop("W"), np.float32)
     b = ctx.weight(node, 2, "bias")
     if W.ndim != 4:
         raise Unsupported(f"{W.ndim - 2}-D convolution: archcalc's are 2-D")
@@ -101,11 +103,13 @@ def conv(ctx, node):
     if is_int(n_C) and per_group * groups != n_C:
         raise Unsupported(f"Conv whose weight reads {per_group} x {groups} group(s) = "
                           f"{per_group * groups} maps of an input with {n_C}")
-    weights = {"W": W.transpose(2, 3, 1, 0)}
+    weights = {"W": W.transpose(2, 3, 1, 0)} | (ws.pop("weights") if ws else {})
     if b is not None:
         weights["b"] = b
-    shared = [n for n in node.input[1:3] if n]
+    shared = [ws.pop("source") if ws else node.input[1]] + [n for n in node.input[2:3] if n]
     if kh != kw:  # Inception v3's 1x7 and 7x1
+        if ws:
+            raise Unsupported(f"Conv with a standardised {kh}x{kw} weight: archcalc's ws is conv's")
         if d != 1:
             raise Unsupported(f"Conv with a dilated {kh}x{kw} kernel")
         t, l, bottom, r = pads_of(ctx, node, a, x, None, s, (kh, kw))
@@ -119,7 +123,7 @@ def conv(ctx, node):
     if p is None:
         x, p = explicit_pad(ctx, node, x, pads), 0
     return ctx.emit(node, "conv", [x], 4, weights, shared=shared, f=f, c=c, s=s, p=p,
-                    groups=groups, dilation=d, bias=b is not None)
+                    groups=groups, dilation=d, bias=b is not None, **(ws or {}))
 
 
 def fc(ctx, node, x, W, b, shared, output=None):
@@ -382,6 +386,7 @@ HANDLERS = {
     "Pad": pad, "Split": split, "Slice": slice_, "Resize": resize, "Upsample": resize,
     "LayerNormalization": layer_normalization, "Gelu": gelu_op, "Elu": elu,
     "Div": first_of(gelu_pattern), "Pow": first_of(gelu_pattern), "Erf": first_of(), "Sqrt": first_of(),
+    "ConvTranspose": conv_transpose,
 }
 
 
@@ -413,4 +418,6 @@ IMPORTS = {
     "layernorm": ("LayerNormalization", "ReduceMean"),
     "gelu": ("Gelu", "Div", "Mul", "Pow"),  # Div, Mul, Pow: the first node of its pattern
     "elu": ("Elu",), "scale": ("Mul",),  # Mul by one factor per channel
+    "conv_transpose": ("ConvTranspose",),
+    "dwconv": (),  # a depthwise Conv is read as conv groups=c=n_C_prev; the spec writer writes dwconv
 }
