@@ -7,6 +7,12 @@ from ..practice import augment
 from ..errors import SpecError
 from . import seed_value
 
+# Bounds that keep the grid's memory below about 1.5 GB, checked before any pixel is made: the
+# grid holds a dozen float images of SIZE x SIZE x 3, their temporaries and their drawing
+# (about 350 bytes a pixel), and an image file is decoded whole before its centre is resized.
+MAX_SIZE = 2048
+MAX_IMAGE_PIXELS = 50_000_000
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("augment", help="a PNG grid of data augmentations (mirror, crops, "
@@ -25,6 +31,9 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     if args.size < 8:
         raise SpecError(f"--size must be at least 8, got {args.size}")
+    if args.size > MAX_SIZE:
+        raise SpecError(f"--size must be at most {MAX_SIZE:,}, got {args.size:,}", None,
+                        ("the grid holds a dozen float images of SIZE x SIZE x 3",))
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise SpecError(f"--out must name a .png file, got '{args.out}'", None,
@@ -33,6 +42,7 @@ def main(args) -> int:
         image, source = augment.sample_image(args.size)
     else:
         try:
+            check_pixels(args.image)
             image = augment.load_image(args.image, args.size)
         except (OSError, ValueError, SyntaxError) as e:
             raise SpecError(f"cannot read image '{args.image}': {e}") from None
@@ -46,3 +56,16 @@ def main(args) -> int:
     print(f"{out}: {count} augmentations of {source}, {args.size}x{args.size}, seed {args.seed}")
     print(f"colour PCA of its pixels: eigenvalues ({values})")
     return 0
+
+
+def check_pixels(path) -> None:
+    """Refuses an image file of more than MAX_IMAGE_PIXELS from its header, before decoding."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:  # reads the header only
+            width, height = im.size
+    except Image.DecompressionBombError as e:  # Pillow's own bound, met at open
+        raise SpecError(f"cannot read image '{path}': {e}") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise SpecError(f"cannot read image '{path}': {width:,} x {height:,} pixels, over the "
+                        f"limit of {MAX_IMAGE_PIXELS:,}")
