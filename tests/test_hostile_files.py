@@ -178,7 +178,7 @@ def forged_npz(path, members: dict, declared=True):
         at = data.find(b"PK\x01\x02")
         for shape in members.values():  # central directory entries, in order: file_size at +24
             size = len(npy_header(shape)) + 4 * int(np.prod(shape, dtype=object))
-            data[at + 24:at + 28] = size.to_bytes(4, "little")
+            data[at + 24:at + 28] = min(size, 2**32 - 1).to_bytes(4, "little")  # zip32's most
             at = data.find(b"PK\x01\x02", at + 4)
         path.write_bytes(bytes(data))
     return path
