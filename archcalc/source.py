@@ -31,20 +31,23 @@ def load(path) -> Network:
 def read_spec(path: Path) -> str:
     """The text of a spec file: a regular file, at most MAX_SOURCE_CHARS of UTF-8 (a device such
     as /dev/zero or a huge file is refused before it is read)."""
+    too_large = SpecError(f"cannot read spec '{path}': larger than {MAX_SOURCE_CHARS:,} characters")
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # stat, not is_file(): its errors say why
+        info = path.stat()  # stat, not is_file(): its errors say why
+        if not stat.S_ISREG(info.st_mode):
             raise SpecError(f"cannot read spec '{path}': not a regular file")
+        if info.st_size > MAX_SOURCE_CHARS * 4:  # UTF-8 takes at most 4 bytes a character
+            raise too_large  # refused from its size, before a byte is read
         with path.open("rb") as f:
-            data = f.read(MAX_SOURCE_CHARS * 4 + 1)  # UTF-8 takes at most 4 bytes a character
-        text = data.decode("utf-8")
+            data = f.read(MAX_SOURCE_CHARS * 4 + 1)  # bounded: the file may grow meanwhile
+        if len(data) > MAX_SOURCE_CHARS * 4:
+            raise too_large  # before decoding
+        return data.decode("utf-8")
     except OSError as e:
         raise SpecError(f"cannot read spec '{path}': {why(e)}") from None
     except UnicodeDecodeError as e:
         raise SpecError(f"cannot read spec '{path}': not UTF-8 text (byte {e.start + 1} is "
                         f"{data[e.start]:#04x})") from None
-    if len(data) > MAX_SOURCE_CHARS * 4:
-        raise SpecError(f"cannot read spec '{path}': larger than {MAX_SOURCE_CHARS:,} characters")
-    return text
 
 
 # What the system's error means for a path a user typed (ENOENT and ENOTDIR: nothing there).

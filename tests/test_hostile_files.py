@@ -178,7 +178,7 @@ def forged_npz(path, members: dict, declared=True):
         at = data.find(b"PK\x01\x02")
         for shape in members.values():  # central directory entries, in order: file_size at +24
             size = len(npy_header(shape)) + 4 * int(np.prod(shape, dtype=object))
-            data[at + 24:at + 28] = size.to_bytes(4, "little")
+            data[at + 24:at + 28] = min(size, 2**32 - 1).to_bytes(4, "little")  # zip32's most
             at = data.find(b"PK\x01\x02", at + 4)
         path.write_bytes(bytes(data))
     return path
@@ -238,3 +238,41 @@ def test_a_cost_past_its_bound_is_refused_with_its_digits():
     with pytest.raises(RuleError) as e:
         check_cost(Cost(weights=1, macs=10**240))
     assert e.value.message == "its MACs grow too large: 241 digits; a layer's costs have at most 240"
+
+
+# ---------------------------------------------------------------- found by tests/test_fuzz.py
+
+@needs_onnx
+def test_a_name_that_is_not_utf8_is_a_fault_of_the_model():
+    """A garbled byte in a name: protobuf hands the name over as bytes, which is refused first."""
+    import onnx
+    from onnx_models import Builder, unchecked
+    b = Builder("garbled")
+    y = b.node("Relu", ["x"], name="zz")
+    raw = unchecked(b, y).SerializeToString().replace(b"zz", b"\xff\xfe")
+    assert refusal(onnx.load_from_string(raw)) == (
+        "error: m.onnx: the model is invalid: 1 fault(s)\n"
+        "  = node 0: its name is not UTF-8 text")
+
+
+def test_an_input_array_is_checked_from_its_header(tmp_path, capsys):
+    from archcalc.cli import main
+    lenet = "specs/lenet5.arch"
+    (tmp_path / "x.npy").write_bytes(npy_header((10**6, 32, 32, 1)) + bytes(64))
+    np.save(tmp_path / "ok.npy", np.zeros((2, 32, 32, 1), np.float32))  # 8,192 bytes of data
+    assert main(["run", lenet, "--input", str(tmp_path / "x.npy")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: input '{tmp_path / 'x.npy'}' is truncated: its header's (1000000, 32, 32, 1) of "
+        "float32 needs 4,096,000,128 bytes, the file holds 192\n")
+    assert main(["run", lenet, "--input", str(tmp_path / "ok.npy"), "--max-memory", "0.000001"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: input '{tmp_path / 'ok.npy'}' holds 8,192 bytes, over the limit of 1,073\n"
+        "  = give fewer images, or raise the limit (--max-memory)\n")
+
+
+def test_a_window_count_past_a_c_size_is_exact():
+    """A 1-wide input padded by 10^39 on both sides: 2 * 10^39 + 1 windows of 1."""
+    from archcalc.executor.conv import window_count
+    assert window_count(1, 1, 1, 10**39) == 2 * 10**39 + 1
+    assert window_count(8, 3, 10**8, 0) == 1 and window_count(2, 5, 1, 0) == 0
+    assert window_count(5, 2, 2, 0, ceil=True) == 3  # PyTorch's ceil_mode: 5 -> 3

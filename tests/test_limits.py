@@ -243,8 +243,8 @@ def test_transfer_weights_are_checked_against_the_layout_before_use(tmp_path):
 # ---------------------------------------------------------------- numeric options, bounded
 
 @pytest.mark.parametrize("argv, message", [
-    (["augment", "--size", "4097"], "argument --size: expected a side from 8 to 4,096 pixels, got '4097'"),
-    (["augment", "--size", "7"], "argument --size: expected a side from 8 to 4,096 pixels, got '7'"),
+    (["augment", "--size", "2049"], "argument --size: expected a side from 8 to 2,048 pixels, got '2049'"),
+    (["augment", "--size", "7"], "argument --size: expected a side from 8 to 2,048 pixels, got '7'"),
     (["run", "specs/lenet5.arch", "--repeat", "1001"],
      "argument --repeat: expected a number of runs from 1 to 1,000, got '1001'"),
 ])

@@ -106,7 +106,9 @@ seed_value = whole_number(0, 2**63 - 1, "a seed, a whole number from 0 to 2^63 -
 image_count = whole_number(1, 10**12, "a number of images from 1 to 10^12")
 # Upper bounds keep a mistyped value from becoming a run that never ends or a huge allocation
 # (an image of SIZE^2 pixels per augmentation, a pass over the data per epoch)
-image_side = whole_number(8, 4096, "a side from 8 to 4,096 pixels")
+# the grid holds a dozen float images of side x side x 3, their temporaries and their drawing,
+# about 350 bytes a pixel: 2,048 keeps it under about 1.5 GB
+image_side = whole_number(8, 2048, "a side from 8 to 2,048 pixels")
 epoch_count = whole_number(1, 10_000, "a number of epochs from 1 to 10,000")
 mini_batch_size = whole_number(1, 1_000_000, "a batch size from 1 to 1,000,000")
 class_count = whole_number(2, 100_000, "a number of classes from 2 to 100,000")

@@ -7,6 +7,10 @@ from ..practice import augment
 from ..errors import SpecError
 from . import image_side, seed_value
 
+# An image file is decoded whole before its centre is resized: bounded from its header, before
+# any pixel is made (--size is bounded by its argparse type, image_side)
+MAX_IMAGE_PIXELS = 50_000_000
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("augment", help="a PNG grid of data augmentations (mirror, crops, "
@@ -31,6 +35,7 @@ def main(args) -> int:
         image, source = augment.sample_image(args.size)
     else:
         try:
+            check_pixels(args.image)
             image = augment.load_image(args.image, args.size)
         except (OSError, ValueError, SyntaxError) as e:
             raise SpecError(f"cannot read image '{args.image}': {e}") from None
@@ -44,3 +49,16 @@ def main(args) -> int:
     print(f"{out}: {count} augmentations of {source}, {args.size}x{args.size}, seed {args.seed}")
     print(f"colour PCA of its pixels: eigenvalues ({values})")
     return 0
+
+
+def check_pixels(path) -> None:
+    """Refuses an image file of more than MAX_IMAGE_PIXELS from its header, before decoding."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:  # reads the header only
+            width, height = im.size
+    except Image.DecompressionBombError as e:  # Pillow's own bound, met at open
+        raise SpecError(f"cannot read image '{path}': {e}") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise SpecError(f"cannot read image '{path}': {width:,} x {height:,} pixels, over the "
+                        f"limit of {MAX_IMAGE_PIXELS:,}")

@@ -2,12 +2,14 @@
 checks every layer's shape, multiply-accumulates and weight count against the analysis."""
 from __future__ import annotations
 
+import os
 import zipfile
 
 import numpy as np
 
 from ..source import load
 from ..executor import weights as wts
+from ..executor.weights import NPY_MAGIC, array_header
 from ..errors import SpecError
 from ..executor.forward import check, run, size_text
 from . import (add_binding_options, add_memory_option, add_spec_argument, add_weights_option,
@@ -37,7 +39,7 @@ def add_parser(sub) -> None:
 
 def main(args) -> int:
     net = load(args.spec)
-    x = read_array(args.input) if args.input else None
+    x = read_array(args.input, int(args.max_memory * 2**30)) if args.input else None
     model = net.layout  # an ONNX model: its weights, arrays in its layout (NCHW)
     weights = args.weights  # args keeps what the user gave: --ensemble K refuses --weights
     if model is not None:
@@ -110,8 +112,11 @@ def verify_line(r) -> str:
             f"{size_text(measured)} = {measured / predicted:.2f} x predicted (activations + weights)")
 
 
-def read_array(path) -> np.ndarray:
+def read_array(path, limit: int) -> np.ndarray:
+    """An .npy array, its header checked first: a file shorter than its header says, or an
+    array over the memory limit, is refused before its data is read."""
     try:
+        check_array_header(path, limit)
         a = np.load(path, allow_pickle=False)
     except OSError as e:
         raise SpecError(f"cannot read input '{path}': {e.strerror or e}") from None
@@ -121,6 +126,21 @@ def read_array(path) -> np.ndarray:
         a.close()
         raise SpecError(f"input '{path}' is an .npz archive; give one .npy array (N, n_H, n_W, n_C)")
     return a
+
+
+def check_array_header(path, limit: int) -> None:
+    with open(path, "rb") as f:
+        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+            return  # not an .npy: np.load says what it is
+        f.seek(0)
+        shape, dtype, nbytes, offset = array_header(f, f"input '{path}'")
+        size = os.fstat(f.fileno()).st_size
+    if size < offset + nbytes:
+        raise SpecError(f"input '{path}' is truncated: its header's {shape} of {dtype} needs "
+                        f"{offset + nbytes:,} bytes, the file holds {size:,}")
+    if nbytes > limit:
+        raise SpecError(f"input '{path}' holds {nbytes:,} bytes, over the limit of {limit:,}", None,
+                        ("give fewer images, or raise the limit (--max-memory)",))
 
 
 def write_array(path, a) -> None:

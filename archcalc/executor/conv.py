@@ -12,7 +12,7 @@ def window_count(n, f, s, p, ceil=False) -> int:
     (PyTorch's ceil_mode) also keeps a last window that overhangs the right edge, provided it
     starts inside the input or its left padding."""
     end = min(n + 2 * p - f + s, n + p) if ceil else n + 2 * p - f + 1
-    return len(range(0, end, s))
+    return max(0, -(-end // s))  # len(range(0, end, s)), for sizes past C's ssize_t too
 
 
 def conv(op, xs, w, ctx):

@@ -170,21 +170,26 @@ def member_header(z, info) -> Header:
     zip declares for the member (what inflating it may produce), without reading its data."""
     if not info.filename.endswith(".npy"):
         raise ValueError(f"member '{info.filename}' is not an .npy array")
-    fmt = np.lib.format
     with z.open(info) as f:
-        version = fmt.read_magic(f)
-        if version not in ((1, 0), (2, 0)):
-            raise ValueError(f"member '{info.filename}' is .npy format {version}, not 1.0 or 2.0")
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = read_header(f)
-        data_offset = f.tell()
-    if dtype.hasobject:
-        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
-    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        shape, dtype, nbytes, data_offset = array_header(f, f"member '{info.filename}'")
     if info.file_size != data_offset + nbytes:
         raise ValueError(f"member '{info.filename}' declares {info.file_size:,} bytes, but its "
                          f"header's {shape} of {dtype} needs {data_offset + nbytes:,}")
     return Header(tuple(shape), dtype, nbytes)
+
+
+def array_header(f, what: str) -> tuple[tuple, np.dtype, int, int]:
+    """(shape, dtype, data bytes, data offset) from the .npy header at f's position, without
+    reading the data; ValueError if it is not one."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"{what} is .npy format {version}, not 1.0 or 2.0")
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, _, dtype = read_header(f)
+    if dtype.hasobject:
+        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+    return tuple(shape), dtype, int(np.prod(shape, dtype=object)) * dtype.itemsize, f.tell()
 
 
 def bound(path, headers: dict) -> None:

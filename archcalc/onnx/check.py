@@ -2,8 +2,8 @@
 ONNX's own rules is refused with every fault named, never half imported or met later as a
 NumPy error deep in a handler.
 
-What is checked: each tensor written by one node only (and never over a graph input or an
-initializer); `auto_pad` one of ONNX's four values; a Conv's `kernel_shape` the shape of its
+What is checked: names and operator types that are UTF-8 text; each tensor written by one
+node only (and never over a graph input or an initializer); `auto_pad` one of ONNX's four values; a Conv's `kernel_shape` the shape of its
 weight; no negative dimension in an input or an initializer; an initializer's data as long as
 its dimensions say, and no larger than MAX_TENSOR_ELEMENTS; an external-data file long enough
 for the tensor it should hold. External data is checked here and only then read.
@@ -24,7 +24,8 @@ def check_model(onnx, model, file: str, folder: Path | None = None) -> None:
     """Raise a SpecError listing every fault of `model`; `folder` holds its external data
     (None: the model came as an object, so external data cannot be read)."""
     g = model.graph
-    faults = [*inputs(g), *initializers(onnx, g, folder), *nodes(onnx, g)]
+    faults = list(texts(g))  # first: every later check reads these names as text
+    faults = faults or [*inputs(g), *initializers(onnx, g, folder), *nodes(onnx, g)]
     if faults:
         raise SpecError(f"{escaped(file)}: the model is invalid: {len(faults)} fault(s)", None,
                         tuple(faults))
@@ -32,6 +33,21 @@ def check_model(onnx, model, file: str, folder: Path | None = None) -> None:
 
 def where(i, node) -> str:
     return f"node {i} '{escaped(node.name)}'" if node.name else f"node {i}"
+
+
+def texts(g):
+    """Names and operator types that are not UTF-8 (protobuf hands them over as bytes)."""
+    for what, values in (("graph input", g.input), ("graph output", g.output),
+                         ("initializer", g.initializer)):
+        for i, v in enumerate(values):
+            if isinstance(v.name, bytes):
+                yield f"{what} {i}: its name is not UTF-8 text"
+    for i, node in enumerate(g.node):
+        fields = {"name": [node.name], "op_type": [node.op_type], "domain": [node.domain],
+                  "inputs": node.input, "outputs": node.output}
+        for field, values in fields.items():
+            if any(isinstance(v, bytes) for v in values):
+                yield f"node {i}: its {field} is not UTF-8 text"
 
 
 def inputs(g):
