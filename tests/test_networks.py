@@ -354,6 +354,53 @@ def test_convnext_block_arithmetic():
     assert (params, macs) == (28_589_128, 4_455_531_264)
 
 
+# ---------------------------------------------------------------- the design comparison
+# reports/modern_blocks.md: four blocks with 256 maps in and out at 56x56, stride 1. Each
+# block's params and MACs written out from its paper's figure and torchvision's layout; BN's
+# gamma and beta 2 per channel.
+
+HW = 56 * 56
+
+
+def test_block_resnet_bottleneck():
+    # 1x1 256 -> 64, 3x3 64 -> 64, 1x1 64 -> 256, no bias, BN after each
+    params = 256 * 64 + 2 * 64 + 3 * 3 * 64 * 64 + 2 * 64 + 64 * 256 + 2 * 256
+    macs = HW * (256 * 64 + 3 * 3 * 64 * 64 + 64 * 256)
+    assert (params, macs) == (70_400, 218_365_952)
+    assert totals("block_resnet_bottleneck") == (params, macs)
+
+
+def test_block_inverted_residual():
+    # t = 6: 1x1 256 -> 1536, depthwise 3x3 on 1536, 1x1 1536 -> 256, no bias, BN after each
+    e = 6 * 256
+    params = 256 * e + 2 * e + 3 * 3 * e + 2 * e + e * 256 + 2 * 256
+    macs = HW * (256 * e + 3 * 3 * e + e * 256)
+    assert (params, macs) == (806_912, 2_509_602_816)
+    assert totals("block_inverted_residual") == (params, macs)
+
+
+def test_block_shufflenet_v2_unit():
+    # half of the maps (128) through 1x1, depthwise 3x3, 1x1, no bias, BN after each
+    h = 256 // 2
+    params = h * h + 2 * h + 3 * 3 * h + 2 * h + h * h + 2 * h
+    macs = HW * (h * h + 3 * 3 * h + h * h)
+    assert (params, macs) == (34_688, 106_373_120)
+    assert totals("block_shufflenet_v2") == (params, macs)
+
+
+def test_block_convnext():
+    # depthwise 7x7 (bias), LayerNorm, 1x1 256 -> 1024 (bias), 1x1 1024 -> 256 (bias), scale
+    d = 256
+    params = 7 * 7 * d + d + 2 * d + d * 4 * d + 4 * d + 4 * d * d + d + d
+    macs = HW * (7 * 7 * d + d * 4 * d + 4 * d * d)
+    assert (params, macs) == (539_136, 1_683_505_152)
+    assert totals("block_convnext") == (params, macs)
+    # the 7x7 sees 7 input pixels a side; the others' one 3x3 sees 3
+    assert [analysis(n).rows[-1].receptive_field for n in (
+        "block_resnet_bottleneck", "block_inverted_residual", "block_shufflenet_v2",
+        "block_convnext")] == [(3, 1), (3, 1), (3, 1), (7, 1)]
+
+
 # ---------------------------------------------------------------- every spec
 
 ALL_SPECS = sorted(p.stem for p in SPECS.glob("*.arch"))
