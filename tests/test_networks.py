@@ -323,13 +323,93 @@ def test_regnet_y_400mf():
     assert a.row("block4.b0.f.b.conv").params == 440 * 3 * 3 * 8
 
 
+def test_convnext_tiny():
+    # torchvision convnext_tiny: num_params 28,589,128, 4,455,531,264 MACs ("4.46 GFLOPS"; Liu
+    # et al. (2022), Table 9: "28M" params, "4.5G" FLOPs, multiply-adds).
+    assert totals("convnext_tiny") == (28_589_128, 4_455_531_264)
+    # weighted layers on the path: stem, 3 convs in each of 3 + 3 + 9 + 3 blocks, 3
+    # downsampling convs, fc
+    assert depth(analysis("convnext_tiny")) == 1 + 3 * 18 + 3 + 1 == 59
+
+
+def test_convnext_block_arithmetic():
+    # One CNBlock of dim d at n x n: depthwise 7x7 (49d + d bias), LayerNorm (2d), Linear
+    # d -> 4d (4d^2 + 4d), Linear 4d -> d (4d^2 + d), layer scale (d): 8d^2 + 58d params;
+    # MACs n^2 (49d + 4d^2 + 4d^2). Stage 1: d = 96 at 56x56.
+    d, n = 96, 56
+    a = analysis("convnext_tiny")
+    block = [r for r in a.rows if r.name.startswith("stage1.b_1.")]
+    assert [r.params for r in block] == [49 * d + d, 2 * d, d * 4 * d + 4 * d, 0, 4 * d * d + d,
+                                         d, 0]
+    assert sum(r.params for r in block) == 8 * d * d + 58 * d == 79_296
+    assert sum(r.macs for r in block) == n * n * (49 * d + 8 * d * d) == 245_962_752
+    assert a.row("stage1.b_1.pwconv1").out_shape == (56, 56, 384)
+    # Written out: stem 4x4x3x96 + 96 and its LayerNorm; blocks 8d^2 + 58d; each downsampling
+    # LayerNorm 2d + 2x2 conv 4d(2d) + 2d; head LayerNorm 2*768 + fc 768*1000 + 1000.
+    stages = [(96, 56, 3), (192, 28, 3), (384, 14, 9), (768, 7, 3)]
+    params = (4 * 4 * 3 * 96 + 96 + 2 * 96 + sum(k * (8 * d * d + 58 * d) for d, _, k in stages)
+              + sum(2 * d + 4 * d * 2 * d + 2 * d for d in (96, 192, 384))
+              + 2 * 768 + 768 * 1000 + 1000)
+    macs = (56 * 56 * 96 * 4 * 4 * 3 + sum(k * n * n * (49 * d + 8 * d * d) for d, n, k in stages)
+            + sum((n // 2) ** 2 * 2 * d * 4 * d for d, n, _ in stages[:3]) + 768 * 1000)
+    assert (params, macs) == (28_589_128, 4_455_531_264)
+
+
+# ---------------------------------------------------------------- the design comparison
+# reports/modern_blocks.md: four blocks with 256 maps in and out at 56x56, stride 1. Each
+# block's params and MACs written out from its paper's figure and torchvision's layout; BN's
+# gamma and beta 2 per channel.
+
+HW = 56 * 56
+
+
+def test_block_resnet_bottleneck():
+    # 1x1 256 -> 64, 3x3 64 -> 64, 1x1 64 -> 256, no bias, BN after each
+    params = 256 * 64 + 2 * 64 + 3 * 3 * 64 * 64 + 2 * 64 + 64 * 256 + 2 * 256
+    macs = HW * (256 * 64 + 3 * 3 * 64 * 64 + 64 * 256)
+    assert (params, macs) == (70_400, 218_365_952)
+    assert totals("block_resnet_bottleneck") == (params, macs)
+
+
+def test_block_inverted_residual():
+    # t = 6: 1x1 256 -> 1536, depthwise 3x3 on 1536, 1x1 1536 -> 256, no bias, BN after each
+    e = 6 * 256
+    params = 256 * e + 2 * e + 3 * 3 * e + 2 * e + e * 256 + 2 * 256
+    macs = HW * (256 * e + 3 * 3 * e + e * 256)
+    assert (params, macs) == (806_912, 2_509_602_816)
+    assert totals("block_inverted_residual") == (params, macs)
+
+
+def test_block_shufflenet_v2_unit():
+    # half of the maps (128) through 1x1, depthwise 3x3, 1x1, no bias, BN after each
+    h = 256 // 2
+    params = h * h + 2 * h + 3 * 3 * h + 2 * h + h * h + 2 * h
+    macs = HW * (h * h + 3 * 3 * h + h * h)
+    assert (params, macs) == (34_688, 106_373_120)
+    assert totals("block_shufflenet_v2") == (params, macs)
+
+
+def test_block_convnext():
+    # depthwise 7x7 (bias), LayerNorm, 1x1 256 -> 1024 (bias), 1x1 1024 -> 256 (bias), scale
+    d = 256
+    params = 7 * 7 * d + d + 2 * d + d * 4 * d + 4 * d + 4 * d * d + d + d
+    macs = HW * (7 * 7 * d + d * 4 * d + 4 * d * d)
+    assert (params, macs) == (539_136, 1_683_505_152)
+    assert totals("block_convnext") == (params, macs)
+    # the 7x7 sees 7 input pixels a side; the others' one 3x3 sees 3
+    assert [analysis(n).rows[-1].receptive_field for n in (
+        "block_resnet_bottleneck", "block_inverted_residual", "block_shufflenet_v2",
+        "block_convnext")] == [(3, 1), (3, 1), (3, 1), (7, 1)]
+
+
 # ---------------------------------------------------------------- every spec
 
 ALL_SPECS = sorted(p.stem for p in SPECS.glob("*.arch"))
 IMAGENET = ["alexnet", "alexnet_2gpu", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
             "resnet101", "resnet152", "plain34", "googlenet", "googlenet_aux", "googlenet_paper",
             "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
-            "efficientnet_b0", "shufflenet_v2", "squeezenet", "densenet121", "regnet_y_400mf"]
+            "efficientnet_b0", "shufflenet_v2", "squeezenet", "densenet121", "regnet_y_400mf",
+            "convnext_tiny"]
 
 
 def test_every_named_spec_exists():

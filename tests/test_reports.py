@@ -42,6 +42,31 @@ def test_inception_comparison_reads_at_a_glance(capsys, golden, monkeypatch):
     assert "120,422,400" in out and "12,443,648" in out and "9.68x fewer" in out
 
 
+MODERN_BLOCKS = ["specs/block_resnet_bottleneck.arch", "specs/block_inverted_residual.arch",
+                 "specs/block_shufflenet_v2.arch", "specs/block_convnext.arch"]
+
+
+def test_committed_modern_blocks_comparison_is_current(capsys, monkeypatch):
+    """reports/modern_blocks.md is `archcalc compare` of the four blocks, as the README shows."""
+    monkeypatch.chdir(ROOT)
+    assert main(["compare", *MODERN_BLOCKS, "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out == (REPORTS / "modern_blocks.md").read_text(), \
+        "reports/modern_blocks.md is stale: run the compare command in the README"
+    # the figures of tests/test_networks.py's hand-worked blocks; activations written out at
+    # 56x56 (3,136 positions): the input's 256 maps and every layer's output
+    #   bottleneck: 256 + 3 layers x 64 twice + 3 x 256 (conv3, bn3, add) + 256 (relu)
+    #   ConvNeXt: 256 + dwconv, norm 256 each + pwconv1, gelu 1024 each + pwconv2, scale, add
+    assert "|             70,400 |            806,912 |             34,688 |         539,136 |" in out
+    assert "|        218,365,952 |      2,509,602,816 |        106,373,120 |   1,683,505,152 |" in out
+    hw = 56 * 56
+    bottleneck = hw * (256 + 6 * 64 + 4 * 256)
+    convnext = hw * (256 + 2 * 256 + 2 * 1024 + 3 * 256)
+    assert (bottleneck, convnext) == (5_218_304, 11_239_424)
+    assert f"|          {bottleneck:,} |" in out and f"|      {convnext:,} |" in out
+    assert "| receptive field         |              3 / 1 |              3 / 1 |" in out
+
+
 def test_resnet34_against_plain34_shows_what_the_projection_shortcuts_cost():
     text = render([analysis("resnet34"), analysis("plain34")], "markdown")
     # layer2's projection: 1x1 conv 64 -> 128 (8,192 weights) + BN (256) = 8,448 params,
@@ -70,6 +95,7 @@ def test_committed_reports_are_current(tmp_path, monkeypatch):
     fresh = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
     committed = {p.relative_to(REPORTS) for p in REPORTS.rglob("*") if p.is_file()}
     committed -= {Path("augmentation.png")}  # made by `archcalc augment`, tested in test_augment
+    committed -= {Path("modern_blocks.md")}  # made by `archcalc compare`, tested above
     assert fresh == committed, "reports/ is stale: run archcalc report specs/ --out reports/"
     for rel in sorted(fresh):
         if rel.suffix in (".md", ".html"):

@@ -8,11 +8,11 @@ from tabulate import tabulate
 from .. import kinds
 from ..analysis.analyzer import Analysis
 from ..sizes import is_int, show
-from .tables import number, shape_text
+from .tables import number, rf_text, shape_text
 
 QUANTITIES = (("params", "params"), ("trainable_params", "trainable params"),
               ("macs", "MACs"), ("flops", "FLOPs"), ("other_ops", "other ops"),
-              ("peak_activations", "peak activations"))
+              ("activations", "activations"), ("peak_activations", "peak activations"))
 
 
 def ratio(value, base) -> str:
@@ -48,6 +48,8 @@ def totals_table(analyses: list[Analysis]) -> tuple[list[str], list[list[str]]]:
             rows.append([f"(vs {base.network})", "",
                          *(ratio(a.totals[key], base.totals[key]) for a in analyses[1:])])
     rows.append(["output", *(shape_text(a.rows[-1].out_shape) for a in analyses)])
+    rows.append(["receptive field",
+                 *(rf_text(a.rows[-1].receptive_field) for a in analyses)])
     rows.append(["depth (weighted layers)", *(str(depth(a)) for a in analyses)])
     return header, rows
 
@@ -84,5 +86,7 @@ def render(analyses: list[Analysis], fmt: str = "text") -> str:
                     tabulate(rows, header, tablefmt=tablefmt, disable_numparse=True,
                              colalign=("left",) + ("right",) * 6)]
     out += ["", "MACs: multiply-accumulates of conv and fc layers, bias excluded; FLOPs = 2 x MACs; "
-            "ratios against the first network"]
+            "activations: output elements of every layer (the input's included); receptive "
+            "field: of the output, size / effective stride in input pixels; ratios against "
+            "the first network"]
     return "\n".join(out) + "\n"
