@@ -31,4 +31,8 @@ def main(args) -> int:
     analyses = [analyze(g, at={k: v for k, v in at.items() if k in names})
                 for g, names in zip(nets, declared)]
     sys.stdout.write(render(analyses, args.format))
+    held = [f"{a.network} " + ", ".join(f"{k}={v}" for k, v in a.symbols.items())
+            for a in analyses if a.symbols]
+    if held:
+        print(f"\nheld: {'; '.join(held)}")
     return 0

@@ -9,8 +9,6 @@ from ..errors import SpecError
 from ..analysis.sweep import METRICS, evaluate, parse_range
 from . import LABELS, add_set_option, add_spec_argument, parse_sets
 
-TABLE_ROWS = 25
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="a cost over a range of one or two symbols")
@@ -31,41 +29,53 @@ def main(args) -> int:
     ranges = dict(pairs)
     if len(ranges) != len(pairs):
         raise SpecError(f"--vary names '{pairs[0][0]}' twice")
-    values = evaluate(net, args.metric, ranges, parse_sets(args.set))
+    at = parse_sets(args.set)
+    values = evaluate(net, args.metric, ranges, at)
     names = list(ranges)
+    held = held_text(net, ranges, at)
+    if held:
+        print(held)
     if len(names) == 1:
         print_table(names[0], ranges[names[0]], values, args.metric)
     else:
-        print_grid_summary(names, ranges, values, args.metric)
+        print_grid(names, ranges, values, args.metric)
     if args.plot:
         plot(net, names, ranges, values, args.metric, args.plot)
         print(f"plot: {args.plot}")
     return 0
 
 
-def pick(n: int) -> list[int]:
-    """At most TABLE_ROWS evenly spread indices, first and last included."""
-    if n <= TABLE_ROWS:
-        return list(range(n))
-    return sorted({round(i * (n - 1) / (TABLE_ROWS - 1)) for i in range(TABLE_ROWS)})
+GROUP = 8  # grid columns per printed group, each group with its row header
 
 
 def print_table(name, xs, values, metric) -> None:
-    rows = [(int(xs[i]), f"{int(values[i]):,}") for i in pick(len(xs))]
+    """Every value: a sweep's table is never thinned."""
+    rows = [(int(x), f"{int(v):,}") for x, v in zip(xs, values)]
     print(tabulate(rows, (name, metric), tablefmt="simple", disable_numparse=True,
                    colalign=("right", "right")))
-    if len(xs) > TABLE_ROWS:
-        print(f"({len(xs):,} points evaluated; {len(rows)} shown)")
 
 
-def print_grid_summary(names, ranges, values, metric) -> None:
+def print_grid(names, ranges, values, metric) -> None:
+    """The whole grid, in groups of GROUP columns, each group repeating the row header."""
     a, b = names
-    ia, ib = pick(len(ranges[a])), pick(len(ranges[b]))[:8]
-    header = [f"{a} \\ {b}", *(str(int(ranges[b][j])) for j in ib)]
-    rows = [[str(int(ranges[a][i])), *(f"{int(values[i, j]):,}" for j in ib)] for i in ia]
     print(f"{metric}:")
-    print(tabulate(rows, header, tablefmt="simple", disable_numparse=True))
-    print(f"({values.size:,} points evaluated)")
+    columns = range(len(ranges[b]))
+    for start in range(0, len(columns), GROUP):
+        ib = columns[start:start + GROUP]
+        header = [f"{a} \\ {b}", *(str(int(ranges[b][j])) for j in ib)]
+        rows = [[str(int(x)), *(f"{int(values[i, j]):,}" for j in ib)]
+                for i, x in enumerate(ranges[a])]
+        if start:
+            print()
+        print(tabulate(rows, header, tablefmt="simple", disable_numparse=True))
+    print(f"({values.size:,} points)")
+
+
+def held_text(net, ranges, at: dict) -> str | None:
+    """The symbols the sweep did not vary, with the values they were held at."""
+    held = [f"{s.name}={at.get(s.name, s.default)}" for s in net.symbols
+            if s.name not in ranges and at.get(s.name, s.default) is not None]
+    return f"held: {', '.join(held)}" if held else None
 
 
 def plot(net, names, ranges, values, metric, path) -> None:

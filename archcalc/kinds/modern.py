@@ -11,7 +11,7 @@ from ..sizes import (decimal, differ, exact_div, is_int, is_integer, is_nonnegat
                      ratio, show)
 from .base import Cost, Op, Out, Shape, arg, elements
 from .elementwise import Activation
-from .windowed import check_groups, filter_cost, window_size
+from .windowed import check_groups, filter_cost, merged, window_size
 
 
 # MobileNet (clip = ReLU6, hardswish), EfficientNet (swish, squeeze-and-excitation: mul),
@@ -155,7 +155,7 @@ class ConvHW(Op):
         check_groups(x.n_C, self.c, self.groups)
         n_H, note_h = window_size(x.n_H, self.fh, self.s, self.ph, "n_H", False, strict)
         n_W, note_w = window_size(x.n_W, self.fw, self.s, self.pw, "n_W", False, strict)
-        return Out(Shape(n_H, n_W, self.c), tuple(n for n in (note_h, note_w) if n))
+        return Out(Shape(n_H, n_W, self.c), merged(note_h, note_w))
 
     def cost(self, ins, out):
         taps = self.fh * self.fw * exact_div(self.c * ins[0].n_C, self.groups)

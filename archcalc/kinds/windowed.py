@@ -54,8 +54,14 @@ def window_size(n, f, s, p, letter, ceil=False, strict=False):
 def windowed_out(x: Shape, n_C, f, s, p, ceil, strict) -> Out:
     n_H, note_h = window_size(x.n_H, f, s, p, "n_H", ceil, strict)
     n_W, note_w = window_size(x.n_W, f, s, p, "n_W", ceil, strict)
-    notes = tuple(n for n in (note_h, note_w) if n)
-    return Out(Shape(n_H, n_W, n_C), notes)
+    return Out(Shape(n_H, n_W, n_C), merged(note_h, note_w))
+
+
+def merged(note_h, note_w) -> tuple[str, ...]:
+    """One note for n_H and n_W when both say the same arithmetic (a square input)."""
+    if note_h and note_w and note_h[len("n_H"):] == note_w[len("n_W"):]:
+        return ("n_H, n_W" + note_h[len("n_H"):],)
+    return tuple(n for n in (note_h, note_w) if n)
 
 
 def same_padding(f_eff):

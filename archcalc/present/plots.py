@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..analysis.analyzer import Analysis
 from ..sizes import is_int
+from .layout import LABEL_PT, NODE_PT, layout
 
 FOLD_ABOVE = 40  # more rows than this: one bar per top-level block
 
@@ -29,6 +30,15 @@ def folded(a: Analysis) -> list[tuple[str, object, object]]:
     return [(k, p, m) for k, (p, m) in a.blocks().items() if p or m]
 
 
+UNITS = ((10**9, "G", "billions"), (10**6, "M", "millions"), (10**3, "K", "thousands"))
+
+
+def scale(values) -> tuple[int, str, str]:
+    """The unit a panel's numbers read best in: the largest with the peak at least 1 of it."""
+    peak = max((abs(int(v)) for v in values), default=0)
+    return next((u for u in UNITS if peak >= u[0]), (1, "", "count"))
+
+
 def cost_bars(a: Analysis, path) -> None:
     """Where the cost sits: params and MACs per layer (or block), side by side."""
     items = folded(a)
@@ -36,17 +46,18 @@ def cost_bars(a: Analysis, path) -> None:
     height = max(3.0, 0.28 * len(items) + 1.5)
     fig = _figure(11, height)
     left, right = fig.subplots(1, 2, sharey=True)
-    for ax, values, title, unit, color in (
-            (left, [i[1] for i in items][::-1], "parameters", 1e6, "tab:blue"),
-            (right, [i[2] for i in items][::-1], "multiply-accumulates (MACs)", 1e6, "tab:orange")):
+    for ax, values, title, color in (
+            (left, [i[1] for i in items][::-1], "parameters", "tab:blue"),
+            (right, [i[2] for i in items][::-1], "multiply-accumulates (MACs)", "tab:orange")):
+        unit, suffix, word = scale(values)
         scaled = [float(v) / unit for v in values]
         ax.barh(range(len(labels)), scaled, color=color)
         ax.set_title(f"{title} per {'block' if len(a.rows) > FOLD_ABOVE else 'layer'}")
-        ax.set_xlabel(f"{title.split(' (')[0]} (millions)")
+        ax.set_xlabel(f"{title.split(' (')[0]} ({word})")
         ax.grid(axis="x", alpha=0.3)
         peak = max(scaled) if scaled else 1
         for y, v in enumerate(scaled):
-            ax.text(v + peak * 0.01, y, f"{v:,.2f}M", va="center", fontsize=7)
+            ax.text(v + peak * 0.01, y, f"{v:,.2f}{suffix}", va="center", fontsize=7)
         ax.set_xlim(0, peak * 1.22 or 1)
     left.set_yticks(range(len(labels)), labels, fontsize=8)
     fig.suptitle(f"{a.network}: where the cost sits (params {a.totals['params']:,}, "
@@ -164,77 +175,32 @@ def _overlap(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-SPACING = 2.6  # horizontal distance between branches, in node widths of the drawing
-
-
 def graph_drawing(nodes, edges, title, path) -> None:
-    """Layered drawing: nodes (name, label) top to bottom by depth, edges labelled with the
-    shape they carry; branches spread sideways, joins gather them again."""
-    place = _positions(nodes, edges)
-    xs = [p[0] for p in place.values()]
-    depth = -min(p[1] for p in place.values())
-    fig = _figure(max(6.0, (max(xs) - min(xs)) + 3.5), max(4.0, 0.95 * (depth + 1) + 0.8))
-    ax = fig.subplots()
+    """Layered drawing of nodes (name, label), edges labelled with the shape they carry,
+    placed by layout.layout (in inches: the axes span the figure, one unit an inch)."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path
+    from matplotlib.figure import Figure
+    g = layout(nodes, edges)
+    fig = Figure(figsize=(g.width, g.height), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
-    labels = dict(nodes)
-    bow = 0.0
-    for a, b, shape in edges:
-        (x0, y0), (x1, y1) = place[a], place[b]
-        straight_through = abs(x1 - x0) < 1e-9 and y0 - y1 > 1  # would cross the nodes between
-        bend = 0.45 if straight_through else 0.0
-        bow = max(bow, bend * (y0 - y1) / 2)
-        ax.annotate("", (x1, y1 + 0.22), (x0, y0 - 0.22),
-                    arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 1.0,
-                                "connectionstyle": f"arc3,rad={bend}"})
-        # label an arc at its apex, a long straight edge near its source, a short one midway
-        along = 0.5 if straight_through or y0 - y1 <= 1 else 0.3
-        apex = bend * (y0 - y1) / 2  # arc3's curve passes half the control distance out
-        lx, ly = x0 + (x1 - x0) * along - apex, y0 + (y1 - y0) * along
-        ax.text(lx, ly, shape, fontsize=6.5, ha="center", va="center", color="0.25",
-                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.9})
-    for name, (x, y) in place.items():
-        ax.text(x, y, labels[name], ha="center", va="center", fontsize=7.5,
-                bbox={"boxstyle": "round,pad=0.3", "facecolor": "#e8f0fb", "edgecolor": "#4a78b5"})
-    ax.set_xlim(min(xs) - 1.6 - bow, max(xs) + 1.6)
-    ax.set_ylim(-depth - 0.6, 0.6)
-    ax.set_title(title)
+    ax.set_xlim(0, g.width)
+    ax.set_ylim(0, g.height)
+    ax.text(g.width / 2, g.height - 0.25, title, ha="center", va="center", fontsize=11)
+    for points in g.paths:
+        ax.add_patch(FancyArrowPatch(path=Path(points), arrowstyle="->", mutation_scale=9,
+                                     color="0.45", lw=1.0, shrinkA=0, shrinkB=0))
+    for text, x, y, align, _ in g.labels:
+        ax.text(x, y, text, fontsize=LABEL_PT, ha=align, va="center", color="0.25")
+    for (name, label) in nodes:
+        b = g.boxes[name]
+        ax.add_patch(FancyBboxPatch((b.x0, b.y0), b.x1 - b.x0, b.y1 - b.y0,
+                                    boxstyle="round,pad=0,rounding_size=0.05",
+                                    facecolor="#e8f0fb", edgecolor="#4a78b5"))
+        ax.text(*g.nodes[name], label, ha="center", va="center", fontsize=NODE_PT,
+                linespacing=1.1)
     save(fig, path)
-
-
-def _positions(nodes, edges) -> dict:
-    """(x, y) per node. y: minus the longest path from a source. x: the main branch (the
-    child with the most layers below it) stays under its parent, other branches step aside
-    left and right; a join sits under its deepest input, so a block's output lines up again."""
-    parents = {n: [] for n, _ in nodes}
-    children = {n: [] for n, _ in nodes}
-    for a, b, _ in edges:
-        parents[b].append(a)
-        children[a].append(b)
-    order = [n for n, _ in nodes]  # topological
-    depth = {}
-    for n in order:
-        depth[n] = 1 + max((depth[p] for p in parents[n]), default=-1)
-    below = {}
-    for n in reversed(order):
-        below[n] = 1 + sum(below[c] for c in children[n] if len(parents[c]) == 1)
-    x = {}
-    roots = [n for n in order if not parents[n]]
-    for i, n in enumerate(roots):
-        x[n] = i * SPACING
-    for n in order:
-        branches = [c for c in children[n] if len(parents[c]) == 1]
-        main = max(branches, key=lambda c: below[c], default=None)
-        side = 0
-        for c in branches:
-            if c is main:
-                x[c] = x[n]
-            else:
-                side = -side if side > 0 else -side + 1
-                x[c] = x[n] + side * SPACING
-        for c in children[n]:
-            if len(parents[c]) > 1 and all(p in x for p in parents[c]):
-                x[c] = x[max(parents[c], key=lambda p: depth[p])]
-    return {n: (x[n], -depth[n]) for n in order}
 
 
 def finite(values) -> bool:

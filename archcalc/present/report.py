@@ -84,10 +84,10 @@ def draw(b: Bundle, folder: Path) -> list[str]:
     figures = ["cost.png"]
     if scaling_figure(b, folder / "scaling.png"):
         figures.append("scaling.png")
-    nodes, edges, title = overview(a)
+    nodes, edges, title = overview(a, b.args)
     plots.graph_drawing(nodes, edges, title, folder / "graph.png")
     figures.append("graph.png")
-    detail = detail_view(a)
+    detail = detail_view(a, b.args)
     if detail:
         plots.graph_drawing(*detail, folder / "detail.png")
         figures.append("detail.png")
