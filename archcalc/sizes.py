@@ -10,6 +10,8 @@ from fractions import Fraction
 
 import sympy
 
+from .errors import SpecError
+
 Size = "int | sympy.Expr"
 
 # Every size in a spec, and every value bound to a symbol, is below 10^40. Counts built from
@@ -192,3 +194,21 @@ def ceiling_form(e):
         return a
 
     return e.replace(is_floor_plus_one, rewrite)
+
+
+def subs(e, **values):
+    """A figure with symbols replaced by name: subs(f.totals["macs"], H=448, W=448). The spec's
+    symbols carry assumptions (integer, positive), so sympy's own e.subs({"H": 448}) finds no
+    'H' and returns e unchanged; here every symbol called H is replaced. A name that is not in
+    e (a number has none) is an error, so a typo cannot pass silently. A whole result is an
+    int. Analysis.totals_at substitutes into every total at once."""
+    found = {s.name: s for s in e.free_symbols} if isinstance(e, sympy.Basic) else {}
+    for name, value in values.items():
+        if name not in found:
+            raise SpecError(f"no symbol '{name}' in {show(e)}", None,
+                            (f"its symbols: {', '.join(sorted(found)) or 'none'}",))
+        if not is_int(value):
+            raise SpecError(f"symbol '{name}' must be given a whole number, got {value!r}")
+    if not values:
+        return e
+    return norm(e.xreplace({found[k]: sympy.Integer(v) for k, v in values.items()}))
