@@ -212,3 +212,26 @@ def subs(e, **values):
     if not values:
         return e
     return norm(e.xreplace({found[k]: sympy.Integer(v) for k, v in values.items()}))
+
+
+REPR_WIDTH = 60
+
+
+def symbol_names(x) -> set:
+    return {s.name for s in x.free_symbols} if isinstance(x, sympy.Basic) else set()
+
+
+def brief(x) -> str:
+    """A total for a one-line repr: 138,357,544, or a formula (in ceiling form) cut after the
+    whole terms that fit in REPR_WIDTH."""
+    if is_int(x):
+        return f"{x:,}"
+    text = show(ceiling_form(x))
+    if len(text) <= REPR_WIDTH:
+        return text
+    depth, cut = 0, 0
+    for i, ch in enumerate(text[:REPR_WIDTH]):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and text.startswith(" + ", i):
+            cut = i
+    return (text[:cut] if cut else text[:REPR_WIDTH]) + " + ..."

@@ -132,3 +132,12 @@ def test_a_wide_sweep_says_which_columns_it_shows():
     assert "<caption>ResNet50: macs; 12 of 20 columns shown</caption>" in html
     with pytest.raises(SpecError, match="no network declares the symbol 'Q'"):
         archcalc.compare(SPECS / "lenet5.arch", SPECS / "vgg16.arch", at={"Q": 1})
+
+
+def test_an_analysis_sent_to_another_process_leaves_its_network_behind():
+    import pickle
+    a = archcalc.analyze(SPECS / "lenet5.arch")
+    b = pickle.loads(pickle.dumps(a))
+    assert b == a and b.net is None and a.net is not None
+    with pytest.raises(SpecError, match="made without its network"):
+        b.at()

@@ -13,7 +13,7 @@ import sympy
 from .. import kinds
 from ..errors import RuleError, SpecError, did_you_mean
 from ..network import Layer, Network
-from ..sizes import MAX_COST_DIGITS, ceiling_form, subs, MAX_DIGITS, digits, expr, is_int, norm, show, too_large, total
+from ..sizes import MAX_COST_DIGITS, brief, subs, symbol_names, MAX_DIGITS, digits, expr, is_int, norm, show, too_large, total
 
 MAX_SHAPE_DEPTH = 48   # nested floors and ceilings in a symbolic size (real networks: under 10)
 MAX_SHAPE_NODES = 400
@@ -51,6 +51,15 @@ class Analysis:
     freeze: str | None = None  # the last frozen layer, if any
     net: Network | None = field(default=None, repr=False, compare=False)  # for `at`
 
+    def __getstate__(self) -> dict:
+        # sent to another process (report's pool), an analysis leaves its network behind: an
+        # imported model's weights would travel with it
+        return {**self.__dict__, "net": None}
+
+    def __setstate__(self, state: dict) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
     def __repr__(self) -> str:
         """One line: '<Analysis VGG16: 39 layers, params 138,357,544, MACs 15,470,264,320>';
         a formula longer than REPR_WIDTH is cut at a term and ends in '...'."""
@@ -65,7 +74,7 @@ class Analysis:
         if unknown:
             raise SpecError(f"'{unknown[0]}' is not a free symbol of {self.network}", None,
                             (f"free symbols: {', '.join(self.free) or 'none'}",))
-        return {key: subs(v, **{k: n for k, n in values.items() if k in names(v)})
+        return {key: subs(v, **{k: n for k, n in values.items() if k in symbol_names(v)})
                 for key, v in self.totals.items()}
 
     def at(self, **values) -> "Analysis":
@@ -129,29 +138,6 @@ def analyze(net: Network, at: dict | None = None, free=(), strict: bool = False,
                      "shown in each layer's row, counted once in the totals")
     return Analysis(net.name, net.file, values, rows, totals(rows, net), tuple(notes), strict,
                     freeze, net)
-
-
-REPR_WIDTH = 60
-
-
-def names(x) -> set:
-    return {s.name for s in x.free_symbols} if isinstance(x, sympy.Basic) else set()
-
-
-def brief(x) -> str:
-    """A total for a one-line repr: 138,357,544, or a formula (in ceiling form) cut after the
-    whole terms that fit in REPR_WIDTH."""
-    if is_int(x):
-        return f"{x:,}"
-    text = show(ceiling_form(x))
-    if len(text) <= REPR_WIDTH:
-        return text
-    depth, cut = 0, 0
-    for i, ch in enumerate(text[:REPR_WIDTH]):
-        depth += (ch == "(") - (ch == ")")
-        if depth == 0 and text.startswith(" + ", i):
-            cut = i
-    return (text[:cut] if cut else text[:REPR_WIDTH]) + " + ..."
 
 
 def bindings(net: Network, at: dict, free) -> dict:

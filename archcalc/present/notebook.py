@@ -8,7 +8,8 @@ from html import escape
 
 import numpy as np
 
-from ..analysis.analyzer import Analysis, brief
+from ..analysis.analyzer import Analysis
+from ..sizes import brief
 from .compare import render, totals_table
 from .tables import number, shape_text
 
