@@ -10,7 +10,7 @@ from typing import Mapping
 
 import networkx as nx
 
-from .errors import Span
+from .errors import SpecError, Span, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,20 @@ class Network:
 
     def with_(self, **changes) -> "Network":
         return replace(self, **changes)
+
+    def freeze_point(self, name: str) -> str:
+        """The layer that `--freeze name` freezes through: a layer is itself; a block (the
+        dotted prefix of its layers' names: 'layer3') is its last layer, so the whole block and
+        everything it reads freeze. Unknown: a SpecError with the closest layer or block."""
+        if name in self.graph:
+            return name
+        inside = [n for n in self.graph if n.startswith(name + ".")]
+        if inside:
+            return inside[-1]  # insertion order is topological: the block's output
+        blocks = {n.rsplit(".", i)[0] for n in self.graph for i in range(1, n.count(".") + 1)}
+        hint = did_you_mean(name, blocks | set(self.graph))
+        count = len(self.graph)
+        listed = f"layers: {', '.join(self.graph)}" if count <= 20 else \
+            f"{count:,} layers; 'archcalc analyze' lists their names"
+        raise SpecError(f"cannot freeze through unknown layer or block '{name}'", None,
+                        (hint or listed,))

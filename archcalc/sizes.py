@@ -10,6 +10,8 @@ from fractions import Fraction
 
 import sympy
 
+from .errors import SpecError
+
 Size = "int | sympy.Expr"
 
 # Every size in a spec, and every value bound to a symbol, is below 10^40. Counts built from
@@ -192,3 +194,44 @@ def ceiling_form(e):
         return a
 
     return e.replace(is_floor_plus_one, rewrite)
+
+
+def subs(e, **values):
+    """A figure with symbols replaced by name: subs(f.totals["macs"], H=448, W=448). The spec's
+    symbols carry assumptions (integer, positive), so sympy's own e.subs({"H": 448}) finds no
+    'H' and returns e unchanged; here every symbol called H is replaced. A name that is not in
+    e (a number has none) is an error, so a typo cannot pass silently. A whole result is an
+    int. Analysis.totals_at substitutes into every total at once."""
+    found = {s.name: s for s in e.free_symbols} if isinstance(e, sympy.Basic) else {}
+    for name, value in values.items():
+        if name not in found:
+            raise SpecError(f"no symbol '{name}' in {show(e)}", None,
+                            (f"its symbols: {', '.join(sorted(found)) or 'none'}",))
+        if not is_int(value):
+            raise SpecError(f"symbol '{name}' must be given a whole number, got {value!r}")
+    if not values:
+        return e
+    return norm(e.xreplace({found[k]: sympy.Integer(v) for k, v in values.items()}))
+
+
+REPR_WIDTH = 60
+
+
+def symbol_names(x) -> set:
+    return {s.name for s in x.free_symbols} if isinstance(x, sympy.Basic) else set()
+
+
+def brief(x) -> str:
+    """A total for a one-line repr: 138,357,544, or a formula (in ceiling form) cut after the
+    whole terms that fit in REPR_WIDTH."""
+    if is_int(x):
+        return f"{x:,}"
+    text = show(ceiling_form(x))
+    if len(text) <= REPR_WIDTH:
+        return text
+    depth, cut = 0, 0
+    for i, ch in enumerate(text[:REPR_WIDTH]):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and text.startswith(" + ", i):
+            cut = i
+    return (text[:cut] if cut else text[:REPR_WIDTH]) + " + ..."

@@ -1,4 +1,5 @@
-"""Executor speed and memory, run by hand: `python benchmarks/bench_executor.py [SPEC ...]`.
+"""Executor speed and memory, run by hand: `python benchmarks/bench_executor.py [NAME | PATH ...]`
+(a name is a spec in specs/: resnet50; a path is read as given: specs/resnet50.arch, my.onnx).
 
 Prints, in one run:
 - the NumPy float32 matmul peak (GFLOP/s) measured now, with the same BLAS threads;
@@ -199,6 +200,14 @@ def available(module) -> bool:
 
 # ---------------------------------------------------------------- the report
 
+def spec_path(arg: str) -> tuple[str, Path]:
+    """A network's name and spec: 'resnet50' is specs/resnet50.arch; a path ('specs/resnet50.arch',
+    'my.onnx') is itself, named by its stem."""
+    if arg.endswith((".arch", ".onnx")) or os.sep in arg or "/" in arg:
+        return Path(arg).stem, Path(arg)
+    return arg, SPECS / f"{arg}.arch"
+
+
 def main(names) -> None:
     peak = matmul_peak()
     print(f"NumPy {np.__version__}: float32 matmul peak {peak:,.1f} GFLOP/s "
@@ -207,10 +216,9 @@ def main(names) -> None:
     print(f"\n{'network':<11}{'batch':>6}{'ms':>9}{'ms/image':>10}{'GMAC/s':>8}{'conv GMAC/s':>13}"
           f"{'of peak':>9}{'torch ms':>10}{'ours/torch':>12}{'ort ms':>9}{'ours/ort':>10}{'max diff':>10}")
     memory = []
-    for name in names:
-        path = SPECS / f"{name}.arch"
+    for name, path in map(spec_path, names):
         if not path.exists():
-            print(f"{name:<11}  (no specs/{name}.arch: skipped)")
+            print(f"{name:<11}  (no {path}: skipped)")
             continue
         graph = archcalc.load(path)
         weights = None

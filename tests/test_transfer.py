@@ -47,7 +47,7 @@ def test_split_freezes_the_conv_part_and_trains_a_new_k_way_head(lenet):
 @pytest.mark.parametrize("through, message", [
     ("c3", "avgpool 's4' follows the frozen part"),
     ("out", "nothing to train after 'out'"),
-    ("s5", "unknown layer 's5'"),
+    ("s5", "unknown layer or block 's5'"),
 ])
 def test_split_explains_what_it_cannot_train(lenet, through, message):
     with pytest.raises(SpecError, match=message):

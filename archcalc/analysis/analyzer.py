@@ -4,7 +4,7 @@ is read, never written; binding a symbol re-runs every rule with the value."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 
 import networkx as nx
@@ -13,7 +13,7 @@ import sympy
 from .. import kinds
 from ..errors import RuleError, SpecError, did_you_mean
 from ..network import Layer, Network
-from ..sizes import MAX_COST_DIGITS, MAX_DIGITS, digits, expr, is_int, norm, show, too_large, total
+from ..sizes import MAX_COST_DIGITS, brief, subs, symbol_names, MAX_DIGITS, digits, expr, is_int, norm, show, too_large, total
 
 MAX_SHAPE_DEPTH = 48   # nested floors and ceilings in a symbolic size (real networks: under 10)
 MAX_SHAPE_NODES = 400
@@ -50,6 +50,44 @@ class Analysis:
     notes: tuple[str, ...]
     strict: bool = False
     freeze: str | None = None  # the last frozen layer, if any
+    net: Network | None = field(default=None, repr=False, compare=False)  # for `at`
+
+    def __getstate__(self) -> dict:
+        # sent to another process (report's pool), an analysis leaves its network behind: an
+        # imported model's weights would travel with it
+        return {**self.__dict__, "net": None}
+
+    def __setstate__(self, state: dict) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
+    def __repr__(self) -> str:
+        """One line: '<Analysis VGG16: 39 layers, params 138,357,544, MACs 15,470,264,320>';
+        a formula longer than REPR_WIDTH is cut at a term and ends in '...'."""
+        params, macs = (brief(self.totals[k]) for k in ("params", "macs"))
+        free = f" in {', '.join(self.free)}" if self.free else ""
+        return f"<Analysis {self.network}{free}: {len(self.rows):,} layers, params {params}, MACs {macs}>"
+
+    def totals_at(self, **values) -> dict:
+        """The totals' formulas evaluated at a point, by name: `f.totals_at(H=448, W=448)`
+        equals `f.at(H=448, W=448).totals` (a test checks it). Names must be free symbols."""
+        unknown = [k for k in values if k not in self.free]
+        if unknown:
+            raise SpecError(f"'{unknown[0]}' is not a free symbol of {self.network}", None,
+                            (f"free symbols: {', '.join(self.free) or 'none'}",))
+        return {key: subs(v, **{k: n for k, n in values.items() if k in symbol_names(v)})
+                for key, v in self.totals.items()}
+
+    def at(self, **values) -> "Analysis":
+        """The analysis at a point, re-run with the values (so every check runs again):
+        `a.at(H=448, W=448)`. Symbols bound here stay bound; free ones not named stay free."""
+        if self.net is None:
+            raise SpecError("this analysis was made without its network; analyse it again "
+                            "with archcalc.analyze to evaluate it at a point")
+        bound = {k: v for k, v in self.symbols.items() if v is not None}
+        free = tuple(k for k in self.free if k not in values)
+        return analyze(self.net, at={**bound, **values}, free=free, strict=self.strict,
+                       freeze=self.freeze)
 
     def row(self, name: str) -> Row:
         for r in self.rows:
@@ -83,7 +121,7 @@ def analyze(net: Network, at: dict | None = None, free=(), strict: bool = False,
     without a default) stay symbolic. `freeze` names the last frozen layer (it and every layer
     it reads count as frozen). `strict` makes an inexact division an error."""
     values = bindings(net, at or {}, free)
-    freeze = freeze or net.freeze
+    freeze = net.freeze_point(freeze or net.freeze) if (freeze or net.freeze) else None
     subs = {sympy.Symbol(k, integer=True, positive=True): v for k, v in values.items() if v is not None}
     frozen = frozen_layers(net, freeze)
     rows, notes, shapes, fields_rf = [], [], {}, {}
@@ -107,7 +145,7 @@ def analyze(net: Network, at: dict | None = None, free=(), strict: bool = False,
         notes.append(f"{net.shared.params:,} parameters are read by several layers: "
                      "shown in each layer's row, counted once in the totals")
     return Analysis(net.name, net.file, values, rows, totals(rows, net), tuple(notes), strict,
-                    freeze)
+                    freeze, net)
 
 
 def bindings(net: Network, at: dict, free) -> dict:
@@ -255,19 +293,14 @@ def make_row(layer, op, ins, out, cost: kinds.Cost, is_frozen, rf) -> Row:
     params = cost.weights + cost.fixed
     trainable = 0 if is_frozen else cost.weights
     return Row(layer.name, layer.kind, layer.inputs, ins, out, params, trainable,
-               params - trainable, cost.state, cost.macs, 2 * cost.macs, cost.other,
+               norm(params - trainable), cost.state, cost.macs, 2 * cost.macs, cost.other,
                kinds.elements(out), rf, cost.attention_macs)
 
 
 def frozen_layers(net: Network, freeze: str | None) -> set:
+    """`freeze` (a layer, resolved by Network.freeze_point) and every layer it reads."""
     if freeze is None:
         return set()
-    if freeze not in net:
-        hint = did_you_mean(freeze, net.graph.nodes)
-        names = list(net.graph.nodes)
-        listed = f"layers: {', '.join(names)}" if len(names) <= 20 else \
-            f"{len(names):,} layers; 'archcalc analyze' lists their names"
-        raise SpecError(f"cannot freeze through unknown layer '{freeze}'", None, (hint or listed,))
     return nx.ancestors(net.graph, freeze) | {freeze}
 
 

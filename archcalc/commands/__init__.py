@@ -17,7 +17,7 @@ LABELS = {"params": "params", "trainable_params": "trainable params", "macs": "M
           "peak_activations": "peak live activations"}
 
 
-def add_spec_argument(p, help="a .arch spec file") -> None:
+def add_spec_argument(p, help="a .arch spec or an .onnx model") -> None:
     p.add_argument("spec", help=help)
 
 

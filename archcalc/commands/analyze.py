@@ -13,7 +13,7 @@ from . import add_binding_options, add_spec_argument, image_count, parse_names, 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("analyze", help="shapes, params, MACs and memory of every layer")
-    add_spec_argument(p, "a .arch spec or an .onnx model")
+    add_spec_argument(p)
     p.add_argument("--format", choices=sorted(tables.FORMATS), default="text")
     p.add_argument("--images", type=image_count, metavar="N",
                    help="with a frozen part: the disk size of its cached features for N images")

@@ -20,14 +20,18 @@ from ..present.report import Written, check_folders, write_index, write_spec, wr
 from ..source import load
 from . import positive_int
 
+DEFAULT_OUT = "reports"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="markdown reports and plots for specs and models, and an index")
     p.add_argument("specs", nargs="+", metavar="PATH",
                    help="a .arch spec or an .onnx model (needs the onnx extra), or a folder: "
                         "every .arch spec in it (models are named one by one)")
-    p.add_argument("--out", type=folder, default="reports",
-                   help="output folder (default: reports)")
+    p.add_argument("--out", type=folder, default=None,
+                   help="output folder, with index.md, index.html and scatter.png of these "
+                        "networks (default: each network's folder in reports/, its index left "
+                        "as it is)")
     p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="processes drawing the figures (default: one per core; 1: no pool)")
     p.set_defaults(main=main)
@@ -55,14 +59,21 @@ def spec_files(paths) -> list[Path]:
 
 
 def main(args) -> int:
-    files, out = sorted(spec_files(args.specs)), Path(args.out)
+    # Without --out, reports/ gets the networks' folders but keeps its index: `report
+    # specs/lenet5.arch` must not turn the index of every spec into an index of one
+    name = args.out or DEFAULT_OUT
+    files, out = sorted(spec_files(args.specs)), Path(name)
     check_folders(files, out)  # before the work, not after it
     with writing(out):  # one writer at a time; what a killed run left is cleaned first
         written = each_network(files, out, args.jobs)
-        write_index(written, out)
+        if args.out:
+            write_index(written, out)
     for w in written:
-        print(f"{args.out}/{Path(w.spec).stem}/: {', '.join(w.files)}")
-    print(f"{args.out}/index.md, {args.out}/index.html, {args.out}/scatter.png: {len(written)} networks")
+        print(f"{name}/{Path(w.spec).stem}/: {', '.join(w.files)}")
+    if args.out:
+        print(f"{name}/index.md, {name}/index.html, {name}/scatter.png: {len(written)} networks")
+    else:
+        print(f"{name}/index.md left as it is (--out DIR writes an index of these networks)")
     return 0
 
 

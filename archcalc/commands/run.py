@@ -18,7 +18,7 @@ from . import (add_binding_options, add_memory_option, add_spec_argument, add_we
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run the network forward with NumPy and time it")
-    add_spec_argument(p, "a .arch spec or an .onnx model")
+    add_spec_argument(p)
     p.add_argument("--batch", type=positive_int, metavar="N",
                    help="images in the random input (default 1; with --input, its first axis)")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the random input and weights")

@@ -28,10 +28,7 @@ class Split:
 def split(net: Network, through: str, classes: int | None = None) -> Split:
     """The network cut after `through`. `classes`: the classifier's new width (default: as in
     the spec). A SpecError explains a head this module cannot train."""
-    graph = net.graph
-    if through not in graph:
-        hint = did_you_mean(through, graph.nodes)
-        raise SpecError(f"cannot freeze through unknown layer '{through}'", None, (hint,) if hint else ())
+    graph, through = net.graph, net.freeze_point(through)
     names = list(graph.nodes)
     ancestors = nx.ancestors(graph, through)
     frozen = tuple(n for n in names if n in ancestors or n == through)
