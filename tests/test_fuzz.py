@@ -720,7 +720,7 @@ def test_report_writes_nothing_outside_out_whatever_the_file_names(names):
         assert files(root, skip=root / "out") == before  # nothing outside --out
         written = sorted(p.name for p in (root / "out").iterdir()) if (root / "out").exists() else []
         if status == 0:
-            assert written == sorted(["index.md", "scatter.png", *names]), written
+            assert written == sorted(["index.html", "index.md", "scatter.png", *names]), written
             assert all((root / "out" / n / "report.md").is_file() for n in names)
         else:
             assert "its report folder would be named" in err and written == [], err

@@ -157,38 +157,49 @@ def weight_standardised(b, x, name="n3"):
 
 
 @needs_onnx
-def test_a_weight_reduced_as_data_is_named_for_what_it_is():
+def test_weight_arithmetic_folds_into_the_weight_and_a_constant_as_data_is_named():
+    """A weight only centred (W - mean(W) per filter; no division by a spread, so no weight
+    standardisation) is constant arithmetic: it folds, and the conv reads the computed weight.
+    A constant that an activation's operator reads as data is named for what it is."""
+    from archcalc.onnx.importer import from_model
     from onnx_models import Builder, unchecked
     b = Builder("nfnet")
-    assert refusal(unchecked(b, weight_standardised(b, "x"))) == (
-        "error: m.onnx: 1 node(s) archcalc cannot import\n"
-        "  = node 0 'n3': ReduceMean reduces the initializer 'conv.weight': weight arithmetic "
-        "(weight standardisation?) is not supported\n"
-        "  = 2 node(s) reading what these make were not checked")
-    b = Builder("nfnet")  # reshaped first, as F.batch_norm on the weight exports
-    flat = b.node("Reshape", [b.const(np.zeros((8, 27), np.float32)), b.const(i64(1, 8, -1))])
-    b.node("ReduceMean", [flat], name="n4", axes=[2])
+    net = from_model(unchecked(b, weight_standardised(b, "x")), "m.onnx")
+    (conv,) = [layer for layer in net.layers if layer.kind == "conv"]
+    assert (conv.op.f, conv.op.c, conv.op.bias, conv.op.ws) == (3, 8, False, False)
+    w = np.random.default_rng(0).standard_normal((8, 3, 3, 3)).astype(np.float32)
+    centred = w - w.mean(axis=(1, 2, 3), keepdims=True)
+    # archcalc's conv weight is W (f, f, n_C_prev, n_C); ONNX's is (n_C, n_C_prev, f, f)
+    assert np.allclose(net.weights[conv.name]["W"], centred.transpose(2, 3, 1, 0), atol=1e-6)
+    a = archcalc.analyze(net)
+    # (3*3*3)*8 = 216 params; 6*6 outputs per map: 6*6*8*27 = 7,776 MACs
+    assert (a.row(conv.name).params, a.row(conv.name).macs) == (216, 7_776)
+    b = Builder("data")
+    b.inits.append(__import__("onnx").numpy_helper.from_array(w, "conv.weight"))
+    b.node("Relu", ["conv.weight"], name="n4")
     assert refusal(unchecked(b, b.relu("x"))).splitlines()[1] == (
-        f"  = node 1 'n4': ReduceMean reduces '{flat}', a constant computed from the "
-        "initializer(s) 'c_1', 'c_2': weight arithmetic (weight standardisation?) is not supported")
+        "  = node 0 'n4': Relu reads the initializer 'conv.weight' as data: archcalc's layers "
+        "read constants as their weights only")
 
 
 @needs_onnx
 def test_every_node_the_import_cannot_read_is_in_one_error(golden):
-    """Unknown operator types (LayerNormalization, seven Erf: five named), shape arithmetic
-    through an operator archcalc does not fold (CumSum), a weight reduced as data, a Transpose
-    and a Max on activations: all in one message."""
+    """Unknown operator types (Softplus, seven Selu: five named), shape arithmetic through an
+    operator archcalc does not fold (CumSum), a LayerNormalization over NCHW's channel axis, an
+    initializer read as data, a Transpose and a Max on activations: all in one message."""
     from onnx import TensorProto
     from onnx_models import Builder, unchecked
     b = Builder("refused")
     c1 = b.conv("x", 3, 8, 3, p=1, name="stem")
     b.node("LayerNormalization", [c1, b.const(np.ones(8, np.float32))], name="ln", axis=1)
+    b.node("Softplus", [c1], name="soft")
     y = c1
     for k in range(7):
-        y = b.node("Erf", [c1], name=f"gelu{k}.erf")
+        y = b.node("Selu", [c1], name=f"selu{k}")
     counts = b.node("CumSum", [b.node("Shape", [c1]), b.const(np.int64(0))], name="cumsum")
     b.node("Reshape", [c1, b.node("Cast", [counts], to=TensorProto.INT64)], name="view")
-    weight_standardised(b, "x")
+    b.inits.append(__import__("onnx").numpy_helper.from_array(np.ones((8, 3, 3, 3), np.float32), "conv.weight"))
+    b.node("Relu", ["conv.weight"], name="n3")
     b.node("Transpose", [c1], name="swap", perm=[0, 1, 3, 2])
     b.node("Max", [c1, b.node("Sigmoid", [c1], name="gate")], name="max")
     golden(GOLDEN / "onnx_refusal.txt", refusal(unchecked(b, y), "refused.onnx") + "\n")

@@ -141,7 +141,7 @@ network Block {
     input     x : (8, 8, 3)
     conv      stem : f=4 s=4 c=8
     layernorm n0 : eps=0.000001
-    conv      dw : f=7 p=3 c=8 groups=8
+    dwconv    dw : f=7 p=3
     layernorm n1 : eps=0.000001
     conv      up : f=1 c=32
     gelu      g

@@ -259,8 +259,11 @@ def test_peak_activations_frees_after_the_last_reader():
 
 def test_inexact_division_is_a_note_in_floor_mode():
     a = archcalc.analyze(archcalc.loads("network N {\n input x : (224, 224, 3)\n conv c1 : f=7 s=2 p=2 c=8\n}"))
+    # one note when n_H and n_W round alike; two when they differ
+    assert a.notes == ("conv 'c1': n_H, n_W: (224 + 2*2 - 7)/2 + 1 = 111.5 -> 111",)
+    a = archcalc.analyze(archcalc.loads("network N {\n input x : (224, 226, 3)\n conv c1 : f=7 s=2 p=2 c=8\n}"))
     assert a.notes == ("conv 'c1': n_H: (224 + 2*2 - 7)/2 + 1 = 111.5 -> 111",
-                       "conv 'c1': n_W: (224 + 2*2 - 7)/2 + 1 = 111.5 -> 111")
+                       "conv 'c1': n_W: (226 + 2*2 - 7)/2 + 1 = 112.5 -> 112")
 
 
 def test_freeze_through_a_layer():

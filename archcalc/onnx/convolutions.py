@@ -10,6 +10,7 @@ from .common import Unsupported, need_map, real, square, symmetric
 
 # Operators that standardise a weight; a constant chain holding one of them is read as ws=on
 STANDARDISING = ("ReduceMean", "BatchNormalization")
+SPREAD = ("BatchNormalization", "Sqrt", "Pow", "Reciprocal")  # dividing by sqrt(var + eps) takes one
 CHAIN = STANDARDISING + ("Sub", "Mul", "Pow", "Add", "Sqrt", "Div", "Reshape", "Identity", "Cast",
                          "Constant", "Reciprocal", "Unsqueeze", "Squeeze")
 
@@ -80,8 +81,9 @@ def standardisation(ctx, node):
     checked numerically: the computed weight must equal the raw one standardised per filter,
     times a factor per filter (the gain; with ScaledStdConv2d, gain*gamma/sqrt(fan-in))."""
     nodes, sources = chain(ctx, node.input[1]) if len(node.input) > 1 else (None, ())
-    if not nodes or not any(n.op_type in STANDARDISING for n in nodes):
-        return None
+    if not nodes or not any(n.op_type in STANDARDISING for n in nodes) \
+            or not any(n.op_type in SPREAD for n in nodes):
+        return None  # centring alone, or other weight arithmetic: the import names it as such
     W = np.asarray(ctx.consts[node.input[1]], dtype=np.float64)
     raw = [s for s in sources if ctx.consts[s].size == W.size and ctx.consts[s].dtype.kind == "f"]
     if len(raw) != 1:

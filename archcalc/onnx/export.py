@@ -34,6 +34,7 @@ from ..sizes import is_int, show, symbol
 from .attention import ex_attention, ex_token, ex_tokens
 from .common import need_onnx
 from .exporter import Exporter
+from .normalisation import ex_gelu, ex_layernorm, ex_scale
 
 
 def export(net, path=None, weights=None, at=None, free=(), seed=0, fold_bn=False, check=True):
@@ -348,47 +349,6 @@ def ex_upsample(ex, layer, op, row, w):
     sizes = ex.node("Concat", [nc, ex.init("size", target, np.int64)], [f"{name}/sizes"],
                     name=f"{name}/sizes", axis=0)
     return ex.node("Resize", [x, "", "", sizes], **attrs), 4
-
-
-def ex_layernorm(ex, layer, op, row, w):
-    """LayerNormalization (opset 17) over the last axis: a map goes channels-last and back,
-    as torchvision's LayerNorm2d exports (ONNX's axis=1 on NCHW would take C, H and W)."""
-    tensor, rank = ex.out[layer.inputs[0]]
-    if rank == 2:
-        return ex.node("LayerNormalization", [tensor, ex.init("gamma", w["gamma"]), ex.init("beta", w["beta"])],
-                       axis=-1, epsilon=float(op.eps)), rank
-    y = step(ex, "Transpose", [tensor], "nhwc", perm=[0, 2, 3, 1])
-    y = step(ex, "LayerNormalization", [y, ex.init("gamma", w["gamma"]), ex.init("beta", w["beta"])], "norm",
-             axis=-1, epsilon=float(op.eps))
-    return ex.node("Transpose", [y], perm=[0, 3, 1, 2]), rank
-
-
-def step(ex, op_type, inputs, key, **attrs):
-    """A node inside a layer's pattern: output 'LAYER/key', node 'LAYER/OpType_k', which an
-    import reads back as the layer's name."""
-    name = ex.layer.name
-    return ex.node(op_type, inputs, [f"{name}/{key}"], name=f"{name}/{op_type}_{len(ex.nodes)}", **attrs)
-
-
-def ex_gelu(ex, layer, op, row, w):
-    """In standard operators of every opset (Gelu is opset 20's), as PyTorch exports nn.GELU:
-    x/2 (1 + erf(x/sqrt(2))), or x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    x, rank = ex.out[layer.inputs[0]]
-    const = lambda key, v: ex.init(key, np.float32(v))
-    if op.approximate == "tanh":
-        cube = step(ex, "Mul", [x, step(ex, "Mul", [x, x], "square")], "cube")
-        inner = step(ex, "Add", [x, step(ex, "Mul", [const("kappa", 0.044715), cube], "kappa_cube")], "sum")
-        gate = step(ex, "Tanh", [step(ex, "Mul", [const("beta", math.sqrt(2 / math.pi)), inner], "inner")], "tanh")
-    else:
-        gate = step(ex, "Erf", [step(ex, "Div", [x, const("sqrt2", math.sqrt(2))], "scaled")], "erf")
-    gate = step(ex, "Add", [gate, const("one", 1)], "gate")
-    return ex.node("Mul", [step(ex, "Mul", [x, gate], "gated"), const("half", 0.5)]), rank
-
-
-def ex_scale(ex, layer, op, row, w):
-    tensor, rank = ex.out[layer.inputs[0]]
-    gamma = w["gamma"].reshape((-1, 1, 1) if rank == 4 else (-1,))
-    return ex.node("Mul", [tensor, ex.init("gamma", gamma)]), rank
 
 
 KINDS = {

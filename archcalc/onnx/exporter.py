@@ -131,6 +131,12 @@ class Exporter:
         self.nodes.append(n)
         return outputs[0]
 
+    def step(self, op_type, inputs, key, **attrs):
+        """A node inside a layer's pattern: output 'LAYER/key', node 'LAYER/OpType_k', which an
+        import reads back as the layer's name."""
+        name = self.layer.name
+        return self.node(op_type, inputs, [f"{name}/{key}"], name=f"{name}/{op_type}_{len(self.nodes)}", **attrs)
+
     def init(self, key, array, dtype=np.float32):
         """An initializer named 'LAYER.KEY', written straight into its TensorProto (large
         models: one copy of the numbers, not three)."""

@@ -264,3 +264,39 @@ def layer_scale(ctx, node):
     if gamma is None:
         return None
     return ctx.emit(node, "scale", [x], x.rank, {"gamma": gamma}, perm=x.perm, shared=[name])
+
+
+# ---------------------------------------------------------------- export
+
+def ex_layernorm(ex, layer, op, row, w):
+    """LayerNormalization (opset 17) over the last axis: a map goes channels-last and back,
+    as torchvision's LayerNorm2d exports (ONNX's axis=1 on NCHW would take C, H and W)."""
+    tensor, rank = ex.out[layer.inputs[0]]
+    if rank == 2:
+        return ex.node("LayerNormalization", [tensor, ex.init("gamma", w["gamma"]), ex.init("beta", w["beta"])],
+                       axis=-1, epsilon=float(op.eps)), rank
+    y = ex.step("Transpose", [tensor], "nhwc", perm=[0, 2, 3, 1])
+    y = ex.step("LayerNormalization", [y, ex.init("gamma", w["gamma"]), ex.init("beta", w["beta"])], "norm",
+             axis=-1, epsilon=float(op.eps))
+    return ex.node("Transpose", [y], perm=[0, 3, 1, 2]), rank
+
+
+def ex_gelu(ex, layer, op, row, w):
+    """In standard operators of every opset (Gelu is opset 20's), as PyTorch exports nn.GELU:
+    x/2 (1 + erf(x/sqrt(2))), or x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    x, rank = ex.out[layer.inputs[0]]
+    const = lambda key, v: ex.init(key, np.float32(v))
+    if op.approximate == "tanh":
+        cube = ex.step("Mul", [x, ex.step("Mul", [x, x], "square")], "cube")
+        inner = ex.step("Add", [x, ex.step("Mul", [const("kappa", 0.044715), cube], "kappa_cube")], "sum")
+        gate = ex.step("Tanh", [ex.step("Mul", [const("beta", math.sqrt(2 / math.pi)), inner], "inner")], "tanh")
+    else:
+        gate = ex.step("Erf", [ex.step("Div", [x, const("sqrt2", math.sqrt(2))], "scaled")], "erf")
+    gate = ex.step("Add", [gate, const("one", 1)], "gate")
+    return ex.node("Mul", [ex.step("Mul", [x, gate], "gated"), const("half", 0.5)]), rank
+
+
+def ex_scale(ex, layer, op, row, w):
+    tensor, rank = ex.out[layer.inputs[0]]
+    gamma = w["gamma"].reshape((-1, 1, 1) if rank == 4 else (-1,))
+    return ex.node("Mul", [tensor, ex.init("gamma", gamma)]), rank
