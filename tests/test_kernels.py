@@ -454,6 +454,24 @@ def test_concat_joins_channels_in_order():
     np.testing.assert_array_equal(y[..., 2:], b)
 
 
+def crop_reference(x, n_H, n_W):
+    """Output (i, j) is input (i + floor(d_H/2), j + floor(d_W/2)), d = the rows (columns) cut."""
+    top, left = (x.shape[1] - n_H) // 2, (x.shape[2] - n_W) // 2
+    y = np.zeros((x.shape[0], n_H, n_W, x.shape[3]))
+    for n, i, j, c in np.ndindex(y.shape):
+        y[n, i, j, c] = x[n, top + i, left + j, c]
+    return y
+
+
+@pytest.mark.parametrize("shape, n_H, n_W", [((2, 9, 8, 3), 4, 6), ((1, 7, 7, 2), 7, 2), ((2, 12, 10, 1), 8, 8)])
+def test_crop_keeps_the_centre_the_extra_row_cut_at_the_bottom(shape, n_H, n_W):
+    x = random(*shape)
+    by_size, _ = run_kernel(ops.Crop(size=(n_H, n_W)), [x])
+    like, _ = run_kernel(ops.Crop(), [x, random(shape[0], n_H, n_W, 5)])  # only its size is read
+    np.testing.assert_array_equal(by_size, crop_reference(x, n_H, n_W))
+    np.testing.assert_array_equal(like, crop_reference(x, n_H, n_W))
+
+
 # ---------------------------------------------------------------- resizing
 
 def upsample_taps(i, n, o, mode):

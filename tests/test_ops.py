@@ -89,6 +89,10 @@ CASES = [
     ("(4, 5, 3)", "upsample u : scale=3 mode=bilinear", (12, 15, 3), 0, 0),
     # to a size: the size given, channels kept
     ("(5, 7, 3)", "upsample u : size=(12, 4) mode=bilinear", (12, 4, 3), 0, 0),
+    # crop to size=(4, 6): 9 - 4 = 5 rows cut (2 at the top, 3 at the bottom), 8 - 6 = 2 columns;
+    # to the size of a second input (here the same map): nothing cut; a copy, never MACs
+    ("(9, 8, 3)", "crop k : size=(4, 6)", (4, 6, 3), 0, 0),
+    ("(8, 8, 4)", "crop k <- x, x", (8, 8, 4), 0, 0),
     # ConvNeXt and ViT: layer norm learns gamma and beta per channel, 2*96 = 192 (no state);
     # layer scale one factor per channel, 96; element-wise, so never MACs
     ("(7, 7, 96)", "layernorm n : eps=0.000001", (7, 7, 96), 192, 0),
@@ -301,6 +305,9 @@ def test_mul_spreads_a_size_of_one_squeeze_and_excitation():
     ("upsample u : size=(4, 4, 4)", r"argument 'size' must be a size \(n_H, n_W\)"),
     ("upsample u : 2 mode=cubic", "argument 'mode' must be one of nearest, bilinear, got 'cubic'"),
     ("gelu g : approximate=erf", "argument 'approximate' must be one of none, tanh, got 'erf'"),
+    ("crop k : size=(9, 4)", "n_H = 9 is larger than the input's 8"),
+    ("crop k", r"takes the size of a second input or size=\(n_H, n_W\), one of them"),
+    ("crop k <- x, x : size=(4, 4)", r"takes the size of a second input or size=\(n_H, n_W\), one of them"),
 ])
 def test_modern_kinds_refuse_bad_arguments(statement, message):
     with pytest.raises(archcalc.SpecError, match=message):

@@ -268,6 +268,8 @@ def located(layer: Layer, rule, ins):
 def receptive_field(op: kinds.Op, inputs: tuple, ins: tuple = ()):
     if not inputs:
         return (1, 1)
+    if op.size_from_last and len(inputs) > 1:  # the target's values are never read
+        inputs = inputs[:-1]
     x = ins[0] if ins else None
     if op.sees_all(x) or any(rf is None for rf in inputs):
         return None

@@ -337,6 +337,13 @@ def slice_(op, xs, w, ctx):
     return np.ascontiguousarray(xs[0][..., op.start:op.stop])
 
 
+def crop(op, xs, w, ctx):
+    """The centre of each map: of d rows (columns), floor(d/2) cut at the top (left)."""
+    x, (n_H, n_W) = xs[0], op.size or xs[1].shape[1:3]
+    top, left = (x.shape[1] - n_H) // 2, (x.shape[2] - n_W) // 2
+    return np.ascontiguousarray(x[:, top:top + n_H, left:left + n_W])
+
+
 def upsample(op, xs, w, ctx):
     """PyTorch's nn.Upsample (ONNX's Resize), rows then columns: output i of n_out reads input
     floor(i n/n_out) (nearest), or mixes the two inputs around (i + 1/2) n/n_out - 1/2, clamped
@@ -374,7 +381,7 @@ KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
     "conv_hw": conv_hw, "upsample": upsample,
     **NORMALISATION,  # layernorm, scale, gelu, elu
     "tokens": tokens, "token": token, "attention": attention,
-    "conv_transpose": conv_transpose, "dwconv": dwconv,
+    "conv_transpose": conv_transpose, "dwconv": dwconv, "crop": crop,
 }
 
 # kind -> (op, input shape (N, n_H, n_W, n_C), itemsize, tile bytes) -> {slot: elements}: the

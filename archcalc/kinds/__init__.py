@@ -28,7 +28,7 @@ from .elementwise import (
 from .joins import (
     Add, Concat, Input)
 from .modern import (
-    Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU,
+    Clip, ConvHW, Crop, HardSigmoid, HardSwish, Identity, LeakyReLU,
     Mul, Pad, Shuffle, Slice, Swish, Upsample)
 from .normalisation import (
     LayerNorm, Scale)
@@ -81,6 +81,7 @@ __all__ = [
     "Input",
     "Clip",
     "ConvHW",
+    "Crop",
     "HardSigmoid",
     "HardSwish",
     "Identity",

@@ -53,6 +53,7 @@ class Op:
     keeps_sign: ClassVar[bool] = False       # between a layer and a rectifier, He init still fits
     folds_into_conv: ClassVar[bool] = False  # an affine map per channel, foldable into a conv's W, b
     runs_in_conv: ClassVar[bool] = False     # max(0, x): the conv before can apply it to each tile
+    size_from_last: ClassVar[bool] = False   # a second input gives only its size (a crop's target)
 
     def out(self, ins: tuple[Shape, ...], strict: bool = False) -> Out:
         return Out(ins[0])

@@ -211,3 +211,42 @@ class Upsample(Op):
     def window(self, x=None):
         taps = 1 if self.mode == "nearest" else 2
         return taps, ratio(1, self.scale) if self.size is None else ratio(x.n_H, self.size[0])
+
+
+@dataclass(frozen=True)
+class Crop(Op):
+    """U-Net's copy and crop: the centre n_H x n_W of each map, cut to the size of the map it is
+    concatenated with (`crop c <- enc4, up4`: n_H, n_W of the second input, whose values are never
+    read), or to size=(n_H, n_W); n_C unchanged. Of d = n_H_prev - n_H rows, floor(d/2) are cut
+    at the top and the rest at the bottom (columns: floor(d/2) on the left): an odd d cuts its
+    extra row at the bottom, as the PyTorch U-Nets' centre crop x[..., d//2 : d//2 + n_H] and
+    OpenCV's Crop layer do; a note says so, an error in strict mode. No params, MACs or other
+    ops (a copy, as slice and pad)."""
+    kind: ClassVar[str] = "crop"
+    arity: ClassVar[tuple] = (1, 2)
+    keeps_sign: ClassVar[bool] = True
+    size_from_last: ClassVar[bool] = True  # with two inputs, the second gives only its n_H, n_W
+    size: tuple | None = arg("hw", None)
+
+    def out(self, ins, strict=False):
+        x = ins[0]
+        if (len(ins) == 2) == (self.size is not None):
+            raise RuleError("takes the size of a second input or size=(n_H, n_W), one of them",
+                            "usage: crop NAME <- MAP, LIKE, or crop NAME <- MAP : size=(n_H, n_W)",
+                            argument="size" if self.size is not None else None)
+        sizes = self.size if self.size is not None else (ins[1].n_H, ins[1].n_W)
+        notes = []
+        for letter, n_prev, n in zip(("n_H", "n_W"), (x.n_H, x.n_W), sizes):
+            d = n_prev - n
+            arithmetic = f"{letter}_prev - {letter} = {show(n_prev)} - {show(n)} = {show(d)}"
+            if is_nonnegative(d) is False:
+                raise RuleError(f"{letter} = {show(n)} is larger than the input's {show(n_prev)}", arithmetic,
+                                f"input 1 is {x}" + (f", input 2 is {ins[1]}" if len(ins) == 2 else ""))
+            if is_int(d) and d % 2:
+                if strict:
+                    raise RuleError(f"the crop of {letter} is not centred: {d} to cut is odd", arithmetic,
+                                    f"floor({d}/2) = {d // 2} would be cut before, {d - d // 2} after")
+                notes.append(f"{letter}: {show(n_prev)} - {show(n)} = {d} to cut is odd: {d // 2} at the top "
+                             f"(left), {d - d // 2} at the bottom (right)")
+        notes = merged(*notes) if len(notes) == 2 else tuple(notes)
+        return Out(Shape(*sizes, x.n_C), notes)

@@ -5,7 +5,7 @@ from .base import Op
 from .convs import ConvTranspose, DWConv
 from .elementwise import BatchNorm, Dropout, ELU, GELU, LRN, ReLU, Sigmoid, Softmax, Tanh
 from .joins import Add, Concat, Input
-from .modern import (Clip, ConvHW, HardSigmoid, HardSwish, Identity, LeakyReLU, Mul, Pad, Shuffle, Slice, Swish,
+from .modern import (Clip, ConvHW, Crop, HardSigmoid, HardSwish, Identity, LeakyReLU, Mul, Pad, Shuffle, Slice, Swish,
                      Upsample)
 from .normalisation import LayerNorm, Scale
 from .tokens import Attention, Token, Tokens
@@ -18,4 +18,4 @@ KINDS: dict[str, type[Op]] = {op.kind: op for op in (
     ReLU, Tanh, Sigmoid, Softmax, Dropout, BatchNorm, LRN, Add, Concat,
     LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice, ConvHW, Upsample,
     LayerNorm, Scale, GELU, ELU, Tokens, Token, Attention,
-    ConvTranspose, DWConv)}
+    ConvTranspose, DWConv, Crop)}

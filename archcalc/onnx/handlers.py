@@ -420,4 +420,5 @@ IMPORTS = {
     "elu": ("Elu",), "scale": ("Mul",),  # Mul by one factor per channel
     "conv_transpose": ("ConvTranspose",),
     "dwconv": (),  # a depthwise Conv is read as conv groups=c=n_C_prev; the spec writer writes dwconv
+    "crop": ("Slice",),  # of the rows and columns (axes 2, 3), keeping the centre
 }

@@ -1,7 +1,8 @@
 """Handlers of the operators that move a tensor's elements without arithmetic: Flatten,
 Transpose, Reshape (and the channel shuffle it spells with a Transpose), Squeeze, Unsqueeze,
 Pad, Split, Slice. Most of them archcalc reads as a flatten, an alias of the same activation
-(a change of rank only) or a slice of the channels; `handlers.HANDLERS` lists them.
+(a change of rank only), a slice of the channels or a centred crop of the rows and columns
+(exported here too: `ex_crop`); `handlers.HANDLERS` lists them.
 
 Flattening a map is where the two layouts differ in meaning: the model orders the elements
 (C, H, W), archcalc (H, W, C); the vector remembers the model's order (`Tensor.perm`).
@@ -12,6 +13,7 @@ import numpy as np
 
 from .common import Tensor, Unsupported, attr_or_input, axes_of, chw_order, need_map, same
 from .fold import fold_inputs, resolve
+from ..errors import SpecError
 from ..sizes import is_int, product, show
 
 
@@ -182,8 +184,44 @@ def slice_(ctx, node):
     starts, ends = list(np.asarray(starts).reshape(-1)), list(np.asarray(ends).reshape(-1))
     axes = list(range(len(starts))) if axes is None else [int(v) % x.rank for v in np.asarray(axes).reshape(-1)]
     steps = [1] * len(starts) if steps is None else list(np.asarray(steps).reshape(-1))
+    if x.rank == 4 and axes and set(axes) <= {2, 3} and steps == [1] * len(axes):
+        return crop(ctx, node, x, dict(zip(axes, zip(starts, ends))))
     n_C = ctx.shape(x).n_C
     if axes != [1] or steps != [1] or x.perm is not None or not is_int(n_C):
-        raise Unsupported(f"Slice of axes {axes} with steps {steps} (archcalc slices the channels)")
+        raise Unsupported(f"Slice of axes {axes} with steps {steps} (archcalc slices the channels, "
+                          "or crops the rows and columns)")
     start, stop = (int(v) + n_C if int(v) < 0 else min(int(v), n_C) for v in (starts[0], ends[0]))
     return ctx.emit(node, "slice", [x], x.rank, start=start, stop=stop)
+
+
+def crop(ctx, node, x, ranges):
+    """A Slice of the rows and columns (axes 2, 3 of NCHW) is a crop when it keeps the centre:
+    of d rows cut, floor(d/2) at the top (columns alike), as archcalc's crop cuts them."""
+    need_map(ctx, x, node)
+    shape, size = ctx.shape(x), []
+    for axis, letter, n in ((2, "rows", shape.n_H), (3, "columns", shape.n_W)):
+        if axis not in ranges:
+            size.append(n)
+            continue
+        if not is_int(n):
+            raise Unsupported(f"Slice of the {letter} of a map of symbolic size {show(n)}")
+        start, end = (min(int(v) + n if int(v) < 0 else int(v), n) for v in ranges[axis])
+        kept = max(end - start, 0)
+        if kept == 0 or start != (n - kept) // 2:
+            raise Unsupported(f"Slice of {letter} {start} to {end} of {n} is not a centred crop "
+                              f"(a crop of {kept} starts at floor(({n} - {kept})/2) = {(n - kept) // 2})")
+        size.append(kept)
+    return ctx.emit(node, "crop", [x], 4, size=tuple(size))
+
+
+def ex_crop(ex, layer, op, row, w):
+    """A Slice of rows and columns from floor(d/2) on: constant starts and ends, so the sizes
+    must be numbers."""
+    n_prev, n = tuple(row.in_shapes[0][:2]), tuple(row.out_shape[:2])
+    if not all(is_int(v) for v in (*n_prev, *n)):
+        raise SpecError(f"crop '{layer.name}': its sizes are symbolic ({', '.join(map(show, n))})", None,
+                        ("bind the symbols to export (--set NAME=VALUE)",))
+    starts = [(p - k) // 2 for p, k in zip(n_prev, n)]
+    return ex.node("Slice", [ex.source(0, 4), ex.init("starts", starts, np.int64),
+                             ex.init("ends", [a + k for a, k in zip(starts, n)], np.int64),
+                             ex.init("axes", [2, 3], np.int64)]), 4
