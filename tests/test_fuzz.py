@@ -603,7 +603,7 @@ ARGUMENTS = {"conv": ["f", "c", "s", "p", "groups", "dilation", "bias", "table",
              "fc": ["c", "bias"], "lrn": ["size", "alpha", "beta", "k"], "dropout": ["rate"],
              "upsample": ["scale", "size", "mode"], "pad": ["top", "left"], "slice": ["start", "stop"],
              "shuffle": ["groups"], "leaky_relu": ["alpha"], "clip": ["lo", "hi"],
-             "adaptive_avgpool": ["size"], "batchnorm": ["eps"]}
+             "adaptive_avgpool": ["size"], "batchnorm": ["eps"], "crop": ["size"]}
 WRONG = ["[1]", "[]", "[[0, 1]]", "(1, 2)", "(8, 8, 3)", "same", "on", "off", "ceil", "nearest",
          "0.5", "0", "1", "H", "x", "1/3", "2//0", "4/2", "99999999999999999999999999999999999999999"]
 

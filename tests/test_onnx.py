@@ -423,6 +423,7 @@ network Rest {
     input            x : (8, 8, 3)
     conv             c : f=3 p=1 c=4
     identity         i
+    crop             cr : size=(6, 6)
     adaptive_avgpool a : 2
     tokens           t : class_token=on position=on
     attention        at : 2
