@@ -25,7 +25,7 @@ from .reshapes import flatten, pad, reshape, slice_, split, squeeze, transpose, 
 from .normalisation import (channels_last_layernorm, decomposed_layernorm, elu, first_of, gelu_op,
                             gelu_pattern, layer_normalization, layer_scale)
 from .resizing import resize
-from .sequences import SEQUENCES
+from .sequences import SEQUENCES, before
 from ..sizes import is_int, show
 
 FLOAT_MAX = 3.4e38  # Clip's open ends in old opsets
@@ -425,7 +425,8 @@ IMPORTS = {
 
 
 # token sequences (N, T, d), as torch.onnx writes a ViT: each matcher before the plain handler
-HANDLERS.update({op: first_of(match, HANDLERS[op]) if op in HANDLERS else match
+HANDLERS.update({op: before(match, HANDLERS[op]) if op in HANDLERS else match
                  for op, match in SEQUENCES.items()})
 IMPORTS.update({"tokens": IMPORTS["tokens"] + ("Reshape", "Flatten"), "token": IMPORTS["token"] + ("Gather",),
-                "attention": IMPORTS["attention"] + ("Transpose", "MatMul")})
+                "attention": IMPORTS["attention"] + ("Transpose", "MatMul"),
+                "conv": IMPORTS["conv"] + ("MatMul",)})  # MatMul: a per-token linear

@@ -384,5 +384,14 @@ def inferred(ctx) -> dict:
     return cache
 
 
+def before(match, plain):
+    """`match` first, the plain handler when it answers None (a plain handler answers None for
+    an alias, so `first_of` would refuse it)."""
+    def handle(ctx, node):
+        out = match(ctx, node)
+        return out if out is not None else plain(ctx, node)
+    return handle
+
+
 SEQUENCES = {"Reshape": patchify, "Flatten": patchify, "LayerNormalization": token_layernorm,
              "MatMul": token_linear, "Gather": token_gather, "Transpose": seq_first}
