@@ -400,6 +400,71 @@ FAMILIES = {"mobilenet": mobilenet, "squeezenet": squeezenet, "densenet": densen
 FAMILIES.update({"efficientnet_lite": efficientnet_lite, "mobilevit_like": mobilevit_like})
 
 
+# ---------------------------------------------------------------- ViT as torch.onnx writes it
+
+def mha_torch(b, x, T, d, h, split=False):
+    """nn.MultiheadAttention(batch_first=True) in eval mode as torch.onnx (opset 17, dynamo=False)
+    writes it: to (T, N, d), in_proj MatMul + Add(bias, ...), Reshape (T, N, 3, d), Unsqueeze,
+    Transpose (3, 1, 2, 0, 4), Squeeze, Gather 0/1/2 (or, split=True, a Split and one Div by
+    sqrt(d_h) on Q), heads by Reshape (T, N*h, d_h) and Transpose (1, 0, 2), Q and K^T each times
+    sqrt(1/sqrt(d_h)) computed from Shape(q), MatMul, Softmax, MatMul, heads joined, out_proj Gemm,
+    back to (N, T, d)."""
+    i64 = lambda *v: b.const(np.array(v, np.int64))
+    t = b.node("Transpose", [x], perm=[1, 0, 2])
+    qkv = b.node("Add", [b.const(b.rng.standard_normal(3 * d).astype(np.float32) * 0.1, "b"),
+                         b.node("MatMul", [t, b.weight(d, 3 * d)])])
+    if split:
+        parts = b.node("Split", [qkv, i64(d, d, d)], n_out=3, axis=2)
+    else:
+        y = b.node("Reshape", [qkv, i64(T, 1, 3, d)])
+        y = b.node("Squeeze", [b.node("Transpose", [b.node("Unsqueeze", [y, i64(0)])], perm=[3, 1, 2, 0, 4]),
+                               i64(3)])
+        parts = [b.node("Gather", [y, b.const(np.array(k, np.int64))], axis=0) for k in range(3)]
+    q, k, v = (b.node("Reshape", [b.node("Transpose", [b.node("Reshape", [p, i64(T, h, d // h)])],
+                                         perm=[1, 0, 2]), i64(1, h, T, d // h)]) for p in parts)
+    k = b.node("Transpose", [k], perm=[0, 1, 3, 2])
+    if split:
+        q = b.node("Div", [q, b.const(np.float32(np.sqrt(d // h)))])
+    else:
+        size = b.node("Cast", [b.node("Slice", [b.node("Shape", [q]), i64(-1), i64(2**63 - 1)])], to=1)
+        scale = b.node("Cast", [b.node("Div", [b.const(np.array([1.0], np.float32)), b.node("Sqrt", [size])])], to=1)
+        q = b.node("Mul", [q, b.node("Sqrt", [scale])])
+        k = b.node("Mul", [k, b.node("Sqrt", [scale])])
+    a = b.node("Softmax", [b.node("MatMul", [q, k])], axis=-1)
+    y = b.node("Reshape", [b.node("Transpose", [b.node("MatMul", [a, v])], perm=[2, 0, 1, 3]), i64(T, d)])
+    y = b.node("Gemm", [y, b.weight(d, d), b.const(b.rng.standard_normal(d).astype(np.float32) * 0.1, "b")],
+               transB=1)
+    return b.node("Transpose", [b.node("Reshape", [y, i64(T, 1, d)])], perm=[1, 0, 2])
+
+
+def vit_torch(split=False):
+    """torchvision's VisionTransformer as torch.onnx writes it (see tests/data/README.md): patch
+    conv, Reshape (N, d, HW), Transpose, Concat with the Expanded class token, Add of the position
+    embedding; blocks LN, attention, +, LN, MatMul + Add, GELU (erf), MatMul + Add, +; LN, x[:, 0],
+    head. d = 16, 4 heads, MLP 32, 2 blocks, patches 4 x 4 of 16 x 16: T = 17 tokens."""
+    b = Builder("vit_torch", seed=5)
+    d, h, mlp, T = 16, 4, 32, 17
+    i64 = lambda *v: b.const(np.array(v, np.int64))
+    vec = lambda n: b.const(b.rng.standard_normal(n).astype(np.float32) * 0.1, "p")
+    ln = lambda x: b.node("LayerNormalization", [x, b.const(1 + b.rng.standard_normal(d).astype(np.float32) * 0.1),
+                                                 vec(d)], axis=-1, epsilon=1e-6)
+    x = b.node("Transpose", [b.node("Reshape", [b.conv("x", 3, d, 4, s=4), i64(1, d, 16)])], perm=[0, 2, 1])
+    cls = b.node("Expand", [b.weight(1, 1, d, scale=0.5), i64(1, 1, 1)])  # torch: (N, -1, -1) via Where
+    x = b.node("Add", [b.node("Concat", [cls, x], axis=1), b.weight(1, T, d, scale=0.1)])
+    for _ in range(2):
+        x = b.node("Add", [mha_torch(b, ln(x), T, d, h, split), x])
+        y = b.node("Add", [vec(mlp), b.node("MatMul", [ln(x), b.weight(d, mlp)])])
+        g = b.node("Add", [b.node("Erf", [b.node("Div", [y, b.const(np.float32(np.sqrt(2)))])]),
+                           b.const(np.float32(1))])
+        y = b.node("Mul", [b.node("Mul", [y, g]), b.const(np.float32(0.5))])
+        x = b.node("Add", [x, b.node("Add", [vec(d), b.node("MatMul", [y, b.weight(mlp, d)])])])
+    x = b.node("Gather", [ln(x), b.const(np.array(0, np.int64))], axis=1)
+    return b.model([1, 3, 16, 16], b.gemm(x, d, 10)), {}
+
+
+FAMILIES.update({"vit_torch": vit_torch})
+
+
 # ---------------------------------------------------------------- invalid and hostile models
 
 def unchecked(b: Builder, y, x_shape=(1, 3, 8, 8)):

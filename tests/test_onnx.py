@@ -344,6 +344,8 @@ def test_family_imports_with_onnxruntimes_shapes_and_output(family):
         if got is None:
             continue
         want = (got.shape[2], got.shape[3], got.shape[1]) if got.ndim == 4 else (1, 1, got.shape[1])
+        if got.ndim == 3:  # tokens (N, T, d)
+            want = (1, got.shape[1], got.shape[2])
         if got.ndim == 2:
             assert row.out_shape.n_H * row.out_shape.n_W * row.out_shape.n_C == got.shape[1], row.name
         else:
@@ -370,6 +372,7 @@ FAMILY_KINDS = {  # the kinds each family's characteristic pattern must become
     "convnext_like": {"layernorm", "gelu", "scale", "elu"},
     "efficientnet_lite": {"pad", "conv", "clip"},  # 'same' padding folded from Shape(x)
     "mobilevit_like": {"upsample"},  # Resize sizes from Sqrt(Cast(Shape ...))
+    "vit_torch": {"tokens", "attention", "layernorm", "gelu", "token"},
 }
 
 

@@ -25,6 +25,7 @@ from .reshapes import flatten, pad, reshape, slice_, split, squeeze, transpose, 
 from .normalisation import (channels_last_layernorm, decomposed_layernorm, elu, first_of, gelu_op,
                             gelu_pattern, layer_normalization, layer_scale)
 from .resizing import resize
+from .sequences import SEQUENCES, before
 from ..sizes import is_int, show
 
 FLOAT_MAX = 3.4e38  # Clip's open ends in old opsets
@@ -422,3 +423,11 @@ IMPORTS = {
     "dwconv": (),  # a depthwise Conv is read as conv groups=c=n_C_prev; the spec writer writes dwconv
     "crop": ("Slice",),  # of the rows and columns (axes 2, 3), keeping the centre
 }
+
+
+# token sequences (N, T, d), as torch.onnx writes a ViT: each matcher before the plain handler
+HANDLERS.update({op: before(match, HANDLERS[op]) if op in HANDLERS else match
+                 for op, match in SEQUENCES.items()})
+IMPORTS.update({"tokens": IMPORTS["tokens"] + ("Reshape", "Flatten"), "token": IMPORTS["token"] + ("Gather",),
+                "attention": IMPORTS["attention"] + ("Transpose", "MatMul"),
+                "conv": IMPORTS["conv"] + ("MatMul",)})  # MatMul: a per-token linear

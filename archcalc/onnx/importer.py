@@ -336,8 +336,10 @@ class Importer:
         return self.shapes[t.layer]
 
     def dims(self, t: Tensor) -> list:
-        """The model's dimensions of an activation: [N, C, H, W] or [N, n]."""
+        """The model's dimensions of an activation: [N, C, H, W], [N, n] or tokens [N, T, d]."""
         s = self.shape(t)
+        if t.rank == 3:
+            return [self.batch, product(s.n_H, s.n_W), s.n_C]
         if t.rank == 2:
             return [self.batch, product(s.n_H, s.n_W, s.n_C)]
         return [self.batch, s.n_C, s.n_H, s.n_W]
