@@ -86,3 +86,11 @@ def test_a_lone_dot_is_labelled_just_to_its_right():
 def test_dots_on_one_spot_share_one_label():
     spots = labels.groups([(1.0, 1.0), (1.03, 1.04), (2.0, 1.0)], ["Plain34", "ResNet34", "VGG16"])
     assert spots == [((1.0, 1.0), "Plain34, ResNet34"), ((2.0, 1.0), "VGG16")]
+
+
+def test_counts_past_floats_are_placed_from_their_exact_logarithms():
+    # 10^400 params would overflow a float; log10 of the integer does not
+    points = [("Huge", 10**400, 10**401), ("LeNet5", 61_706, 416_520)]
+    x_lim, y_lim, spots, places = plots.scatter_places(points)
+    assert (round(x_lim[1] - 0.9), round(y_lim[1] - 1.0)) == (400 - 6, 401 - 9)
+    check([d for d, _ in spots], places, plots.SCATTER_AXES[2:], reach=0.4)

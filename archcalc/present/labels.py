@@ -16,6 +16,7 @@ RADII = (0.09, 0.22, 0.36, 0.5, 0.65, 0.8, 0.95, 1.1)   # leader lengths tried, 
 # directions tried at each length, in degrees, most readable first: right, left, above, below
 ANGLES = (0, 180, 30, -30, 150, -150, 90, -90, 60, -60, 120, -120)
 TEXT_PT = 8
+ROUNDS = 8      # searches from a new order at most, each a greedy pass (a large index stays quick)
 
 
 class Place(NamedTuple):
@@ -59,19 +60,19 @@ def label_places(dots, sizes, area) -> list[Place]:
     clear place goes first in the next round, until every label has one (or the rounds run
     out, when each keeps its least-clashing place)."""
     order = sorted(range(len(dots)), key=lambda i: (-_crowd(i, dots), i))
-    for _ in range(len(dots) + 1):
+    for _ in range(ROUNDS):
         places, stuck = _greedy(order, dots, sizes, area)
         if not stuck:
             break
         order = stuck + [i for i in order if i not in stuck]
-    while not stuck:  # the longest leader's label chooses first, while that shortens leaders
+    for _ in range(ROUNDS if not stuck else 0):  # the longest leader's label chooses first,
         longest = max(places, key=lambda i: (math.dist(dots[i], places[i].anchor), -i))
         if order[0] == longest:
             break
         trial_order = [longest] + [i for i in order if i != longest]
         trial, stuck_trial = _greedy(trial_order, dots, sizes, area)
         if stuck_trial or _spread(trial, dots) >= _spread(places, dots):
-            break
+            break  # ... while that shortens the leaders
         places, order = trial, trial_order
     return [places[i] for i in range(len(dots))]
 
@@ -109,15 +110,16 @@ def _first(i, dots, sizes, area, places) -> tuple[int, Place]:
 
 
 def _shorten(order, dots, sizes, area, places):
-    """Each label in turn moves to a better place freed by those placed after it; every move
-    takes an earlier option, so the passes end."""
-    moved = True
-    while moved:
+    """Each label in turn moves to a better place freed by those placed after it (every move
+    takes an earlier option, so the passes would end; ROUNDS of them are plenty)."""
+    for _ in range(ROUNDS):
         moved = False
         for i in order:
             others = {j: p for j, p in places.items() if j != i}
             _, best = _first(i, dots, sizes, area, others)
             moved, places[i] = moved or best != places[i], best
+        if not moved:
+            break
     return places
 
 

@@ -150,8 +150,8 @@ def scatter(points, path) -> None:
 
 
 def _log(points):
-    from math import log10
-    return [(log10(p / 1e6), log10(m / 1e9)) for _, p, m in points]
+    from math import log10  # of the exact integers: no float overflow past 10^308
+    return [(log10(p) - 6, log10(m) - 9) for _, p, m in points]
 
 
 def scatter_places(points):
