@@ -7,7 +7,7 @@ from tabulate import tabulate
 
 from ..source import load
 from ..errors import SpecError
-from ..analysis.sweep import METRICS, evaluate, parse_range
+from ..analysis.sweep import METRICS, check_points, evaluate, parse_range
 from . import LABELS, add_set_option, add_spec_argument, parse_sets
 
 PRINT_AT_MOST = 10_000  # points a sweep prints; more go to --csv FILE, whole
@@ -36,6 +36,7 @@ def main(args) -> int:
     if len(ranges) != len(pairs):
         raise SpecError(f"--vary names '{pairs[0][0]}' twice")
     at = parse_sets(args.set)
+    check_points({n: len(r) for n, r in ranges.items()})  # what can be evaluated comes first
     points = int(np.prod([len(v) for v in ranges.values()]))
     if points > PRINT_AT_MOST and not args.csv:  # before the values are made
         raise SpecError(f"sweep: {points:,} points are too many to print (at most "
