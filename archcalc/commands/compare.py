@@ -11,9 +11,10 @@ from . import add_set_option, parse_sets
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="two or more specs side by side")
-    p.add_argument("specs", nargs="+", help="two or more .arch spec files")
-    p.add_argument("--format", choices=("text", "markdown"), default="text")
+    p = sub.add_parser("compare", help="two or more networks side by side")
+    p.add_argument("specs", nargs="+", help="two or more .arch specs or .onnx models")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                   help="each ends with the symbols held (json: a 'held' field per network)")
     add_set_option(p, "bind a symbol in every spec that declares it (repeatable)")
     p.set_defaults(main=main)
 
@@ -31,8 +32,4 @@ def main(args) -> int:
     analyses = [analyze(g, at={k: v for k, v in at.items() if k in names})
                 for g, names in zip(nets, declared)]
     sys.stdout.write(render(analyses, args.format))
-    held = [f"{a.network} " + ", ".join(f"{k}={v}" for k, v in a.symbols.items())
-            for a in analyses if a.symbols]
-    if held:
-        print(f"\nheld: {'; '.join(held)}")
     return 0

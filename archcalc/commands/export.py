@@ -10,7 +10,8 @@ from . import add_set_option, add_spec_argument, add_weights_option, parse_names
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="write the network as an ONNX model (needs the onnx extra)")
     add_spec_argument(p)
-    p.add_argument("-o", "--output", metavar="MODEL.onnx", required=True)
+    p.add_argument("-o", "--output", metavar="MODEL.onnx", required=True,
+                   help="where to write the model")
     add_weights_option(p)
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the random weights")
     add_set_option(p, "bind a free symbol (repeatable); others take their defaults")

@@ -24,7 +24,7 @@ DEFAULT_OUT = "reports"
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="markdown reports and plots for specs and models, and an index")
+    p = sub.add_parser("report", help="reports (markdown, HTML, plots) for specs and models, and an index")
     p.add_argument("specs", nargs="+", metavar="PATH",
                    help="a .arch spec or an .onnx model (needs the onnx extra), or a folder: "
                         "every .arch spec in it (models are named one by one)")

@@ -1,4 +1,5 @@
-"""`archcalc sweep SPEC --vary b=4..64 [--vary ...] [--metric macs] [--plot out.png]`."""
+"""`archcalc sweep SPEC --vary b=4..64 [--vary ...] [--metric macs] [--plot out.png]
+[--csv out.csv]`."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,10 @@ from tabulate import tabulate
 
 from ..source import load
 from ..errors import SpecError
-from ..analysis.sweep import METRICS, evaluate, parse_range
+from ..analysis.sweep import METRICS, check_points, evaluate, parse_range
 from . import LABELS, add_set_option, add_spec_argument, parse_sets
+
+PRINT_AT_MOST = 10_000  # points a sweep prints; more go to --csv FILE, whole
 
 
 def add_parser(sub) -> None:
@@ -18,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--metric", choices=METRICS, default="macs")
     add_set_option(p, "bind another symbol (repeatable)")
     p.add_argument("--plot", metavar="PNG", help="draw the sweep into a PNG file")
+    p.add_argument("--csv", metavar="FILE",
+                   help="write every point to a CSV file (one row per point); a sweep of more "
+                        f"than {PRINT_AT_MOST:,} points is written only this way")
     p.set_defaults(main=main)
 
 
@@ -30,15 +36,25 @@ def main(args) -> int:
     if len(ranges) != len(pairs):
         raise SpecError(f"--vary names '{pairs[0][0]}' twice")
     at = parse_sets(args.set)
+    check_points({n: len(r) for n, r in ranges.items()})  # what can be evaluated comes first
+    points = int(np.prod([len(v) for v in ranges.values()]))
+    if points > PRINT_AT_MOST and not args.csv:  # before the values are made
+        raise SpecError(f"sweep: {points:,} points are too many to print (at most "
+                        f"{PRINT_AT_MOST:,})", None,
+                        ("write every point to a file with --csv FILE, or take a step "
+                         "(NAME=LOW..HIGH:STEP) or a narrower range",))
     values = evaluate(net, args.metric, ranges, at)
     names = list(ranges)
     held = held_text(net, ranges, at)
     if held:
         print(held)
-    if len(names) == 1:
+    if points <= PRINT_AT_MOST and len(names) == 1:
         print_table(names[0], ranges[names[0]], values, args.metric)
-    else:
+    elif points <= PRINT_AT_MOST:
         print_grid(names, ranges, values, args.metric)
+    if args.csv:
+        write_csv(names, ranges, values, args.metric, args.csv)
+        print(f"csv: {args.csv} ({points:,} points)")
     if args.plot:
         plot(net, names, ranges, values, args.metric, args.plot)
         print(f"plot: {args.plot}")
@@ -69,6 +85,15 @@ def print_grid(names, ranges, values, metric) -> None:
             print()
         print(tabulate(rows, header, tablefmt="simple", disable_numparse=True))
     print(f"({values.size:,} points)")
+
+
+def write_csv(names, ranges, values, metric, path) -> None:
+    """One row per point: the varied symbols' values, then the metric's (exact integers)."""
+    grids = np.meshgrid(*(ranges[n] for n in names), indexing="ij")
+    columns = [g.ravel() for g in grids] + [np.asarray(values).ravel()]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(",".join([*names, metric]) + "\n")
+        f.writelines(",".join(str(int(v)) for v in row) + "\n" for row in zip(*columns))
 
 
 def held_text(net, ranges, at: dict) -> str | None:

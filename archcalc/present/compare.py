@@ -3,12 +3,14 @@ deltas where top-level names match (ResNet-34 against its plain twin shows what 
 shortcuts cost)."""
 from __future__ import annotations
 
+import json
+
 from tabulate import tabulate
 
 from .. import kinds
 from ..analysis.analyzer import Analysis
 from ..sizes import is_int, show
-from .tables import number, rf_text, shape_text
+from .tables import SCHEMA_VERSION, number, rf_json, rf_text, shape_text, value
 
 QUANTITIES = (("params", "params"), ("trainable_params", "trainable params"),
               ("macs", "MACs"), ("flops", "FLOPs"), ("other_ops", "other ops"),
@@ -54,19 +56,47 @@ def totals_table(analyses: list[Analysis]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def shared_blocks(first: Analysis, second: Analysis) -> list[tuple[str, tuple, tuple]]:
+    """(name, (params, MACs) in the first, in the second) per top-level block both have, where
+    there is something to compare."""
+    a, b = first.blocks(), second.blocks()
+    return [(name, a[name], b[name]) for name in a
+            if name in b and (a[name] != b[name] or a[name][0] or a[name][1])]
+
+
 def block_deltas(analyses: list[Analysis]) -> tuple[list[str], list[list[str]]]:
     """Per shared top-level block of the first two networks: params and MACs, and the change."""
     first, second = analyses[0], analyses[1]
-    a, b = first.blocks(), second.blocks()
     header = ["block", f"params {first.network}", f"params {second.network}", "delta params",
               f"MACs {first.network}", f"MACs {second.network}", "delta MACs"]
-    rows = []
-    for name in a:
-        if name in b and (a[name] != b[name] or a[name][0] or a[name][1]):
-            (p1, m1), (p2, m2) = a[name], b[name]
-            rows.append([name, number(p1), number(p2), signed(p2 - p1), number(m1), number(m2),
-                         signed(m2 - m1)])
+    rows = [[name, number(p1), number(p2), signed(p2 - p1), number(m1), number(m2),
+             signed(m2 - m1)] for name, (p1, m1), (p2, m2) in shared_blocks(first, second)]
     return header, rows
+
+
+def held(a: Analysis) -> dict:
+    """The symbols the analysis bound (to --set values or defaults); free ones are not held."""
+    return {k: v for k, v in a.symbols.items() if v is not None}
+
+
+def held_line(analyses: list[Analysis]) -> str | None:
+    parts = [f"{a.network} " + ", ".join(f"{k}={v}" for k, v in held(a).items())
+             for a in analyses if held(a)]
+    return f"held: {'; '.join(parts)}" if parts else None
+
+
+def document(analyses: list[Analysis]) -> dict:
+    """What `compare --format json` prints: each network's totals, output, receptive field,
+    depth and held symbols, and the blocks the first two share."""
+    networks = [{
+        "network": a.network, "file": a.file, "held": held(a),
+        "totals": {key: value(a.totals[key]) for key, _ in QUANTITIES},
+        "output": [value(v) for v in a.rows[-1].out_shape],
+        "receptive_field": rf_json(a.rows[-1].receptive_field), "depth": depth(a),
+    } for a in analyses]
+    blocks = [{"block": name, "params": [value(p1), value(p2)], "macs": [value(m1), value(m2)]}
+              for name, (p1, m1), (p2, m2) in shared_blocks(*analyses[:2])]
+    return {"schema": SCHEMA_VERSION, "networks": networks, "blocks": blocks}
 
 
 def signed(x) -> str:
@@ -74,6 +104,9 @@ def signed(x) -> str:
 
 
 def render(analyses: list[Analysis], fmt: str = "text") -> str:
+    """`fmt` is text, markdown or json; the symbols held close the text and markdown."""
+    if fmt == "json":
+        return json.dumps(document(analyses), indent=2) + "\n"
     tablefmt = "github" if fmt == "markdown" else "simple"
     header, rows = totals_table(analyses)
     align = ("left",) + ("right",) * (len(header) - 1)
@@ -89,4 +122,7 @@ def render(analyses: list[Analysis], fmt: str = "text") -> str:
             "activations: output elements of every layer (the input's included); receptive "
             "field: of the output, size / effective stride in input pixels; ratios against "
             "the first network"]
+    line = held_line(analyses)
+    if line:
+        out += ["", f"*{line}*" if fmt == "markdown" else line]
     return "\n".join(out) + "\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..analysis.analyzer import Analysis
 from ..sizes import is_int
+from . import labels
 from .layout import LABEL_PT, NODE_PT, layout
 
 FOLD_ABOVE = 40  # more rows than this: one bar per top-level block
@@ -110,25 +111,33 @@ def heatmap(xs, ys, grid, title, xlabel, ylabel, label, path) -> None:
     save(fig, path)
 
 
+# the scatter's axes, fixed in inches so labels are placed in what the reader sees
+SCATTER_SIZE = (9.0, 6.5)
+SCATTER_AXES = (0.85, 0.65, 7.95, 5.4)  # left, bottom, width, height
+
+
 def scatter(points, path) -> None:
-    """MACs against params, one labelled point per network, log-log, labels kept apart."""
-    import numpy as np
-    fig = _figure(9, 6.5)
-    ax = fig.subplots()
+    """MACs against params, one labelled point per network, log-log; labels placed by
+    labels.label_places (beside their dots, apart, leaders uncrossed)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=SCATTER_SIZE, dpi=100)
+    left, bottom, width, height = SCATTER_AXES
+    ax = fig.add_axes((left / SCATTER_SIZE[0], bottom / SCATTER_SIZE[1],
+                       width / SCATTER_SIZE[0], height / SCATTER_SIZE[1]))
     if not points:  # no network with both parameters and MACs: nothing to place on log axes
         ax.text(0.5, 0.5, "no network has both parameters and MACs", ha="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
         save(fig, path)
         return
-    xs = np.log10([p[1] / 1e6 for p in points])
-    ys = np.log10([p[2] / 1e9 for p in points])
-    x_lim = (xs.min() - 0.6, xs.max() + 0.9)
-    y_lim = (ys.min() - 0.6, ys.max() + 1.0)
-    ax.scatter(10 ** xs, 10 ** ys, color="tab:blue", zorder=3)
-    for (name, _, _), (lx, ly), x, y in zip(points, label_places(points, xs, ys, x_lim, y_lim), xs, ys):
-        ax.annotate(name, (10 ** x, 10 ** y), xytext=(10 ** lx, 10 ** ly), fontsize=8,
-                    va="center", arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
+    x_lim, y_lim, spots, places = scatter_places(points)
+    to_data = _from_inches(x_lim, y_lim)
+    ax.scatter([10 ** x for x, _ in _log(points)], [10 ** y for _, y in _log(points)],
+               color="tab:blue", zorder=3)
+    for ((dot, name), place) in zip(spots, places):
+        (x0, y0), (x1, y1) = to_data(dot), to_data(place.anchor)
+        ax.plot([x0, x1], [y0, y1], color="0.6", lw=0.6, zorder=2)
+        ax.text(x1, y1, name, fontsize=labels.TEXT_PT, ha=place.ha, va=place.va)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(10 ** x_lim[0], 10 ** x_lim[1])
@@ -140,39 +149,40 @@ def scatter(points, path) -> None:
     save(fig, path)
 
 
-def label_places(points, xs, ys, x_lim, y_lim):
-    """Greedy placement in log coordinates: each label takes the first nearby slot whose box
-    overlaps no label placed before it (boxes estimated from the font size)."""
-    per_char = 0.0085 * (x_lim[1] - x_lim[0])  # 8-point text on a 9-inch wide axis
-    height = 0.03 * (y_lim[1] - y_lim[0])
-    steps = [k * height for k in range(1, 16)]
-    dot = height / 2  # the markers are obstacles too
-    placed = [(x - dot, y - dot, x + dot, y + dot) for x, y in zip(xs, ys)]
-    order = sorted(range(len(points)), key=lambda i: (ys[i], xs[i]))
-    spots = {}
-    for i in order:
-        width = per_char * len(points[i][0])
-        away = _away_from_neighbour(i, xs, ys)  # move the label away from the closest point
-        offsets = [(0.05, 0.0)] + [(0.05, k * s) for k in steps for s in (away, -away)]
-        for dx, dy in offsets:
-            box = (xs[i] + dx, ys[i] + dy - height / 2, xs[i] + dx + width, ys[i] + dy + height / 2)
-            if not any(_overlap(box, other) for other in placed):
-                break
-        placed.append(box)
-        spots[i] = (box[0], box[1] + height / 2)
-    return [spots[i] for i in range(len(points))]
+def _log(points):
+    from math import log10  # of the exact integers: no float overflow past 10^308
+    return [(log10(p) - 6, log10(m) - 9) for _, p, m in points]
 
 
-def _away_from_neighbour(i, xs, ys) -> int:
-    others = [j for j in range(len(xs)) if j != i]
-    if not others:
-        return 1
-    j = min(others, key=lambda j: (xs[j] - xs[i]) ** 2 + (ys[j] - ys[i]) ** 2)
-    return -1 if ys[j] > ys[i] else 1
+def scatter_places(points):
+    """The axes' limits (log10 of millions of params, of G MACs), one (dot in inches, label) per
+    spot, and where each label goes."""
+    logs = _log(points)
+    xs, ys = [x for x, _ in logs], [y for _, y in logs]
+    x_lim = (min(xs) - 0.6, max(xs) + 0.9)
+    y_lim = (min(ys) - 0.6, max(ys) + 1.0)
+    width, height = SCATTER_AXES[2:]
+    dots = [((x - x_lim[0]) / (x_lim[1] - x_lim[0]) * width,
+             (y - y_lim[0]) / (y_lim[1] - y_lim[0]) * height) for x, y in logs]
+    spots = labels.groups(dots, [p[0] for p in points])
+    sizes = [text_size(name) for _, name in spots]
+    return x_lim, y_lim, spots, labels.label_places([d for d, _ in spots], sizes, (width, height))
 
 
-def _overlap(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+def text_size(text) -> tuple[float, float]:
+    """Width and height in inches of a label, as matplotlib's default font draws it."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+    font = FontProperties(size=labels.TEXT_PT)
+    w, _, _ = TextToPath().get_text_width_height_descent(text, font, ismath=False)
+    _, h, d = TextToPath().get_text_width_height_descent("Ag", font, ismath=False)
+    return w / 72, (h + d) / 72
+
+
+def _from_inches(x_lim, y_lim):
+    width, height = SCATTER_AXES[2:]
+    return lambda p: (10 ** (x_lim[0] + p[0] / width * (x_lim[1] - x_lim[0])),
+                      10 ** (y_lim[0] + p[1] / height * (y_lim[1] - y_lim[0])))
 
 
 def graph_drawing(nodes, edges, title, path) -> None:

@@ -147,9 +147,12 @@ def value(x):
     return x if is_int(x) else show(x)
 
 
+def rf_json(rf):
+    return None if rf is None else {"size": value(rf[0]), "stride": value(rf[1])}
+
+
 def layer_json(r: Row) -> dict:
-    rf = None if r.receptive_field is None else {"size": value(r.receptive_field[0]),
-                                                 "stride": value(r.receptive_field[1])}
+    rf = rf_json(r.receptive_field)
     return {
         "name": r.name, "kind": r.kind, "inputs": list(r.inputs),
         "in_shapes": [[value(v) for v in s] for s in r.in_shapes],
