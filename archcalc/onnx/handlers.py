@@ -400,7 +400,8 @@ HANDLERS = {
 # archcalc's own function domain (functions.ARCHCALC), written by the export.
 IMPORTS = {
     "input": (),  # the model's graph inputs, not an operator (Importer.graph_input)
-    "conv": ("Conv", "archcalc.TableConv"), "conv_hw": ("Conv",),  # conv_hw: a kh x kw kernel
+    "conv": ("Conv", "archcalc.TableConv", "MatMul"),  # MatMul: a Linear in a channels-last region
+    "conv_hw": ("Conv",),  # conv_hw: a kh x kw kernel
     "maxpool": ("MaxPool", "GlobalMaxPool"), "avgpool": ("AveragePool",),
     "subsample": ("archcalc.Subsample",), "gap": ("GlobalAveragePool", "ReduceMean"),
     "adaptive_avgpool": ("archcalc.AdaptiveAvgPool_*",),  # one function per input size
