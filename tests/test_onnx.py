@@ -373,6 +373,7 @@ FAMILY_KINDS = {  # the kinds each family's characteristic pattern must become
     "efficientnet_lite": {"pad", "conv", "clip"},  # 'same' padding folded from Shape(x)
     "mobilevit_like": {"upsample"},  # Resize sizes from Sqrt(Cast(Shape ...))
     "convnext_torch": {"layernorm", "gelu", "scale", "conv", "add"},  # Linear in (N, H, W, C): 1x1 conv
+    "convnext_timm": {"layernorm", "gelu", "scale", "conv", "gap"},  # LayerNorm written out
 }
 
 

@@ -85,6 +85,36 @@ def test_convnext_torch_family_has_exact_params_and_macs():
     assert np.array_equal(graph.weights[first]["W"], numpy_helper.to_array(init).reshape(1, 1, 8, 32))
 
 
+def timm_figures(side):
+    """(params, MACs) of the timm-style ConvNeXt: one block of 8 channels, 10 classes."""
+    a = side // 4
+    params = (4 * 4 * 3 * 8 + 8) + 2 * 8 + (7 * 7 * 8 + 8) + 2 * 8 + (8 * 32 + 32) + (32 * 8 + 8) + 8 + \
+        2 * 8 + (8 * 10 + 10)  # stem, LayerNorm2d, dwconv, LayerNorm, fc1, fc2, gamma, head norm, fc
+    macs = a * a * 8 * 4 * 4 * 3 + a * a * 8 * 7 * 7 + 2 * a * a * 8 * 32 + 8 * 10
+    return params, macs
+
+
+@needs_onnx
+@pytest.mark.parametrize("source", ["torch.onnx export", "onnx_models.convnext_timm"])
+def test_timm_style_convnext_with_layer_norm_written_out_imports_exactly(source):
+    """Opset 14: F.layer_norm over the last axis written out (ReduceMean, Sub, Pow, ReduceMean,
+    Add, Sqrt, Div, Mul, Add), gamma (C,) multiplied channels-last, the head's mean over (2, 3)."""
+    import onnx
+
+    from archcalc.onnx.importer import from_model
+    if source == "torch.onnx export":
+        model = onnx.load(str(FIXTURE.with_name("convnext_timm_tiny.onnx")))
+    else:
+        model, _ = onnx_models.convnext_timm()
+    graph = from_model(model, "convnext_timm.onnx")
+    analysis = agrees_with_onnxruntime(model, graph, (1, 3, 16, 16))
+    assert timm_figures(16) == (1_490, 20_688)  # 1,490: the export script's sum(p.numel())
+    assert (analysis.totals["params"], analysis.totals["macs"]) == (1_490, 20_688)
+    kinds = [graph.layer(r.name).kind for r in analysis.rows]
+    assert kinds == ["input", "conv", "layernorm", "conv", "layernorm", "conv", "gelu", "conv", "scale",
+                     "add", "gap", "layernorm", "fc"]
+
+
 def region_model(tail):
     """conv 3x3 p=1 to 8 maps on (N, 4, 6, 6), Transpose(0, 2, 3, 1), then `tail(b, y)`."""
     b = onnx_models.Builder("region")

@@ -8,7 +8,8 @@ The Transpose(0, 2, 3, 1) opens the region: the map keeps its layer, marked `Ten
 (archcalc's (H, W, C) view is channels-last already, so nothing moves). Inside it, a MatMul by a
 (C, c) constant on the last axis (with its bias Add) is the same linear map at every position:
 a 1x1 conv of c filters, with the same params C c + c and MACs H W C c; LayerNormalization over
-the last axis is layernorm; element-wise operators act per position as everywhere. The
+the last axis (or written out: ReduceMean over the last axis ...) is layernorm; a ReduceMean over
+axes 1 and 2 is a global average pool; element-wise operators act per position. The
 Transpose(0, 3, 1, 2) closes it. Any other operator there is refused: its axes would mean
 other things.
 """
@@ -20,7 +21,7 @@ from ..sizes import is_int, show
 # the operators whose handlers read a channels-last map (the others refuse it, `check`)
 READ = {"Transpose", "LayerNormalization", "MatMul", "Add", "Sum", "Mul", "Div", "Pow", "Erf",
         "Sqrt", "Gelu", "Relu", "Tanh", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Clip",
-        "Elu", "Softmax", "Dropout", "Identity", "Cast", "Flatten"}
+        "Elu", "Softmax", "Dropout", "Identity", "Cast", "Flatten", "ReduceMean"}
 
 
 def check(ctx, node):

@@ -241,7 +241,7 @@ def reduce_mean(ctx, node):
     a = ctx.attrs(node)
     x = ctx.tensor(node.input[0])
     axes = axes_of(ctx, node, a, x.rank)
-    if x.rank != 4 or axes != [2, 3]:
+    if x.rank != 4 or axes != ([1, 2] if x.last else [2, 3]):
         raise Unsupported(f"ReduceMean over axes {axes} of a rank-{x.rank} tensor (archcalc reads "
                           "the mean over H and W, a global average pool)")
     need_map(ctx, x, node)

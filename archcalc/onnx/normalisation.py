@@ -119,9 +119,10 @@ def channels_last_layernorm(ctx, node):
 
 def decomposed_layernorm(ctx, node):
     """mu = ReduceMean(x), d = x - mu, ReduceMean(d^2) + eps, Sqrt, d / it, * gamma, + beta,
-    the means over the channels (ConvNeXt's own LayerNorm, channels_first)."""
+    the means over the channels (ConvNeXt's own LayerNorm, channels_first; F.layer_norm over the
+    last axis of a channels-last map or a vector, as torch.onnx writes it before opset 17)."""
     x = ctx.tensor(node.input[0]) if node.input[0] in ctx.tensors else None
-    if x is None or axes_of(ctx, node, ctx.attrs(node), x.rank) != [1]:
+    if x is None or axes_of(ctx, node, ctx.attrs(node), x.rank) != [channel_axis(x)]:
         return None
     subs = ctx.readers(node.output[0])  # x - mu, once or (as written twice) twice
     if not 0 < len(subs) < 3 or any(n.op_type != "Sub" or list(n.input) != [node.input[0], node.output[0]]
@@ -135,7 +136,8 @@ def decomposed_layernorm(ctx, node):
                  square.op_type == "Pow" and scalar(ctx, square, square.input[1], 2)):
         return None
     var = reader(ctx, square.output[0], "ReduceMean")
-    add = var and axes_of(ctx, var, ctx.attrs(var), x.rank) == [1] and reader(ctx, var.output[0], "Add")
+    add = var and axes_of(ctx, var, ctx.attrs(var), x.rank) == [channel_axis(x)] and \
+        reader(ctx, var.output[0], "Add")
     sqrt = add and reader(ctx, add.output[0], "Sqrt")
     if not sqrt or div.input[1] != sqrt.output[0] or \
             (eps := const(ctx, add, other(add, var.output[0]))) is None or eps.size != 1:
