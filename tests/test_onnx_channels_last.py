@@ -162,6 +162,23 @@ def test_flatten_of_a_channels_last_map_keeps_archcalcs_order():
     assert (analysis.totals["params"], analysis.totals["macs"]) == (296 + 16 + 2_890, 10_368 + 2_880)
 
 
+@needs_onnx
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_mean_over_h_and_w_of_a_channels_last_map_is_a_global_average_pool(keepdims):
+    """ReduceMean over axes (1, 2) of (N, 6, 6, 8): gap; then the Gemm 8 -> 10 (90 params, 80
+    MACs) on the vector, or a Linear 8 -> 10 at the one position left (the same figures)."""
+    from archcalc.onnx.importer import from_model
+
+    def tail(b, y):
+        y = b.node("ReduceMean", [y], axes=[1, 2], keepdims=keepdims)
+        return onnx_models.linear_last(b, y, 8, 10) if keepdims else b.gemm(y, 8, 10)
+    model = region_model(tail)
+    graph = from_model(model, "region.onnx")
+    analysis = agrees_with_onnxruntime(model, graph, (2, 4, 6, 6))
+    assert [graph.layer(r.name).kind for r in analysis.rows][-2:] == ["gap", "conv" if keepdims else "fc"]
+    assert (analysis.totals["params"], analysis.totals["macs"]) == (296 + 90, 10_368 + 80)
+
+
 REGION_REFUSAL = ("archcalc reads there element-wise operators, LayerNormalization over the last "
                   "axis and MatMul by a constant (a 1x1 conv), up to the Transpose(0, 3, 1, 2) back")
 

@@ -26,7 +26,7 @@ READ = {"Transpose", "LayerNormalization", "MatMul", "Add", "Sum", "Mul", "Div",
 
 def check(ctx, node):
     """Refuse a node on a channels-last map whose handler would read its axes as (N, C, H, W)."""
-    if node.op_type in READ:
+    if node.op_type in READ and node.domain in ("", "ai.onnx"):
         return
     if any(ctx.tensors[n].last for n in node.input if n in ctx.tensors):
         raise Unsupported(f"{node.op_type} on a channels-last map (N, H, W, C), after a "

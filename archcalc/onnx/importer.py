@@ -98,6 +98,7 @@ def translate(ctx, node):
     """Fold a node on constants (and `Shape`, whose value the analysis knows); hand one on
     activations to its handler."""
     if node.domain == "archcalc":
+        channels_last.check(ctx, node)
         return ARCHCALC[node.op_type](ctx, node)
     op = node.op_type
     if op in FOLD and (op in SIZES or all(ctx.is_const(n) for n in node.input)):
