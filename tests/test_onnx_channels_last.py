@@ -62,6 +62,9 @@ def test_torch_export_of_convnext_imports_with_torchs_params_and_exact_macs():
     assert (analysis.totals["params"], analysis.totals["macs"]) == (5_106, 136_096)
     kinds = [graph.layer(r.name).kind for r in analysis.rows if r.name.startswith("features.1.0")]
     assert kinds == ["conv", "layernorm", "conv", "gelu", "conv", "scale", "add"]
+    from archcalc.lang.write import write
+    written = archcalc.analyze(archcalc.loads(write(graph)[0]))  # the import as a spec
+    assert (written.totals["params"], written.totals["macs"]) == (5_106, 136_096)
     block = {r.name: r for r in analysis.rows}
     linear = graph.layer("features.1.0.block.3").op  # nn.Linear(8, 32) at each of the 8 x 8 positions
     assert (linear.f, linear.c, block["features.1.0.block.3"].params, block["features.1.0.block.3"].macs) == \
