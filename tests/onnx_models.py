@@ -279,17 +279,19 @@ def scalar(b, value):
     return b.node("Constant", [], value=numpy_helper.from_array(np.array(value, np.float32)))
 
 
-def layernorm_written_out(b, x, c, square="Pow", subs=1):
+def layernorm_written_out(b, x, c, square="Pow", subs=1, axis=1):
     """ConvNeXt's own LayerNorm (channels_first): u = x.mean(1), s = (x - u).pow(2).mean(1),
-    (x - u)/sqrt(s + eps) * weight[:, None, None] + bias[:, None, None]."""
-    u = b.node("ReduceMean", [x], axes=[1], keepdims=1)
+    (x - u)/sqrt(s + eps) * weight[:, None, None] + bias[:, None, None]; axis=-1: F.layer_norm
+    over the last axis as torch.onnx writes it before opset 17, weight and bias (c,)."""
+    shape = (c, 1, 1) if axis == 1 else (c,)
+    u = b.node("ReduceMean", [x], axes=[axis], keepdims=1)
     d = b.node("Sub", [x, u])
     sq = b.node("Pow", [d, scalar(b, 2.0)]) if square == "Pow" else b.node("Mul", [d, d])
-    s = b.node("ReduceMean", [sq], axes=[1], keepdims=1)
+    s = b.node("ReduceMean", [sq], axes=[axis], keepdims=1)
     r = b.node("Sqrt", [b.node("Add", [s, scalar(b, 1e-6)])])
     y = b.node("Div", [b.node("Sub", [x, u]) if subs == 2 else d, r])
-    y = b.node("Mul", [b.const(b.rng.uniform(0.5, 1.5, (c, 1, 1)).astype(np.float32)), y])
-    return b.node("Add", [y, b.const(b.rng.uniform(-0.1, 0.1, (c, 1, 1)).astype(np.float32))])
+    y = b.node("Mul", [b.const(b.rng.uniform(0.5, 1.5, shape).astype(np.float32)), y])
+    return b.node("Add", [y, b.const(b.rng.uniform(-0.1, 0.1, shape).astype(np.float32))])
 
 
 def gelu_erf(b, x, order="x first"):
@@ -330,6 +332,59 @@ def convnext_like():
     x = b.node("LayerNormalization", [x, b.const(np.ones(8, np.float32)), b.const(np.zeros(8, np.float32))],
                axis=-1)
     return b.model(["N", 3, 16, 16], b.gemm(gelu_tanh(b, x, cube="Pow"), 8, 10)), {}
+def linear_last(b, x, n, c):
+    """nn.Linear(n, c) on a channels-last map, as torch.onnx writes it: MatMul by the (n, c)
+    transposed weight, then Add(bias, .)."""
+    y = b.node("MatMul", [x, b.weight(n, c)])
+    return b.node("Add", [b.const(b.rng.uniform(-0.1, 0.1, c).astype(np.float32), "b"), y])
+
+
+def cn_block(b, x, c):
+    """torchvision's CNBlock: depthwise 7x7, Permute(0, 2, 3, 1), LayerNorm(c), Linear(c, 4c),
+    GELU, Linear(4c, c), Permute(0, 3, 1, 2), layer_scale (c, 1, 1) * ., stochastic depth (none
+    in eval), + input."""
+    y = b.node("Transpose", [b.conv(x, c, c, 7, p=3, group=c)], perm=[0, 2, 3, 1])
+    y = b.node("LayerNormalization", [y, b.const(b.rng.uniform(0.5, 1.5, c).astype(np.float32)),
+                                      b.const(b.rng.uniform(-0.1, 0.1, c).astype(np.float32))],
+               axis=-1, epsilon=1e-6)
+    y = linear_last(b, gelu_erf(b, linear_last(b, y, c, 4 * c)), 4 * c, c)
+    y = b.node("Transpose", [y], perm=[0, 3, 1, 2])
+    y = b.node("Mul", [b.const(b.rng.uniform(0.5, 1.5, (c, 1, 1)).astype(np.float32)), y])
+    return b.node("Add", [y, x])
+
+
+def convnext_torch():
+    """torchvision's ConvNeXt as torch.onnx (opset 17) exports it, two stages of one block (8
+    and 16 channels): stem Conv 4x4/4 + LayerNorm2d, CNBlock(8), LayerNorm2d + Conv 2x2/2,
+    CNBlock(16), GlobalAveragePool, LayerNorm2d on (N, 16, 1, 1), Flatten, Gemm."""
+    b = Builder("convnext_torch")
+    x = layernorm2d(b, b.conv("x", 3, 8, 4, s=4), 8)
+    x = cn_block(b, x, 8)
+    x = cn_block(b, b.conv(layernorm2d(b, x, 8), 8, 16, 2, s=2), 16)
+    x = b.node("Flatten", [layernorm2d(b, b.node("GlobalAveragePool", [x]), 16)], axis=1)
+    return b.model(["N", 3, 16, 16], b.gemm(x, 16, 10)), {}
+
+
+def timm_block(b, x, c):
+    """timm's ConvNeXtBlock: depthwise 7x7, permute, LayerNorm, Mlp (fc1, GELU, fc2), x.mul(gamma)
+    with gamma (c,) while channels-last, permute back, + shortcut; before opset 17."""
+    y = b.node("Transpose", [b.conv(x, c, c, 7, p=3, group=c)], perm=[0, 2, 3, 1])
+    y = layernorm_written_out(b, y, c, axis=-1)
+    y = linear_last(b, gelu_erf(b, linear_last(b, y, c, 4 * c)), 4 * c, c)
+    y = b.node("Mul", [y, b.const(b.rng.uniform(0.5, 1.5, c).astype(np.float32))])
+    return b.node("Add", [b.node("Transpose", [y], perm=[0, 3, 1, 2]), x])
+
+
+def convnext_timm():
+    """A timm-style ConvNeXt exported at opset 14, where F.layer_norm is written out: stem Conv
+    4x4/4 + LayerNorm2d, one block of 8 channels, x.mean((2, 3)), LayerNorm on the vector, Gemm."""
+    b = Builder("convnext_timm")
+    x = b.node("Transpose", [b.conv("x", 3, 8, 4, s=4)], perm=[0, 2, 3, 1])
+    x = b.node("Transpose", [layernorm_written_out(b, x, 8, axis=-1)], perm=[0, 3, 1, 2])
+    x = b.node("ReduceMean", [timm_block(b, x, 8)], axes=[2, 3], keepdims=0)
+    return b.model(["N", 3, 16, 16], b.gemm(layernorm_written_out(b, x, 8, axis=-1), 8, 10), opset=14), {}
+
+
 INT64_MAX = 2**63 - 1
 
 
@@ -398,6 +453,7 @@ FAMILIES = {"mobilenet": mobilenet, "squeezenet": squeezenet, "densenet": densen
             "inception": inception, "vgg_like": vgg_like, "keras_like": keras_like,
             "unet_like": unet_like, "convnext_like": convnext_like}
 FAMILIES.update({"efficientnet_lite": efficientnet_lite, "mobilevit_like": mobilevit_like})
+FAMILIES.update({"convnext_torch": convnext_torch, "convnext_timm": convnext_timm})
 
 
 # ---------------------------------------------------------------- ViT as torch.onnx writes it

@@ -339,6 +339,7 @@ def test_family_imports_with_onnxruntimes_shapes_and_output(family):
     x = random_input(sess, at)
     outputs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x})))
     compared = 0
+    last = set(graph.layout.get("channels_last", ()))  # tensors the model holds (N, H, W, C)
     for row in analysis.rows:
         got = outputs.get(tensors.get(row.name))
         if got is None:
@@ -346,6 +347,7 @@ def test_family_imports_with_onnxruntimes_shapes_and_output(family):
         want = (got.shape[2], got.shape[3], got.shape[1]) if got.ndim == 4 else (1, 1, got.shape[1])
         if got.ndim == 3:  # tokens (N, T, d)
             want = (1, got.shape[1], got.shape[2])
+        want = tuple(got.shape[1:]) if row.name in last else want
         if got.ndim == 2:
             assert row.out_shape.n_H * row.out_shape.n_W * row.out_shape.n_C == got.shape[1], row.name
         else:
@@ -373,6 +375,8 @@ FAMILY_KINDS = {  # the kinds each family's characteristic pattern must become
     "efficientnet_lite": {"pad", "conv", "clip"},  # 'same' padding folded from Shape(x)
     "mobilevit_like": {"upsample"},  # Resize sizes from Sqrt(Cast(Shape ...))
     "vit_torch": {"tokens", "attention", "layernorm", "gelu", "token"},
+    "convnext_torch": {"layernorm", "gelu", "scale", "conv", "add"},  # Linear in (N, H, W, C): 1x1 conv
+    "convnext_timm": {"layernorm", "gelu", "scale", "conv", "gap"},  # LayerNorm written out
 }
 
 

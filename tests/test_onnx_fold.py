@@ -273,5 +273,6 @@ def test_the_list_of_nodes_is_bounded():
     assert (lines[0], len(lines), lines[20], lines[21]) == (
         "error: m.onnx: 25 node(s) archcalc cannot import", 22,
         "  = node 19 't19': Transpose with perm [0, 1, 3, 2] (archcalc keeps one layout; it reads a "
-        "Transpose before a flatten or inside a channel shuffle)",
+        "Transpose before a flatten, into a channels-last region and back, or inside a channel "
+        "shuffle)",
         "  = and 5 more node(s) archcalc cannot import")

@@ -41,10 +41,18 @@ class Dynamic(Unsupported):
 class Tensor(NamedTuple):
     """An activation of the model: the layer that makes it, its rank in the model (2: a vector
     (N, n), 4: a map (N, C, H, W)), and for a vector the order of its elements: ours at i is
-    the model's at perm[i] (None: the same order)."""
+    the model's at perm[i] (None: the same order). `last`: a map the model holds channels-last,
+    (N, H, W, C), inside a Transpose(0, 2, 3, 1) ... Transpose(0, 3, 1, 2) region
+    (`channels_last`); archcalc's own (H, W, C) view of it is the same."""
     layer: str
     rank: int
     perm: tuple | None = None
+    last: bool = False
+
+
+def channel_axis(t: Tensor) -> int:
+    """The model's axis of the channels: 1, or 3 for a channels-last map."""
+    return 3 if t.last else 1
 
 
 class ModelWeights(dict):

@@ -18,6 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from .channels_last import bias_fits, pointwise_linear
 from .convolutions import conv_transpose, standardisation
 from .common import Tensor, Unsupported, attr_or_input, axes_of, need_map, real, same, square, \
     symmetric
@@ -79,6 +80,8 @@ def activations(ctx, node, what):
         raise Unsupported(f"{node.op_type} with a constant operand (archcalc's {what} joins "
                           "activations; a bias after MatMul is read as part of fc)")
     xs = [ctx.tensor(n) for n in names]
+    if len({t.last for t in xs if t.rank == 4}) > 1:
+        raise Unsupported(f"{node.op_type} of a channels-last map (N, H, W, C) and a map (N, C, H, W)")
     perms = {t.perm for t in xs}
     if len(perms) > 1:
         raise Unsupported(f"{node.op_type} of vectors whose elements archcalc keeps in different orders")
@@ -165,15 +168,16 @@ def matmul(ctx, node):
     W = ctx.weight(node, 1, "weight")
     if W.ndim != 2:
         raise Unsupported(f"MatMul by a {W.ndim}-D constant")
+    linear = pointwise_linear if x.last else fc  # channels-last: the same fc at each position
     add = ctx.only_reader(node.output[0])
     if add is not None and add.op_type == "Add":
         other = [n for n in add.input if n != node.output[0]]
         bias = ctx.const(other[0]) if len(other) == 1 else None
-        if bias is not None and bias.size == W.shape[1]:
+        if bias is not None and bias_fits(bias, W.shape[1], x):
             ctx.skip(add)
-            return fc(ctx, node, x, W, bias.reshape(-1).astype(np.float32),
-                      [node.input[1], other[0]], output=add.output[0])
-    return fc(ctx, node, x, W, None, [node.input[1]])
+            return linear(ctx, node, x, W, bias.reshape(-1).astype(np.float32),
+                          [node.input[1], other[0]], output=add.output[0])
+    return linear(ctx, node, x, W, None, [node.input[1]])
 
 
 def batchnorm(ctx, node):
@@ -238,7 +242,7 @@ def reduce_mean(ctx, node):
     a = ctx.attrs(node)
     x = ctx.tensor(node.input[0])
     axes = axes_of(ctx, node, a, x.rank)
-    if x.rank != 4 or axes != [2, 3]:
+    if x.rank != 4 or axes != ([1, 2] if x.last else [2, 3]):
         raise Unsupported(f"ReduceMean over axes {axes} of a rank-{x.rank} tensor (archcalc reads "
                           "the mean over H and W, a global average pool)")
     need_map(ctx, x, node)
@@ -304,7 +308,8 @@ def softmax(ctx, node):
     axis = ctx.attrs(node).get("axis", 1 if ctx.opset < 13 else -1) % x.rank
     shape = ctx.shape(x)
     over_channels = axis == 1 and (x.rank == 2 or ctx.opset >= 13 or
-                                   (same(shape.n_H, 1) and same(shape.n_W, 1)))
+                                   (same(shape.n_H, 1) and same(shape.n_W, 1))) or \
+        x.last and axis == 3 and ctx.opset >= 13
     if not over_channels:
         raise Unsupported(f"Softmax over axis {axis} of a rank-{x.rank} tensor (archcalc's is over "
                           "the channels)")
@@ -396,7 +401,8 @@ HANDLERS = {
 # archcalc's own function domain (functions.ARCHCALC), written by the export.
 IMPORTS = {
     "input": (),  # the model's graph inputs, not an operator (Importer.graph_input)
-    "conv": ("Conv", "archcalc.TableConv"), "conv_hw": ("Conv",),  # conv_hw: a kh x kw kernel
+    "conv": ("Conv", "archcalc.TableConv", "MatMul"),  # MatMul: a Linear in a channels-last region
+    "conv_hw": ("Conv",),  # conv_hw: a kh x kw kernel
     "maxpool": ("MaxPool", "GlobalMaxPool"), "avgpool": ("AveragePool",),
     "subsample": ("archcalc.Subsample",), "gap": ("GlobalAveragePool", "ReduceMean"),
     "adaptive_avgpool": ("archcalc.AdaptiveAvgPool_*",),  # one function per input size

@@ -42,6 +42,7 @@ from .. import kinds
 from ..errors import RuleError, Span, SpecError
 from ..network import Layer, Network, Shared, Symbol
 from ..sizes import is_int, product, show, symbol
+from . import channels_last
 from .check import check_model
 from .common import Dynamic, ModelWeights, Tensor, Unsupported, clean_name, escaped, need_onnx, \
     symbol_name
@@ -97,6 +98,7 @@ def translate(ctx, node):
     """Fold a node on constants (and `Shape`, whose value the analysis knows); hand one on
     activations to its handler."""
     if node.domain == "archcalc":
+        channels_last.check(ctx, node)
         return ARCHCALC[node.op_type](ctx, node)
     op = node.op_type
     if op in FOLD and (op in SIZES or all(ctx.is_const(n) for n in node.input)):
@@ -104,6 +106,7 @@ def translate(ctx, node):
     if op not in HANDLERS:
         raise Unsupported(f"{op} on activations (archcalc evaluates it only on constants, such "
                           "as the shape arithmetic around a Reshape)")
+    channels_last.check(ctx, node)
     return HANDLERS[op](ctx, node)
 
 
@@ -279,7 +282,8 @@ class Importer:
             for source in layer.inputs:
                 graph.add_edge(source, layer.name)
         for name, t in outputs:
-            self.layout["outputs"][t.layer] = {"tensor": name, "rank": t.rank, "perm": t.perm}
+            self.layout["outputs"][t.layer] = {"tensor": name, "rank": t.rank, "perm": t.perm} | \
+                ({"last": True} if t.last else {})
         return Network(self.network_name(), self.file, tuple(self.symbols), graph,
                        weights=ModelWeights(self.weights), shared=Shared(**self.shared),
                        layout=self.layout, notes=tuple(filter(None, [folded_batchnorm(self.model)])))
@@ -336,12 +340,15 @@ class Importer:
         return self.shapes[t.layer]
 
     def dims(self, t: Tensor) -> list:
-        """The model's dimensions of an activation: [N, C, H, W], [N, n] or tokens [N, T, d]."""
+        """The model's dimensions of an activation: [N, C, H, W], [N, H, W, C] (channels-last),
+        [N, n] or tokens [N, T, d]."""
         s = self.shape(t)
         if t.rank == 3:
             return [self.batch, product(s.n_H, s.n_W), s.n_C]
         if t.rank == 2:
             return [self.batch, product(s.n_H, s.n_W, s.n_C)]
+        if t.last:
+            return [self.batch, s.n_H, s.n_W, s.n_C]
         return [self.batch, s.n_C, s.n_H, s.n_W]
 
     def unique(self, base: str) -> str:
@@ -401,9 +408,12 @@ class Importer:
                         self.shared[what] += int(self.consts[source].size)
                     else:
                         self.users[source] = name
-        out = Tensor(name, rank, perm)
+        last = rank == 4 and bool(inputs) and all(t.last for t in inputs)  # a region goes on
+        out = Tensor(name, rank, perm, last)
         self.tensors[output or node.output[0]] = out
         self.layout["tensors"][name] = output or node.output[0]
+        if last:  # that tensor is (N, H, W, C) in the model
+            self.layout.setdefault("channels_last", []).append(name)
         return out
 
     def add(self, layer: Layer, shape):

@@ -32,13 +32,14 @@ def model_input(net: Network, x):
 
 
 def model_output(net: Network, layer, y):
-    """The executor's NHWC output of `layer` -> the model's layout: (N, C, H, W) for a map,
-    (N, n) for a vector, its elements in the model's order."""
+    """The executor's NHWC output of `layer` -> the model's layout: (N, C, H, W) for a map
+    ((N, H, W, C) for one the model holds channels-last), (N, n) for a vector, its elements in
+    the model's order."""
     out = net.layout["outputs"].get(layer)
     if out is None:
         return y
     if out["rank"] == 4:
-        return y.transpose(0, 3, 1, 2)
+        return y if out.get("last") else y.transpose(0, 3, 1, 2)
     y = y.reshape(y.shape[0], -1)
     if out["perm"] is not None:
         y = y[:, np.argsort(out["perm"])]

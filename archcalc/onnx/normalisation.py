@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .common import Unsupported, axes_of, real, same
+from .common import Unsupported, axes_of, channel_axis, real, same
 from .fold import fold_inputs
 
 KAPPA, BETA = 0.044715, math.sqrt(2 / math.pi)  # the tanh form's constants (PyTorch's)
@@ -68,7 +68,7 @@ def per_channel(ctx, node, name, x):
     if v is None or v.dtype.kind != "f" or v.ndim > x.rank or not same(v.size, n_C):
         return None
     shape = (1,) * (x.rank - v.ndim) + v.shape
-    if shape[1] != n_C:
+    if shape[channel_axis(x)] != n_C:
         return None
     v = v.reshape(-1).astype(np.float32)
     return v[list(x.perm)] if x.perm is not None else v
@@ -79,7 +79,8 @@ def per_channel(ctx, node, name, x):
 def layer_normalization(ctx, node):
     a = ctx.attrs(node)
     x = ctx.tensor(node.input[0])
-    if x.rank != 2 or a.get("axis", -1) % 2 != 1:
+    over_channels = (x.rank == 2 or x.last) and a.get("axis", -1) % x.rank == channel_axis(x)
+    if not over_channels:
         raise Unsupported(f"LayerNormalization over axis {a.get('axis', -1)} of a rank-{x.rank} tensor "
                           "(archcalc's layernorm is over the channels at each position: of a vector, "
                           "or of a map as Transpose(0, 2, 3, 1), LayerNormalization, Transpose(0, 3, 1, 2))")
@@ -107,7 +108,7 @@ def channels_last_layernorm(ctx, node):
     x = ctx.tensor(node.input[0])
     ln = reader(ctx, node.output[0], "LayerNormalization")
     back = ln and reader(ctx, ln.output[0], "Transpose")
-    if x.rank != 4 or x.perm is not None or back is None or \
+    if x.rank != 4 or x.perm is not None or x.last or back is None or \
             list(ctx.attrs(node).get("perm", [])) != [0, 2, 3, 1] or \
             ctx.attrs(ln).get("axis", -1) % 4 != 3 or list(ctx.attrs(back).get("perm", [])) != [0, 3, 1, 2]:
         return None
@@ -118,9 +119,10 @@ def channels_last_layernorm(ctx, node):
 
 def decomposed_layernorm(ctx, node):
     """mu = ReduceMean(x), d = x - mu, ReduceMean(d^2) + eps, Sqrt, d / it, * gamma, + beta,
-    the means over the channels (ConvNeXt's own LayerNorm, channels_first)."""
+    the means over the channels (ConvNeXt's own LayerNorm, channels_first; F.layer_norm over the
+    last axis of a channels-last map or a vector, as torch.onnx writes it before opset 17)."""
     x = ctx.tensor(node.input[0]) if node.input[0] in ctx.tensors else None
-    if x is None or axes_of(ctx, node, ctx.attrs(node), x.rank) != [1]:
+    if x is None or axes_of(ctx, node, ctx.attrs(node), x.rank) != [channel_axis(x)]:
         return None
     subs = ctx.readers(node.output[0])  # x - mu, once or (as written twice) twice
     if not 0 < len(subs) < 3 or any(n.op_type != "Sub" or list(n.input) != [node.input[0], node.output[0]]
@@ -134,7 +136,8 @@ def decomposed_layernorm(ctx, node):
                  square.op_type == "Pow" and scalar(ctx, square, square.input[1], 2)):
         return None
     var = reader(ctx, square.output[0], "ReduceMean")
-    add = var and axes_of(ctx, var, ctx.attrs(var), x.rank) == [1] and reader(ctx, var.output[0], "Add")
+    add = var and axes_of(ctx, var, ctx.attrs(var), x.rank) == [channel_axis(x)] and \
+        reader(ctx, var.output[0], "Add")
     sqrt = add and reader(ctx, add.output[0], "Sqrt")
     if not sqrt or div.input[1] != sqrt.output[0] or \
             (eps := const(ctx, add, other(add, var.output[0]))) is None or eps.size != 1:

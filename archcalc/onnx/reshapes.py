@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import channels_last
 from .common import Tensor, Unsupported, attr_or_input, axes_of, chw_order, need_map, same
 from .fold import fold_inputs, resolve
 from ..errors import SpecError
@@ -29,7 +30,7 @@ def flatten(ctx, node):
         raise Unsupported(f"Flatten at axis {axis} (archcalc flattens each image: axis 1)")
     if layout_helper(node):
         return ctx.alias(node.output[0], Tensor(x.layer, 2, x.perm))
-    perm = chw_order(ctx.shape(x)) if x.rank == 4 else x.perm
+    perm = chw_order(ctx.shape(x)) if x.rank == 4 and not x.last else x.perm  # (H, W, C): ours
     return ctx.emit(node, "flatten", [x], 2, perm=perm)
 
 
@@ -43,8 +44,12 @@ def transpose(ctx, node):
             nxt.op_type in ("Flatten", "Reshape") and flattens(ctx, nxt, x):
         ctx.skip(nxt)
         return ctx.emit(nxt, "flatten", [x], 2)  # named after the Flatten
+    region = channels_last.transpose(ctx, node, x, perm)
+    if region is not None:
+        return region
     raise Unsupported(f"Transpose with perm {perm} (archcalc keeps one layout; it reads a Transpose "
-                      "before a flatten or inside a channel shuffle)")
+                      "before a flatten, into a channels-last region and back, or inside a channel "
+                      "shuffle)")
 
 
 def flattens(ctx, node, x) -> bool:
