@@ -67,7 +67,8 @@ def efficiency(device: Device, family: str, op, ins, batch: int, seconds: Fracti
     compute, memory = terms(device, family, batch * cost.macs, data)
     work = seconds - device.overhead_s
     ideal = compute if FAMILIES[family] == "compute" else memory
-    return ideal / work if work > 0 and ideal > 0 else Fraction(1)
+    # a layer whose other term is the larger is bound by it: e only brings its term up to it
+    return ideal / max(work, compute, memory) if work > 0 and ideal > 0 else Fraction(1)
 
 
 def calibrate(timer=time.perf_counter, repeats: int = 3, seed: int = 0) -> Device:

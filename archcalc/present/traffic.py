@@ -26,11 +26,11 @@ def ratio_text(x) -> str:
 
 
 def seconds_text(s) -> str:
-    """1.5 ms, 12.0 us, 2.35 s: three significant figures."""
-    for unit, size in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
-        if s >= size:
-            return f"{float(s) / size:#.3g} {unit}"
-    return f"{float(s) / 1e-9:#.3g} ns"
+    """1.50 ms, 12.0 us, 143 us, 2.35 s: three significant figures."""
+    for unit, size in (("s", 1), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+        if s >= size or unit == "ns":
+            v = float(s) / size
+            return f"{v:.{2 if v < 10 else 1 if v < 100 else 0}f} {unit}"
 
 
 def columns(a: Analysis, traffic: bool) -> tuple[str, ...]:
@@ -105,3 +105,19 @@ def csv_fields(a: Analysis) -> tuple[str, ...]:
 def csv_cells(a: Analysis, r: Row) -> list[str]:
     return ["" if v is None else str(v) if isinstance(v, (str, int, float)) else show(v)
             for v in layer_fields(a, r).values()]
+
+
+def profile_lines(a: Analysis, measured: dict, total_s: float) -> list[str]:
+    """Per layer the measured seconds (`measured`, layer -> s) against the estimate of `a`
+    (an analysis with a device), and the ratio measured / predicted. A layer the executor
+    folded into the one before shows its time there."""
+    from tabulate import tabulate
+    rows = [(r.name, r.kind, seconds_text(measured.get(r.name, 0)), seconds_text(r.latency_s),
+             f"{measured.get(r.name, 0) / float(r.latency_s):.2f}", r.bound) for r in a.rows]
+    predicted = float(a.totals["latency_s"])
+    table = tabulate(rows, ("layer", "kind", "measured", "predicted", "ratio", "bound"),
+                     tablefmt="simple", disable_numparse=True,
+                     colalign=("left", "left", "right", "right", "right", "left"))
+    return [f"profile against '{a.device.name}' (batch {a.batch:,}):", table,
+            f"pass: measured {seconds_text(total_s)}, predicted {seconds_text(predicted)}, "
+            f"ratio {total_s / predicted:.2f}"]
