@@ -7,7 +7,8 @@ parameter, so a test can inject a fake clock and check the arithmetic):
 - overhead: one tiny layer (a ReLU on 1 x 1 x 8): its time;
 - per family, one representative layer at batch BATCH: the efficiency that makes the roofline
   reproduce its time, e = (roofline term at efficiency 1) / (time - overhead), on the term the
-  family's efficiency scales (analysis.latency.FAMILIES), 1 when the time is all overhead."""
+  family's efficiency scales (analysis.latency.FAMILIES), over the other term instead where it
+  is larger (the layer is bound by it), 1 when the time is all overhead."""
 from __future__ import annotations
 
 import platform
