@@ -14,6 +14,7 @@ from archcalc.analysis.latency import Device, device_profile, loads_device
 from archcalc.errors import SpecError
 from archcalc.executor import calibrate as cal
 from archcalc.present import tables
+from conftest import ROOT
 
 NET = """network T {
     input  x  : (8, 8, 3)
@@ -164,3 +165,36 @@ def test_calibrate_arithmetic_with_a_fake_clock():
     assert set(d.efficiency) == set(compute) | {"pool", "elementwise"}
     again = loads_device(json.dumps(d.document()))
     assert float(again.peak_macs_per_s) == float(peak)
+
+
+def cli(capsys, *argv):
+    from archcalc.cli import main
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli_traffic_totals_and_errors(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    status, out, _ = cli(capsys, "analyze", "specs/lenet5.arch", "--traffic")
+    # LeNet-5 at float32: inputs 62,504 + weights 246,824 (61,706 params x 4) bytes read
+    assert status == 0 and "bytes read (inputs + weights)  62,504 + 246,824 = 309,328 bytes (0.31 MB)" in out
+    assert "bytes written (outputs)        58,448 bytes (0.06 MB)" in out
+    status, _, err = cli(capsys, "analyze", "specs/lenet5.arch", "--device", "nvidia_t5")
+    assert status == 1 and err == ("error: no device profile 'nvidia_t5': neither a file nor a "
+                                   "shipped profile\n  = did you mean 'nvidia_t4'?\n"
+                                   "  = shipped: nvidia_t4, nvidia_v100_sxm2\n")
+    status, _, err = cli(capsys, "analyze", "specs/resnet50.arch", "--free", "H", "--device", "nvidia_t4")
+    assert status == 1 and err.startswith("error: a latency estimate needs every size bound; layer "
+                                          "'conv1' has a symbolic cost\n  = free symbols: H\n")
+
+
+def test_profile_lines_put_measured_against_predicted():
+    from archcalc.present.traffic import profile_lines
+    a = analysis(device=loads_device(json.dumps(PROFILE)))
+    measured = {r.name: 2 * float(r.latency_s) for r in a.rows}  # as if twice as slow
+    lines = profile_lines(a, measured, 2 * float(a.totals["latency_s"]))
+    conv = next(line for line in "\n".join(lines).splitlines() if line.startswith("c "))
+    # conv c at batch 1: 1,000 ns + 6,912 ns = 7.91 us predicted, 15.8 us measured
+    assert conv.split() == ["c", "conv", "15.8", "us", "7.91", "us", "2.00", "compute"]
+    assert lines[-1].endswith("ratio 2.00")
