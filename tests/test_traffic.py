@@ -198,3 +198,13 @@ def test_profile_lines_put_measured_against_predicted():
     # conv c at batch 1: 1,000 ns + 6,912 ns = 7.91 us predicted, 15.8 us measured
     assert conv.split() == ["c", "conv", "15.8", "us", "7.91", "us", "2.00", "compute"]
     assert lines[-1].endswith("ratio 2.00")
+
+
+def test_families_for_the_efficiencies():
+    families = {r.name: r.family for r in analysis().rows}
+    assert [families[k] for k in ("x", "c", "d", "a", "j", "s", "o")] == \
+        ["elementwise", "dense", "depthwise", "pointwise", "elementwise", "elementwise", "matmul"]
+    net = archcalc.loads("network T {\n input x : (8, 8, 64)\n conv n : f=3 c=64 groups=16\n"
+                         " conv w : f=3 c=64 groups=2\n maxpool : f=2 s=2\n}\n", "t.arch")
+    # 64/16 = 4 maps per group: grouped; 64/2 = 32 maps per group: dense convs side by side
+    assert [r.family for r in archcalc.analyze(net).rows[1:]] == ["grouped", "dense", "pool"]

@@ -86,12 +86,17 @@ def filter_cost(taps, n_C, bias, positions, out) -> Cost:
                 other=elements(out) if bias else 0)
 
 
+WIDE_GROUP = 16  # input maps per group from which a group runs as a dense conv of its own
+
+
 def filter_family(one_by_one: bool, groups, n_C_prev) -> str:
-    """A conv's kernel family for the latency estimate: one filter per map (depthwise), groups,
-    1x1 (a plain matrix product), or dense."""
+    """A conv's kernel family for the latency estimate: one filter per map (depthwise), narrow
+    groups (ResNeXt's 32 groups of 4 maps: each a tiny product), 1x1 (a plain matrix product),
+    or dense. Wide groups (AlexNet's two towers of 48 maps) are dense convs, one per group."""
     if groups != 1 and groups == n_C_prev:
         return "depthwise"
-    if groups != 1:
+    per_group = ratio(n_C_prev, groups)
+    if groups != 1 and not (is_int(per_group) and per_group >= WIDE_GROUP):
         return "grouped"
     return "pointwise" if one_by_one else "dense"
 
