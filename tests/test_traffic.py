@@ -147,7 +147,7 @@ def fake_clock(durations):
 def test_calibrate_arithmetic_with_a_fake_clock():
     # two runs each, the faster counts: matmul, add, tiny layer, then the seven families
     durations = [0.5, 0.25, 0.125, 0.25, 2**-20, 2**-19] + [0.5, 0.5] * 7
-    d = cal.calibrate(timer=fake_clock(durations), repeats=2)
+    d = archcalc.calibrate(timer=fake_clock(durations), repeats=2)
     peak = Fraction(512 * 1024 * 1024) / Fraction(1, 4)             # 2^31 MAC/s
     bandwidth = Fraction(3 * 2**22 * 4) / Fraction(1, 8)           # 3 arrays of 2^22 float32
     overhead = Fraction(1, 2**20)
@@ -208,3 +208,11 @@ def test_families_for_the_efficiencies():
                          " conv w : f=3 c=64 groups=2\n maxpool : f=2 s=2\n}\n", "t.arch")
     # 64/16 = 4 maps per group: grouped; 64/2 = 32 maps per group: dense convs side by side
     assert [r.family for r in archcalc.analyze(net).rows[1:]] == ["grouped", "dense", "pool"]
+
+
+def test_formula_prints_the_traffic(capsys):
+    status, out, _ = cli(capsys, "formula", str(ROOT / "specs" / "inception_bottleneck.arch"))
+    # in a block of width b; checked against the analysis at b = 1 and b = 2 (a line in b)
+    one, two = (archcalc.analyze(ROOT / "specs" / "inception_bottleneck.arch", at={"b": b})
+                .totals["traffic_bytes"] for b in (1, 2))
+    assert status == 0 and f"traffic bytes    = {two - one}*b + {2 * one - two}" in out
