@@ -1,7 +1,7 @@
 """Predicted against measured latency, run by hand:
 `python benchmarks/bench_latency.py [--quick] [--device FILE] [--batch 8] [--repeat 2]`.
 
-Calibrates this machine (archcalc.calibrate(), unless --device gives a profile), then for every
+Calibrates this machine (archcalc.calibrate(repeats=5), unless --device gives a profile), then for every
 spec in specs/ (with --quick, a small subset) prints the roofline estimate of a forward pass at
 the batch (archcalc.analyze(..., device=, batch=)) against the executor's measured pass
 (fastest of --repeat, after one warm-up run), their ratio, and at the end the median absolute
@@ -55,7 +55,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2)
     args = p.parse_args()
     start = time.perf_counter()
-    device = device_profile(args.device) if args.device else archcalc.calibrate()
+    device = device_profile(args.device) if args.device else archcalc.calibrate(repeats=5)
     print(f"{platform.node() or 'machine'} ({platform.machine()}), {time.strftime('%Y-%m-%d')}; "
           f"device: {device.name}: peak {float(device.peak_macs_per_s) / 1e9:.2f} GMAC/s, "
           f"{float(device.bandwidth_bytes_per_s) / 1e9:.2f} GB/s, overhead "
