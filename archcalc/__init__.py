@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.analyzer import Analysis, Row, analyze as _analyze
+from .analysis.latency import Device, device_profile
 from .analysis.sweep import evaluate
 from .errors import SpecError
+from .executor.calibrate import calibrate as _calibrate
 from .executor.forward import Result, run as _run
 from .network import Layer, Network
 from .present.notebook import Comparison, Sweep, analysis_html
@@ -31,10 +33,22 @@ def _network(net) -> Network:
 
 
 def analyze(net, at: dict | None = None, free=(), strict: bool = False,
-            freeze: str | None = None) -> Analysis:
+            freeze: str | None = None, dtype: str = "float32", device=None,
+            batch: int = 1) -> Analysis:
     """The analysis of `net` (a Network, or the path of a spec or an .onnx model): one Row per
-    layer and the totals; see archcalc.analysis.analyzer.analyze for the arguments."""
-    return _analyze(_network(net), at=at, free=free, strict=strict, freeze=freeze)
+    layer and the totals; see archcalc.analysis.analyzer.analyze for the arguments. `device`
+    (a Device, a profile's path or a shipped profile's name) adds rows' `latency_s` and
+    `bound` and totals['latency_s'] for a pass over `batch` images."""
+    if device is not None and not isinstance(device, Device):
+        device = device_profile(device)
+    return _analyze(_network(net), at=at, free=free, strict=strict, freeze=freeze, dtype=dtype,
+                    device=device, batch=batch)
+
+
+def calibrate(repeats: int = 3, timer=None) -> Device:
+    """A device profile of this machine, measured with the executor's kernels (see
+    archcalc.executor.calibrate); `timer` defaults to time.perf_counter."""
+    return _calibrate(repeats=repeats, **({"timer": timer} if timer else {}))
 
 
 def compare(*nets, at: dict | None = None) -> Comparison:
@@ -67,6 +81,6 @@ def run(net, x=None, weights=None, **options) -> Result:
     return _run(_network(net), x, weights, **options)
 
 
-__all__ = ["Analysis", "Comparison", "Layer", "Network", "Result", "Row", "SpecError", "Sweep",
-           "analyze", "compare", "load", "loads", "read_spec", "run", "subs", "sweep",
+__all__ = ["Analysis", "Comparison", "Device", "Layer", "Network", "Result", "Row", "SpecError", "Sweep",
+           "analyze", "calibrate", "compare", "load", "loads", "read_spec", "run", "subs", "sweep",
            "__version__"]

@@ -11,7 +11,7 @@ import sys
 from .errors import SpecError
 
 COMMANDS = ("analyze", "formula", "compare", "sweep", "report", "run", "augment", "finetune",
-            "import_", "export")
+            "import_", "export", "calibrate")
 
 
 class _Parser(argparse.ArgumentParser):

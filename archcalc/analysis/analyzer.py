@@ -11,6 +11,7 @@ import networkx as nx
 import sympy
 
 from .. import kinds
+from . import latency, traffic
 from ..errors import RuleError, SpecError, did_you_mean
 from ..network import Layer, Network
 from ..sizes import MAX_COST_DIGITS, brief, subs, symbol_names, MAX_DIGITS, digits, expr, is_int, norm, show, too_large, total
@@ -18,7 +19,7 @@ from ..sizes import MAX_COST_DIGITS, brief, subs, symbol_names, MAX_DIGITS, digi
 MAX_SHAPE_DEPTH = 48   # nested floors and ceilings in a symbolic size (real networks: under 10)
 MAX_SHAPE_NODES = 400
 TOTAL_KEYS = ("params", "trainable_params", "frozen_params", "state", "macs", "flops",
-              "other_ops", "activations", "peak_activations")
+              "other_ops", "activations", *traffic.KEYS, "traffic_bytes", "peak_activations")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,14 @@ class Row:
     activations: object
     receptive_field: tuple | None  # (size, effective stride); None: sees the whole input
     attention_macs: object = 0     # of macs: attention's activation-activation products QK^T, AV
+    input_bytes: object = 0        # memory traffic at the analysis' dtype (analysis.traffic)
+    weight_bytes: object = 0
+    output_bytes: object = 0
+    family: str = "elementwise"    # kernel family, for a device's efficiency (analysis.latency)
+    latency_s: object = None       # with a device: the roofline estimate (a Fraction) and what
+    bound: str | None = None       # bounds it, "compute", "memory" or "overhead"
+    traffic_bytes = property(traffic.traffic_bytes)  # read and written
+    intensity = property(traffic.row_intensity)      # MACs per byte; None if it moves nothing
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,9 @@ class Analysis:
     notes: tuple[str, ...]
     strict: bool = False
     freeze: str | None = None  # the last frozen layer, if any
+    dtype: str = "float32"     # of the memory traffic
+    device: object = None      # analysis.latency.Device: rows and totals then hold latency_s
+    batch: int = 1             # images per pass, for the latency estimate
     net: Network | None = field(default=None, repr=False, compare=False)  # for `at`
 
     def __getstate__(self) -> dict:
@@ -87,7 +99,7 @@ class Analysis:
         bound = {k: v for k, v in self.symbols.items() if v is not None}
         free = tuple(k for k in self.free if k not in values)
         return analyze(self.net, at={**bound, **values}, free=free, strict=self.strict,
-                       freeze=self.freeze)
+                       freeze=self.freeze, dtype=self.dtype, device=self.device, batch=self.batch)
 
     def row(self, name: str) -> Row:
         for r in self.rows:
@@ -116,11 +128,13 @@ class Analysis:
 
 
 def analyze(net: Network, at: dict | None = None, free=(), strict: bool = False,
-            freeze: str | None = None) -> Analysis:
+            freeze: str | None = None, dtype: str = "float32", device=None,
+            batch: int = 1) -> Analysis:
     """Analyse `net` with symbols bound: `at` first, then defaults; names in `free` (or
     without a default) stay symbolic. `freeze` names the last frozen layer (it and every layer
-    it reads count as frozen). `strict` makes an inexact division an error."""
-    values = bindings(net, at or {}, free)
+    it reads count as frozen). `strict` makes an inexact division an error. Traffic is at `dtype`;
+    a `device` (analysis.latency.Device) adds the latency of a pass over `batch` images."""
+    values, size = bindings(net, at or {}, free), traffic.itemsize(dtype)
     freeze = net.freeze_point(freeze or net.freeze) if (freeze or net.freeze) else None
     subs = {sympy.Symbol(k, integer=True, positive=True): v for k, v in values.items() if v is not None}
     frozen = frozen_layers(net, freeze)
@@ -138,14 +152,15 @@ def analyze(net: Network, at: dict | None = None, free=(), strict: bool = False,
         fields_rf[name] = receptive_field(op, tuple(fields_rf[i] for i in layer.inputs), ins)
         located(layer, lambda: check_field(fields_rf[name]), ins)
         notes += [f"{layer.kind} '{name}': {n}" for n in out.notes]
-        rows.append(make_row(layer, op, ins, out.shape, cost, name in frozen, fields_rf[name]))
+        rows.append(make_row(layer, op, ins, out.shape, cost, name in frozen, fields_rf[name], size))
     rows = tuple(rows)
     notes += net.notes
     if net.shared.params:
         notes.append(f"{net.shared.params:,} parameters are read by several layers: "
                      "shown in each layer's row, counted once in the totals")
-    return Analysis(net.name, net.file, values, rows, totals(rows, net), tuple(notes), strict,
-                    freeze, net)
+    a = Analysis(net.name, net.file, values, rows, totals(rows, net), tuple(notes), strict,
+                 freeze, dtype, device, batch, net)
+    return latency.estimate(a) if device is not None else a
 
 
 def bindings(net: Network, at: dict, free) -> dict:
@@ -291,12 +306,13 @@ def whole(x):
     return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x
 
 
-def make_row(layer, op, ins, out, cost: kinds.Cost, is_frozen, rf) -> Row:
+def make_row(layer, op, ins, out, cost: kinds.Cost, is_frozen, rf, size: int) -> Row:
     params = cost.weights + cost.fixed
     trainable = 0 if is_frozen else cost.weights
     return Row(layer.name, layer.kind, layer.inputs, ins, out, params, trainable,
                norm(params - trainable), cost.state, cost.macs, 2 * cost.macs, cost.other,
-               kinds.elements(out), rf, cost.attention_macs)
+               kinds.elements(out), rf, cost.attention_macs,
+               **traffic.layer_bytes(op, ins, out, cost, size), family=op.family(ins))
 
 
 def frozen_layers(net: Network, freeze: str | None) -> set:
@@ -383,6 +399,4 @@ def dominates(b: dict, a: dict) -> bool:
 
 def covers(b, a) -> bool:
     difference = b - a
-    if difference == 0:
-        return False
-    return all(c > 0 for c in difference.as_coefficients_dict().values())
+    return difference != 0 and all(c > 0 for c in difference.as_coefficients_dict().values())

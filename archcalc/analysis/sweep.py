@@ -17,7 +17,7 @@ from ..errors import SpecError
 from ..sizes import MAX_DIGITS, expr, symbol
 
 METRICS = ("macs", "params", "trainable_params", "flops", "other_ops", "activations",
-           "peak_activations")
+           "peak_activations", "traffic_bytes")
 EXACT_INT64 = 2 ** 60  # room below 2^63 for the numerators of the floor divisions
 MAX_POINTS = 10 ** 7   # a grid's points: each costs a few int64 temporaries (about 1 GB here)
 

@@ -14,7 +14,7 @@ from ..sizes import MAX_DIGITS
 # the ones a sweep evaluates), and the label a user reads.
 LABELS = {"params": "params", "trainable_params": "trainable params", "macs": "MACs",
           "flops": "FLOPs", "other_ops": "other ops", "activations": "activations",
-          "peak_activations": "peak live activations"}
+          "peak_activations": "peak live activations", "traffic_bytes": "traffic bytes"}
 
 
 def add_spec_argument(p, help="a .arch spec or an .onnx model") -> None:

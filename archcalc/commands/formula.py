@@ -10,7 +10,8 @@ from ..sizes import ceiling_form, expr, show
 from . import LABELS, add_set_option, add_spec_argument, parse_names, parse_sets
 
 # the totals that are sums over the layers (the peak of live activations is a maximum)
-QUANTITIES = ("params", "trainable_params", "macs", "flops", "other_ops", "activations")
+QUANTITIES = ("params", "trainable_params", "macs", "flops", "other_ops", "activations",
+              "traffic_bytes")
 
 
 def add_parser(sub) -> None:

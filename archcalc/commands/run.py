@@ -7,6 +7,11 @@ import zipfile
 
 import numpy as np
 
+from dataclasses import replace
+
+from ..analysis import latency
+from ..analysis.latency import device_profile
+from ..present import traffic
 from ..source import load
 from ..executor import weights as wts
 from ..executor.weights import NPY_MAGIC, array_header
@@ -31,6 +36,9 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--repeat", type=repeat_count, default=1, metavar="K",
                    help="run K times and report the fastest")
+    p.add_argument("--profile", metavar="DEVICE",
+                   help="per layer measured time against the latency estimate on DEVICE (a "
+                        "profile from `archcalc calibrate`, or a shipped profile's name)")
     add_memory_option(p)
     add_binding_options(p)
     testtime.add_options(p)  # --crops, --crop-from, --ensemble
@@ -53,6 +61,7 @@ def main(args) -> int:
             last = net.layers[-1].name  # the analysis' last row, the executor's output
             write_array(args.output, in_model_layout(net, last, evaluation.output))
         return 0
+    device = device_profile(args.profile) if args.profile else None  # errors before the run
     options = dict(seed=args.seed, at=parse_sets(args.set), batch=args.batch, dtype=args.dtype,
                    memory_limit=memory_limit(args), strict=args.strict,
                    trace_memory=args.verify)
@@ -64,6 +73,9 @@ def main(args) -> int:
     print("\n".join(summary(best, args, weights)))
     if args.verify:
         print(verify_line(best))
+    if device is not None:
+        estimate = latency.estimate(replace(best.analysis, device=device, batch=best.batch))
+        print("\n".join(traffic.profile_lines(estimate, best.layer_seconds, best.seconds)))
     if args.output:
         write_array(args.output, best.output)
     if args.save_weights:

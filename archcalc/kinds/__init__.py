@@ -15,7 +15,7 @@ One module per family (windowed, vectors, elementwise, joins, modern, normalisat
 from __future__ import annotations
 
 from .base import (
-    Cost, Op, Out, Shape, arg, elements)
+    Cost, Op, Out, Shape, Traffic, arg, elements)
 from .windowed import (
     AdaptiveAvgPool, AvgPool, Conv, GlobalAvgPool, MAX_SYMBOLIC_WINDOWS, MaxPool,
     Pool, Subsample, adaptive_window_sum, adaptive_windows, same_padding, window_size,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
 
-from ..sizes import (product, show)
+from ..sizes import (product, show, total)
 
 
 class Shape(NamedTuple):
@@ -24,6 +24,14 @@ class Cost(NamedTuple):
     macs: object = 0
     other: object = 0
     attention_macs: object = 0  # of macs: activation-activation products (attention's QK^T, AV)
+
+
+class Traffic(NamedTuple):
+    """Elements a layer moves through memory, once per image: inputs and weights it reads,
+    the output it writes. The analysis multiplies them by the dtype's bytes."""
+    inputs: object = 0
+    weights: object = 0
+    outputs: object = 0
 
 
 class Out(NamedTuple):
@@ -54,12 +62,26 @@ class Op:
     folds_into_conv: ClassVar[bool] = False  # an affine map per channel, foldable into a conv's W, b
     runs_in_conv: ClassVar[bool] = False     # max(0, x): the conv before can apply it to each tile
     size_from_last: ClassVar[bool] = False   # a second input gives only its size (a crop's target)
+    view: ClassVar[bool] = False             # passes its input on unchanged or reshaped: moves no bytes
 
     def out(self, ins: tuple[Shape, ...], strict: bool = False) -> Out:
         return Out(ins[0])
 
     def cost(self, ins: tuple[Shape, ...], out: Shape) -> Cost:
         return Cost()
+
+    def traffic(self, ins: tuple[Shape, ...], out: Shape, cost: Cost) -> Traffic:
+        """Each input read once, every weight, bias and state number read once, the output
+        written once. A view and the network's input (fed from outside) move nothing."""
+        if self.view or self.network_input:
+            return Traffic()
+        return Traffic(total(elements(x) for x in ins), cost.weights + cost.fixed + cost.state,
+                       elements(out))
+
+    def family(self, ins: tuple[Shape, ...]) -> str:
+        """The kernel family whose measured efficiency a latency estimate applies to its
+        MACs (analysis.latency.FAMILIES)."""
+        return "elementwise"
 
     def weights(self, ins: tuple[Shape, ...]) -> dict[str, tuple]:
         """The arrays the layer reads, key -> shape: together they hold its params and state."""

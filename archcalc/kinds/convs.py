@@ -8,7 +8,7 @@ from typing import ClassVar
 from ..errors import RuleError
 from ..sizes import ceil_div, exact_div, is_positive, product, ratio, show
 from .base import Op, Out, Shape, arg
-from .windowed import Conv, check_groups, filter_cost
+from .windowed import Conv, check_groups, filter_cost, filter_family
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ class ConvTranspose(Op):
         taps = self.f * self.f * exact_div(self.c * x.n_C, self.groups)
         return filter_cost(taps, self.c, self.bias, product(x.n_H, x.n_W), out)
 
+    def family(self, ins):
+        return filter_family(False, self.groups, ins[0].n_C)
+
     def weights(self, ins):
         W = (self.f, self.f, exact_div(self.c, self.groups), ins[0].n_C)
         return {"W": W} | ({"b": (self.c,)} if self.bias else {})
@@ -92,6 +95,9 @@ class DWConv(Op):
 
     def weights(self, ins):
         return self.as_conv(ins[0].n_C).weights(ins)
+
+    def family(self, ins):
+        return "depthwise"
 
     def takes_fusion(self):
         return True

@@ -45,6 +45,7 @@ class Softmax(Op):
 class Dropout(Op):
     kind: ClassVar[str] = "dropout"
     keeps_sign: ClassVar[bool] = True
+    view: ClassVar[bool] = True  # at inference
     rate: object = arg("real", Fraction(1, 2), positional=0)
 
     def out(self, ins, strict=False):

@@ -9,9 +9,9 @@ from typing import ClassVar
 from ..errors import RuleError
 from ..sizes import (decimal, differ, exact_div, is_int, is_integer, is_nonnegative, is_positive, product,
                      ratio, show)
-from .base import Cost, Op, Out, Shape, arg, elements
+from .base import Cost, Op, Out, Shape, Traffic, arg, elements
 from .elementwise import Activation
-from .windowed import check_groups, filter_cost, merged, window_size
+from .windowed import check_groups, filter_cost, filter_family, merged, window_size
 
 
 # MobileNet (clip = ReLU6, hardswish), EfficientNet (swish, squeeze-and-excitation: mul),
@@ -64,6 +64,7 @@ class Swish(Activation):
 class Identity(Op):
     kind: ClassVar[str] = "identity"
     keeps_sign: ClassVar[bool] = True
+    view: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,10 @@ class Slice(Op):
     start: object = arg("count", 0)
     stop: object = arg("size", positional=0, required=True)
 
+    def traffic(self, ins, out, cost):
+        """Copies the channels it keeps: reads and writes only those."""
+        return Traffic(elements(out), 0, elements(out))
+
     def out(self, ins, strict=False):
         n_C = ins[0].n_C
         if is_positive(self.stop - self.start) is False:
@@ -160,6 +165,9 @@ class ConvHW(Op):
     def cost(self, ins, out):
         taps = self.fh * self.fw * exact_div(self.c * ins[0].n_C, self.groups)
         return filter_cost(taps, self.c, self.bias, product(out.n_H, out.n_W), out)
+
+    def family(self, ins):
+        return filter_family(self.fh == 1 and self.fw == 1, self.groups, ins[0].n_C)
 
     def weights(self, ins):
         """W (fh, fw, n_C_prev/groups, n_C) and b (n_C,)."""

@@ -52,6 +52,7 @@ class Token(Op):
     (ViT's head reads the class token, `token : 0`)."""
     kind: ClassVar[str] = "token"
     keeps_sign: ClassVar[bool] = True
+    view: ClassVar[bool] = True  # one position of the map: an index, no copy
     index: object = arg("count", 0, positional=0)
 
     def out(self, ins, strict=False):
@@ -94,6 +95,9 @@ class Attention(Op):
         products = 2 * product(N, N, d)
         return Cost(weights=4 * d * d + 4 * d, macs=4 * product(N, d, d) + products,
                     other=5 * product(N, d) + 3 * product(self.heads, N, N), attention_macs=products)
+
+    def family(self, ins):
+        return "matmul"
 
     def weights(self, ins):
         """W_qkv (d, 3d): Q, K, V side by side, head j in columns j*d_h .. (j+1)*d_h - 1 of

@@ -21,6 +21,7 @@ def vector_length(x: Shape, kind: str):
 class Flatten(Op):
     kind: ClassVar[str] = "flatten"
     global_view: ClassVar[bool] = True
+    view: ClassVar[bool] = True  # NHWC in C order: a reshape
 
     def out(self, ins, strict=False):
         return Out(Shape(1, 1, elements(ins[0])))
@@ -42,6 +43,9 @@ class FC(Op):
         n_in = ins[0].n_C
         bias = self.c if self.bias else 0
         return Cost(weights=n_in * self.c + bias, macs=n_in * self.c, other=bias)
+
+    def family(self, ins):
+        return "matmul"
 
     def weights(self, ins):
         """W (n_C_prev, n_C) and b (n_C,)."""

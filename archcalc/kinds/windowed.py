@@ -86,6 +86,21 @@ def filter_cost(taps, n_C, bias, positions, out) -> Cost:
                 other=elements(out) if bias else 0)
 
 
+WIDE_GROUP = 16  # input maps per group from which a group runs as a dense conv of its own
+
+
+def filter_family(one_by_one: bool, groups, n_C_prev) -> str:
+    """A conv's kernel family for the latency estimate: one filter per map (depthwise), narrow
+    groups (ResNeXt's 32 groups of 4 maps: each a tiny product), 1x1 (a plain matrix product),
+    or dense. Wide groups (AlexNet's two towers of 48 maps) are dense convs, one per group."""
+    if groups != 1 and groups == n_C_prev:
+        return "depthwise"
+    per_group = ratio(n_C_prev, groups)
+    if groups != 1 and not (is_int(per_group) and per_group >= WIDE_GROUP):
+        return "grouped"
+    return "pointwise" if one_by_one else "dense"
+
+
 def check_depthwise(n_C_prev, c, groups):
     """A conv with groups = c (> 1) has one filter per group: depthwise when groups is also the
     input's width. When it is not, each filter reads n_C_prev/groups maps: a valid network, but
@@ -167,6 +182,9 @@ class Conv(Op):
         return cost._replace(weights=cost.weights + (self.c if self.gain else 0),
                              other=cost.other + self.standardising(taps))
 
+    def family(self, ins):
+        return filter_family(self.f == 1 and self.table is None, self.groups, ins[0].n_C)
+
     def standardising(self, taps):
         """Weight standardisation (NFNet's ScaledStdConv2d, WSConv2d), per filter over its
         K = f*f*n_C_prev/groups taps: the mean (K - 1 adds, 1 divide), centring (K subtracts),
@@ -198,6 +216,9 @@ class Conv(Op):
 
 @dataclass(frozen=True)
 class Pool(Op):
+
+    def family(self, ins):
+        return "pool"
     f: object = arg("size", positional=0, required=True)
     s: object = arg("size", None, positional=1)  # defaults to f
     p: object = arg("count", 0)
@@ -256,6 +277,9 @@ class GlobalAvgPool(Op):
     kind: ClassVar[str] = "gap"
     global_view: ClassVar[bool] = True
 
+    def family(self, ins):
+        return "pool"
+
     def out(self, ins, strict=False):
         return Out(Shape(1, 1, ins[0].n_C))
 
@@ -298,6 +322,9 @@ def adaptive_window_sum(n, o):
 class AdaptiveAvgPool(Op):
     kind: ClassVar[str] = "adaptive_avgpool"
     out_size: object = arg("size", positional=0, required=True)
+
+    def family(self, ins):
+        return "pool"
 
     def sees_all(self, x):
         return self.out_size == 1 or x is None or not is_int(x.n_H)

@@ -13,6 +13,7 @@ from tabulate import tabulate
 
 from ..analysis.analyzer import Analysis, Row
 from ..sizes import is_int, show
+from . import traffic as moved
 
 SCHEMA_VERSION = 1
 LEGEND = (
@@ -116,26 +117,32 @@ def heading(a: Analysis) -> str:
     return f"{a.network} ({a.file})" + (f"  [{bound}]" if bound else "")
 
 
-def text(a: Analysis) -> str:
-    out = [heading(a), "", tabulate([layer_cells(r) for r in a.rows], COLUMNS, tablefmt="simple",
-                                    disable_numparse=True, colalign=_align()), ""]
-    out += tabulate(total_lines(a), tablefmt="plain", disable_numparse=True).splitlines()
+def table(a: Analysis, traffic: bool, tablefmt: str) -> str:
+    """The per-layer table; memory traffic columns with `traffic`, latency with a device."""
+    extra = moved.columns(a, traffic)
+    return tabulate([layer_cells(r) + moved.cells(a, r, traffic) for r in a.rows],
+                    COLUMNS + extra, tablefmt=tablefmt, disable_numparse=True,
+                    colalign=_align() + ("right",) * len(extra))
+
+
+def text(a: Analysis, traffic: bool = False) -> str:
+    out = [heading(a), "", table(a, traffic, "simple"), ""]
+    out += tabulate(total_lines(a) + moved.total_lines(a, traffic), tablefmt="plain",
+                    disable_numparse=True).splitlines()
     out += ["", "notes:"] + [f"  {n}" for n in a.notes] if a.notes else []
     out += ["", "conventions:"]
-    for c in legend(a):
+    for c in legend(a) + moved.legend(a, traffic):
         out += textwrap.wrap(c, 96, initial_indent="  ", subsequent_indent="    ")
     return "\n".join(out) + "\n"
 
 
-def markdown(a: Analysis) -> str:
-    out = [f"## {heading(a)}", "",
-           tabulate([layer_cells(r) for r in a.rows], COLUMNS, tablefmt="github",
-                    disable_numparse=True, colalign=_align()), "",
-           tabulate(total_lines(a), ("total", "value"), tablefmt="github", disable_numparse=True,
-                    colalign=("left", "right")), ""]
+def markdown(a: Analysis, traffic: bool = False) -> str:
+    out = [f"## {heading(a)}", "", table(a, traffic, "github"), "",
+           tabulate(total_lines(a) + moved.total_lines(a, traffic), ("total", "value"),
+                    tablefmt="github", disable_numparse=True, colalign=("left", "right")), ""]
     if a.notes:
         out += ["Notes:", ""] + [f"- {n}" for n in a.notes] + [""]
-    out += ["Conventions:", ""] + [f"- {c}" for c in legend(a)]
+    out += ["Conventions:", ""] + [f"- {c}" for c in legend(a) + moved.legend(a, traffic)]
     return "\n".join(out) + "\n"
 
 
@@ -151,7 +158,7 @@ def rf_json(rf):
     return None if rf is None else {"size": value(rf[0]), "stride": value(rf[1])}
 
 
-def layer_json(r: Row) -> dict:
+def layer_json(a: Analysis, r: Row) -> dict:
     rf = rf_json(r.receptive_field)
     return {
         "name": r.name, "kind": r.kind, "inputs": list(r.inputs),
@@ -161,11 +168,12 @@ def layer_json(r: Row) -> dict:
         "frozen_params": value(r.frozen_params), "state": value(r.state),
         "macs": value(r.macs), "flops": value(r.flops), "other_ops": value(r.other_ops),
         "activations": value(r.activations), "receptive_field": rf,
-    }
+    } | moved.layer_fields(a, r)
 
 
 def document(a: Analysis) -> dict:
-    layers, totals = [layer_json(r) for r in a.rows], {k: value(v) for k, v in a.totals.items()}
+    layers = [layer_json(a, r) for r in a.rows]
+    totals = {k: moved.json_number(v) if k == "latency_s" else value(v) for k, v in a.totals.items()}
     if has_attention(a):  # only then: other networks' documents stay as they were
         for layer, r in zip(layers, a.rows):
             layer["attention_macs"] = value(r.attention_macs)
@@ -174,11 +182,11 @@ def document(a: Analysis) -> dict:
         "schema": SCHEMA_VERSION, "network": a.network, "file": a.file,
         "symbols": {k: v for k, v in a.symbols.items()},
         "layers": layers, "totals": totals,
-        "notes": list(a.notes), "strict": a.strict,
+        "notes": list(a.notes), "strict": a.strict, **moved.document_fields(a),
     }
 
 
-def as_json(a: Analysis) -> str:
+def as_json(a: Analysis, traffic: bool = False) -> str:
     return json.dumps(document(a), indent=2) + "\n"
 
 
@@ -187,16 +195,16 @@ CSV_FIELDS = ("name", "kind", "inputs", "in_shapes", "out_n_H", "out_n_W", "out_
               "activations", "rf_size", "rf_stride")
 
 
-def as_csv(a: Analysis) -> str:
+def as_csv(a: Analysis, traffic: bool = False) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow(CSV_FIELDS + moved.csv_fields(a))
     for r in a.rows:
         rf = ("", "") if r.receptive_field is None else tuple(show(v) for v in r.receptive_field)
         writer.writerow([r.name, r.kind, " ".join(r.inputs),
                          " ".join("x".join(show(v) for v in s) for s in r.in_shapes),
                          *(show(v) for v in r.out_shape),
-                         *(show(getattr(r, k)) for k in CSV_FIELDS[7:15]), *rf])
+                         *(show(getattr(r, k)) for k in CSV_FIELDS[7:15]), *rf, *moved.csv_cells(a, r)])
     return buffer.getvalue()
 
 
