@@ -22,7 +22,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
 import sympy
 from hypothesis import HealthCheck, event, given, settings
@@ -858,7 +857,7 @@ def test_a_report_killed_at_any_step_leaves_each_folder_old_or_new(two_generatio
     import sys
 
     from archcalc.present import report
-    (old_specs, old), (new_specs, new) = two_generations["old"], two_generations["new"]
+    (_, old), (new_specs, new) = two_generations["old"], two_generations["new"]
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "out"
         for rel, content in old.items():  # the old report, as a former run left it

@@ -10,9 +10,8 @@ import pytest
 import sympy
 
 import archcalc
-from archcalc.analysis.latency import Device, device_profile, loads_device
+from archcalc.analysis.latency import device_profile, loads_device
 from archcalc.errors import SpecError
-from archcalc.executor import calibrate as cal
 from archcalc.present import tables
 from conftest import ROOT
 

@@ -23,7 +23,6 @@ model's metadata ('archcalc.defaults'), so an import gets them back.
 """
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import networkx as nx
 import numpy as np
 
-from ...errors import SpecError, did_you_mean
+from ...errors import SpecError
 from ...executor import weights as wts
 from ...executor.forward import as_feeds, inferred, plan, weights_for
 from ...network import Network
