@@ -57,6 +57,14 @@ def test_traffic_of_hand_worked_layers():
     assert rows["j"].intensity == 0 and rows["x"].intensity is None
 
 
+def test_a_crop_moves_only_the_centre_it_keeps():
+    # U-Net's copy and crop: the second input gives its size only, and is never read
+    net = archcalc.loads("network C {\n input x : (10, 10, 4)\n conv a : f=5 c=4\n"
+                         " crop k <- x, a\n}", "c.arch")
+    r = archcalc.analyze(net).row("k")
+    assert (r.input_bytes, r.weight_bytes, r.output_bytes) == (6*6*4*4, 0, 6*6*4*4)
+
+
 def test_dtype_scales_bytes_and_totals_add_up():
     a, half = analysis(), analysis(dtype="float16")
     for r, h in zip(a.rows, half.rows):

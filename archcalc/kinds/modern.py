@@ -236,6 +236,11 @@ class Crop(Op):
     size_from_last: ClassVar[bool] = True  # with two inputs, the second gives only its n_H, n_W
     size: tuple | None = arg("hw", None)
 
+    def traffic(self, ins, out, cost):
+        """Copies the centre it keeps: reads and writes only that (the second input, whose size
+        alone is taken, is never read)."""
+        return Traffic(elements(out), 0, elements(out))
+
     def out(self, ins, strict=False):
         x = ins[0]
         if (len(ins) == 2) == (self.size is not None):
