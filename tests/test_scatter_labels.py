@@ -67,7 +67,9 @@ def test_every_committed_network_is_labelled_apart_and_near_its_dot():
     # one spot on the page, so one label
     assert "Plain34, ResNet34" in names
     assert sorted(n for label in names for n in label.split(", ")) == sorted(p[0] for p in points)
-    check([d for d, _ in spots], places, plots.SCATTER_AXES[2:], reach=0.4)
+    # the shortest free leader of the placer's radii; around AlexNet, AlexNet2GPU and
+    # GoogLeNetAux the page is crowded enough that one label needs the 0.8 in radius
+    check([d for d, _ in spots], places, plots.SCATTER_AXES[2:], reach=0.8)
 
 
 def test_a_crowd_of_dots_gets_labels_that_keep_apart():
