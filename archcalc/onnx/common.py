@@ -41,10 +41,12 @@ class Dynamic(Unsupported):
 class Tensor(NamedTuple):
     """An activation of the model: the layer that makes it, its rank in the model (2: a vector
     (N, n), 4: a map (N, C, H, W)), and for a vector the order of its elements: ours at i is
-    the model's at perm[i] (None: the same order)."""
+    the model's at perm[i] (None: the same order). Rank 5 is a map seen as `splits` radix
+    splits (N, r, C/r, H, W) (ResNeSt); archcalc keeps the map."""
     layer: str
     rank: int
     perm: tuple | None = None
+    splits: int = 1
 
 
 class ModelWeights(dict):

@@ -35,6 +35,7 @@ from .attention import ex_attention, ex_token, ex_tokens
 from .common import need_onnx
 from .exporter import Exporter
 from .normalisation import ex_gelu, ex_layernorm, ex_scale
+from .radix import ex_radix_softmax, ex_split_sum
 
 
 def export(net, path=None, weights=None, at=None, free=(), seed=0, fold_bn=False, check=True):
@@ -370,4 +371,5 @@ KINDS = {
     "tokens": ex_tokens, "token": ex_token, "attention": ex_attention,
     "conv_transpose": ex_conv_transpose,
     "dwconv": lambda ex, layer, op, row, w: ex_conv(ex, layer, op.as_conv(row.in_shapes[0].n_C), row, w),
+    "split_sum": ex_split_sum, "radix_softmax": ex_radix_softmax,
 }

@@ -41,7 +41,7 @@ import sympy
 from .. import kinds
 from ..errors import RuleError, Span, SpecError
 from ..network import Layer, Network, Shared, Symbol
-from ..sizes import is_int, product, show, symbol
+from ..sizes import is_int, product, ratio, show, symbol
 from .check import check_model
 from .common import Dynamic, ModelWeights, Tensor, Unsupported, clean_name, escaped, need_onnx, \
     symbol_name
@@ -336,10 +336,12 @@ class Importer:
         return self.shapes[t.layer]
 
     def dims(self, t: Tensor) -> list:
-        """The model's dimensions of an activation: [N, C, H, W] or [N, n]."""
+        """The model's dimensions of an activation: [N, C, H, W], [N, n] or [N, r, C/r, H, W]."""
         s = self.shape(t)
         if t.rank == 2:
             return [self.batch, product(s.n_H, s.n_W, s.n_C)]
+        if t.rank == 5:
+            return [self.batch, t.splits, ratio(s.n_C, t.splits), s.n_H, s.n_W]
         return [self.batch, s.n_C, s.n_H, s.n_W]
 
     def unique(self, base: str) -> str:
@@ -399,7 +401,7 @@ class Importer:
                         self.shared[what] += int(self.consts[source].size)
                     else:
                         self.users[source] = name
-        out = Tensor(name, rank, perm)
+        out = Tensor(name, rank, perm, inputs[0].splits if rank == 5 else 1)  # keeps its splits
         self.tensors[output or node.output[0]] = out
         self.layout["tensors"][name] = output or node.output[0]
         return out
