@@ -133,3 +133,43 @@ def test_timms_exported_split_attention_imports_with_exact_counts():
     assert a.totals["params"] == stem + block1 + block2 + head == 7_370
     macs = 64 * (16 * 27 + 32 * 72 + 64 * 18) + (16 * 32 + 32 * 32) + (32 * 8 + 64 * 16) + 16 * 10
     assert a.totals["macs"] == macs == 251_808
+
+
+def resnest50d_by_hand():
+    """(params, MACs) of timm's resnest50d at 224 x 224, written out: a bottleneck of width w
+    reading c_in maps has conv1 c_in w + BN 2w, the split attention (conv 2w maps of w/2 taps
+    each: 9w^2; BN 4w; fc1 w a + a; BN 2a; fc2 2w a + 2w), conv3 4w^2 + BN 8w, and where it
+    projects, a shortcut conv 4w c_in + BN 8w; a = max(32, w/2)."""
+    params = 3 * 32 * 9 + 64 + 32 * 32 * 9 + 64 + 32 * 64 * 9 + 128   # deep stem and bn1
+    macs = 112 * 112 * (32 * 27 + 32 * 288 + 64 * 288)
+    c_in, n = 64, 56                                                  # after the max pool
+    for w, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        a = max(32, w // 2)
+        for k in range(blocks):
+            s = stride if k == 0 else 1
+            n_out = n // s
+            splat = 9 * w * w + 4 * w + (w * a + a) + 2 * a + (2 * w * a + 2 * w)
+            params += c_in * w + 2 * w + splat + 4 * w * w + 8 * w
+            macs += n * n * (c_in * w + 9 * w * w) + w * a + a * 2 * w + n_out * n_out * 4 * w * w
+            if k == 0:  # the shortcut projects: 1x1 conv + BN (after a 2x2/2 average pool if s = 2)
+                params += c_in * 4 * w + 8 * w
+                macs += n_out * n_out * c_in * 4 * w
+            c_in, n = 4 * w, n_out
+    return params + 2048 * 1000 + 1000, macs + 2048 * 1000
+
+
+def test_resnest50d_spec_is_timms_by_hand():
+    """27,483,240 params: timm's count for resnest50d; both figures from the sum above."""
+    a = archcalc.analyze(Path(__file__).resolve().parent.parent / "specs" / "resnest50d.arch")
+    assert resnest50d_by_hand() == (a.totals["params"], a.totals["macs"]) == (27_483_240, 5_371_160_576)
+    assert tuple(a.row("layer4.b_2.out").out_shape) == (7, 7, 2048)
+    assert tuple(a.row("layer2.b0.avd").out_shape) == (28, 28, 128)
+    kinds = [r.kind for r in a.rows]
+    assert kinds.count("split_sum") == 2 * 16 and kinds.count("radix_softmax") == 16
+
+
+def test_resnest50d_runs_verified_at_a_small_size():
+    result = archcalc.run(Path(__file__).resolve().parent.parent / "specs" / "resnest50d.arch",
+                          np.random.default_rng(1).standard_normal((1, 32, 32, 3)), at={"H": 32, "W": 32})
+    assert result.output.shape == (1, 1, 1, 1000)
+    assert check(result) == []
