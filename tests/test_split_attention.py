@@ -173,3 +173,19 @@ def test_resnest50d_runs_verified_at_a_small_size():
                           np.random.default_rng(1).standard_normal((1, 32, 32, 3)), at={"H": 32, "W": 32})
     assert result.output.shape == (1, 1, 1, 1000)
     assert check(result) == []
+
+
+@needs_onnx
+def test_a_reduce_sum_that_is_not_over_radix_splits_says_why():
+    sys.path.insert(0, str(Path(__file__).parent))
+    from onnx_models import Builder, unchecked
+
+    from archcalc.onnx.importer import from_model
+    b = Builder("sum_pool")
+    y = b.node("ReduceSum", [b.conv("x", 3, 8, 3, p=1), b.const(np.array([2, 3], np.int64))], name="total")
+    with pytest.raises(archcalc.SpecError) as e:
+        from_model(unchecked(b, y), "sum_pool.onnx")
+    assert str(e.value).splitlines()[1] == (
+        "  = node 1 'total': ReduceSum over axes [2, 3] of a rank-4 tensor (archcalc reads the sum "
+        "over the splits (N, r, C, H, W) -> (N, C, H, W) of ResNeSt's split attention: axis 1, "
+        "keepdims=0)")

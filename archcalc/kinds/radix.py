@@ -29,8 +29,9 @@ from .base import Cost, Op, Out, Shape, arg, elements
 
 def check_splits(n_C, parts, what: str, argument: str):
     if is_integer(ratio(n_C, parts)) is False:
+        label = what if what.isidentifier() else f"({what})"
         raise RuleError(f"{what} = {show(parts)} does not divide n_C = {show(n_C)}",
-                        f"n_C/({what}) = {show(n_C)}/{show(parts)} = {show(ratio(n_C, parts))}",
+                        f"n_C/{label} = {show(n_C)}/{show(parts)} is not an integer",
                         argument=argument)
 
 
