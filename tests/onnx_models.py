@@ -448,6 +448,43 @@ def mobilevit_like():
     return b.model(["N", 3, 8, 8], b.gemm(x, 4, 10)), {}
 
 
+def split_attention(b, x, cin, c, r, card, attn):
+    """timm's SplitAttn (ResNeSt) as torch.onnx exports it: grouped conv to r*c maps + BN + ReLU;
+    Reshape (N, r, c, H, W) from the shape, ReduceSum over the splits, mean over H and W; fc1
+    (groups=card) + BN + ReLU, fc2 to r*c (groups=card); RadixSoftmax: Reshape (N, card, r, -1),
+    Transpose (0, 2, 1, 3), Softmax axis 1, Reshape (N, -1); view (N, -1, 1, 1), reshape
+    (N, r, c, 1, 1); Mul with the splits, ReduceSum over them."""
+    y = b.relu(b.bn(b.conv(x, cin, r * c, 3, p=1, group=card * r, bias=False), r * c))
+    shape = b.node("Shape", [y])
+    n, rc, h, w = (b.node("Unsqueeze", [b.node("Gather", [shape, b.const(np.array(i, np.int64))], axis=0),
+                                        b.const(np.array([0], np.int64))]) for i in range(4))
+    per_split = b.node("Div", [rc, b.const(np.array([r], np.int64))])
+    radix = b.const(np.array([r], np.int64))
+    splits = b.node("Reshape", [y, b.node("Concat", [n, radix, per_split, h, w], axis=0)])
+    gap = b.node("ReduceMean", [b.node("ReduceSum", [splits, b.const(np.array([1], np.int64))], keepdims=0)],
+                 axes=[2, 3], keepdims=1)
+    a = b.conv(b.relu(b.bn(b.conv(gap, c, attn, 1, group=card), attn)), attn, r * c, 1, group=card)
+    a = b.node("Reshape", [a, b.node("Concat", [n, b.const(np.array([card, r, -1], np.int64))], axis=0)],
+               name=b.fresh("/rsoftmax/Reshape"))
+    a = b.node("Softmax", [b.node("Transpose", [a], perm=[0, 2, 1, 3])], axis=1)
+    a = b.node("Reshape", [a, b.node("Concat", [n, b.const(np.array([-1], np.int64))], axis=0)])
+    a = b.node("Reshape", [a, b.node("Concat", [n, b.const(np.array([-1, 1, 1], np.int64))], axis=0)])
+    five = b.node("Concat", [n, radix, per_split, b.const(np.array([1, 1], np.int64))], axis=0)
+    a = b.node("Reshape", [a, five])
+    return b.node("ReduceSum", [b.node("Mul", [splits, a]), b.const(np.array([1], np.int64))], keepdims=0)
+
+
+def resnest_like():
+    """A stem, then two split-attention blocks: resnest50d's radix 2, cardinality 1, and
+    resnest50d_4s2x40d's radix 4, cardinality 2 (the channel order RadixSoftmax changes)."""
+    b = Builder("resnest_like")
+    x = b.relu(b.conv("x", 3, 16, 3, p=1))
+    x = split_attention(b, x, 16, 16, r=2, card=1, attn=32)
+    x = split_attention(b, x, 16, 16, r=4, card=2, attn=32)
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
+    return b.model(["N", 3, 8, 8], b.gemm(x, 16, 10)), {}
+
+
 FAMILIES = {"mobilenet": mobilenet, "squeezenet": squeezenet, "densenet": densenet,
             "shufflenet": shufflenet, "efficientnet": efficientnet, "resnext": resnext,
             "inception": inception, "vgg_like": vgg_like, "keras_like": keras_like,
@@ -519,6 +556,7 @@ def vit_torch(split=False):
 
 
 FAMILIES.update({"vit_torch": vit_torch})
+FAMILIES["resnest_like"] = resnest_like
 
 
 # ---------------------------------------------------------------- invalid and hostile models

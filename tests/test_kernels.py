@@ -431,6 +431,28 @@ def test_shuffle_transposes_groups_of_channels():
             np.testing.assert_array_equal(y[..., k * 3 + g], x[..., g * 4 + k])
 
 
+def test_split_sum_adds_the_radix_splits():
+    x = random(2, 3, 4, 12)
+    y, ctx = run_kernel(ops.SplitSum(r=3), [x])
+    assert y.shape == (2, 3, 4, 4) and ctx.macs == 0
+    for n, i, j, c in np.ndindex(y.shape):  # split k holds maps 4k .. 4k + 3
+        assert y[n, i, j, c] == pytest.approx(x[n, i, j, c] + x[n, i, j, 4 + c] + x[n, i, j, 8 + c])
+
+
+@pytest.mark.parametrize("r, groups", [(2, 1), (4, 2), (3, 2)])
+def test_radix_softmax_is_timms_across_the_splits_in_the_groups_order(r, groups):
+    n = 2  # channels per group and split
+    x = random(2, 3, 1, groups * r * n) * 3
+    y, _ = run_kernel(ops.RadixSoftmax(r=r, groups=groups), [x])
+    for b, i, j in np.ndindex(2, 3, 1):
+        for g in range(groups):
+            for c in range(n):
+                logits = [x[b, i, j, g * r * n + k * n + c] for k in range(r)]
+                total = sum(math.exp(v) for v in logits)
+                for k in range(r):
+                    assert y[b, i, j, k * groups * n + g * n + c] == pytest.approx(math.exp(logits[k]) / total)
+
+
 def test_pad_puts_zeros_on_each_side():
     x = random(2, 3, 4, 2)
     y, _ = run_kernel(ops.Pad(top=1, bottom=2, left=0, right=3), [x])

@@ -69,6 +69,9 @@ CASES = [
     ("(7, 7, 3)", "pad p : top=0 bottom=1 left=0 right=1", (8, 8, 3), 0, 0),
     # channels 2, 3, 4
     ("(8, 8, 6)", "slice s : start=2 stop=5", (8, 8, 3), 0, 0),
+    # ResNeSt: 12 maps as r = 3 splits of 12/3 = 4, summed; a softmax across 2 splits in 3 groups
+    ("(8, 8, 12)", "split_sum s : 3", (8, 8, 4), 0, 0),
+    ("(1, 1, 12)", "radix_softmax s : 2 groups=3", (1, 1, 12), 0, 0),
     # Inception v3's 1x7: (17 + 0 - 1) + 1 = 17 rows, (17 + 2*3 - 7) + 1 = 17 columns;
     # (1*7*8 + 1)*4 = 228; 17*17*4 * 1*7*8 = 64,736
     ("(17, 17, 8)", "conv_hw c : 1 7 4 pw=3", (17, 17, 4), 228, 64_736),
@@ -297,6 +300,9 @@ def test_mul_spreads_a_size_of_one_squeeze_and_excitation():
 
 @pytest.mark.parametrize("statement, message", [
     ("shuffle s : 4", "groups=4 does not divide n_C = 6"),
+    ("split_sum s : 4", "r = 4 does not divide n_C = 6"),
+    ("radix_softmax s : 2 groups=2", "r*groups = 4 does not divide n_C = 6"),
+    ("radix_softmax s : 1", "r=1 has one split: softmax over it is 1 everywhere"),
     ("slice s : start=2 stop=9", "stop=9 is past the input's n_C = 6"),
     ("slice s : start=5 stop=5", "empty channel range"),
     ("clip c : lo=6 hi=1", "hi=1 is below lo=6"),

@@ -19,6 +19,7 @@ import numpy as np
 from .attention import attention, token, tokens, workspace as attention_workspace
 from .conv import conv, conv_hw, conv_transpose, dwconv, window_count, workspace as conv_workspace
 from .normalisation import KERNELS as NORMALISATION
+from .radix import KERNELS as RADIX
 
 # An im2col tile: large enough for BLAS, small enough that the block and the matmul's reads
 # of it stay in the 32 MiB L3 (VGG-16 at batch 8: 8 MiB tiles ran 10-15% faster than 24 MiB)
@@ -382,6 +383,7 @@ KERNELS: dict[str, Callable] = {  # kind -> kernel (op, xs, w, ctx) -> y
     **NORMALISATION,  # layernorm, scale, gelu, elu
     "tokens": tokens, "token": token, "attention": attention,
     "conv_transpose": conv_transpose, "dwconv": dwconv, "crop": crop,
+    **RADIX,  # split_sum, radix_softmax
 }
 
 # kind -> (op, input shape (N, n_H, n_W, n_C), itemsize, tile bytes) -> {slot: elements}: the

@@ -8,7 +8,8 @@ filters of f x f, stride s, padding p, n_C output channels. Counting conventions
 - macs: multiply-accumulates of conv and fc layers, bias excluded;
 - other: every other arithmetic operation (bias adds, activations, pooling, BN, adds, softmax).
 
-One module per family (windowed, vectors, elementwise, joins, modern, normalisation), the vocabulary in
+One module per family (windowed, vectors, elementwise, joins, modern, normalisation, tokens, convs,
+radix), the vocabulary in
 `kinds.KINDS`, and argument checking in `arguments`; this package re-exports them all, so
 `ops.Conv`, `ops.KINDS` and `ops.make` read as one module.
 """
@@ -36,6 +37,8 @@ from .tokens import (
     Attention, Token, Tokens, positions)
 from .convs import (
     ConvTranspose, DWConv)
+from .radix import (
+    RadixSoftmax, SplitSum)
 from .registry import (
     KINDS)
 from .arguments import (
@@ -100,6 +103,8 @@ __all__ = [
     "positions",
     "ConvTranspose",
     "DWConv",
+    "RadixSoftmax",
+    "SplitSum",
     "KINDS",
     "WORDS",
     "check_size",

@@ -8,6 +8,7 @@ from .joins import Add, Concat, Input
 from .modern import (Clip, ConvHW, Crop, HardSigmoid, HardSwish, Identity, LeakyReLU, Mul, Pad, Shuffle, Slice, Swish,
                      Upsample)
 from .normalisation import LayerNorm, Scale
+from .radix import RadixSoftmax, SplitSum
 from .tokens import Attention, Token, Tokens
 from .vectors import FC, Flatten, RBF
 from .windowed import AdaptiveAvgPool, AvgPool, Conv, GlobalAvgPool, MaxPool, Subsample
@@ -18,4 +19,5 @@ KINDS: dict[str, type[Op]] = {op.kind: op for op in (
     ReLU, Tanh, Sigmoid, Softmax, Dropout, BatchNorm, LRN, Add, Concat,
     LeakyReLU, Clip, HardSigmoid, HardSwish, Swish, Identity, Mul, Shuffle, Pad, Slice, ConvHW, Upsample,
     LayerNorm, Scale, GELU, ELU, Tokens, Token, Attention,
-    ConvTranspose, DWConv, Crop)}
+    ConvTranspose, DWConv, Crop,
+    SplitSum, RadixSoftmax)}

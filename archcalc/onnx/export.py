@@ -35,6 +35,7 @@ from .common import need_onnx
 from .exporter import Exporter
 from .normalisation import ex_gelu, ex_layernorm, ex_scale
 from .reshapes import ex_crop
+from .radix import ex_radix_softmax, ex_split_sum
 
 
 def export(net, path=None, weights=None, at=None, free=(), seed=0, fold_bn=False, check=True):
@@ -371,4 +372,5 @@ KINDS = {
     "conv_transpose": ex_conv_transpose,
     "dwconv": lambda ex, layer, op, row, w: ex_conv(ex, layer, op.as_conv(row.in_shapes[0].n_C), row, w),
     "crop": ex_crop,
+    "split_sum": ex_split_sum, "radix_softmax": ex_radix_softmax,
 }

@@ -25,6 +25,7 @@ from .common import Tensor, Unsupported, attr_or_input, axes_of, need_map, real,
 from .reshapes import flatten, pad, reshape, slice_, split, squeeze, transpose, unsqueeze
 from .normalisation import (channels_last_layernorm, decomposed_layernorm, elu, first_of, gelu_op,
                             gelu_pattern, layer_normalization, layer_scale)
+from .radix import reduce_sum
 from .resizing import resize
 from .sequences import SEQUENCES, before
 from ..sizes import is_int, show
@@ -82,6 +83,9 @@ def activations(ctx, node, what):
     xs = [ctx.tensor(n) for n in names]
     if len({t.last for t in xs if t.rank == 4}) > 1:
         raise Unsupported(f"{node.op_type} of a channels-last map (N, H, W, C) and a map (N, C, H, W)")
+    if len({(t.rank, t.splits) for t in xs}) > 1 and any(t.rank == 5 for t in xs):
+        raise Unsupported(f"{node.op_type} of radix splits (N, r, C, H, W) and a tensor of another "
+                          "shape")
     perms = {t.perm for t in xs}
     if len(perms) > 1:
         raise Unsupported(f"{node.op_type} of vectors whose elements archcalc keeps in different orders")
@@ -392,7 +396,7 @@ HANDLERS = {
     "Pad": pad, "Split": split, "Slice": slice_, "Resize": resize, "Upsample": resize,
     "LayerNormalization": layer_normalization, "Gelu": gelu_op, "Elu": elu,
     "Div": first_of(gelu_pattern), "Pow": first_of(gelu_pattern), "Erf": first_of(), "Sqrt": first_of(),
-    "ConvTranspose": conv_transpose,
+    "ConvTranspose": conv_transpose, "ReduceSum": reduce_sum,
 }
 
 
@@ -428,6 +432,8 @@ IMPORTS = {
     "conv_transpose": ("ConvTranspose",),
     "dwconv": (),  # a depthwise Conv is read as conv groups=c=n_C_prev; the spec writer writes dwconv
     "crop": ("Slice",),  # of the rows and columns (axes 2, 3), keeping the centre
+    "split_sum": ("ReduceSum",),  # over axis 1 of a Reshape to (N, r, C/r, H, W)
+    "radix_softmax": ("Reshape",),  # Reshape (N, groups, r, -1), Transpose, Softmax, Reshape back
 }
 
 

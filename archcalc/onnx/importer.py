@@ -41,7 +41,7 @@ import sympy
 from .. import kinds
 from ..errors import RuleError, Span, SpecError
 from ..network import Layer, Network, Shared, Symbol
-from ..sizes import is_int, product, show, symbol
+from ..sizes import is_int, product, ratio, show, symbol
 from . import channels_last
 from .check import check_model
 from .common import Dynamic, ModelWeights, Tensor, Unsupported, clean_name, escaped, need_onnx, \
@@ -341,7 +341,7 @@ class Importer:
 
     def dims(self, t: Tensor) -> list:
         """The model's dimensions of an activation: [N, C, H, W], [N, H, W, C] (channels-last),
-        [N, n] or tokens [N, T, d]."""
+        [N, n], tokens [N, T, d] or radix splits [N, r, C/r, H, W]."""
         s = self.shape(t)
         if t.rank == 3:
             return [self.batch, product(s.n_H, s.n_W), s.n_C]
@@ -349,6 +349,8 @@ class Importer:
             return [self.batch, product(s.n_H, s.n_W, s.n_C)]
         if t.last:
             return [self.batch, s.n_H, s.n_W, s.n_C]
+        if t.rank == 5:
+            return [self.batch, t.splits, ratio(s.n_C, t.splits), s.n_H, s.n_W]
         return [self.batch, s.n_C, s.n_H, s.n_W]
 
     def unique(self, base: str) -> str:
@@ -409,7 +411,7 @@ class Importer:
                     else:
                         self.users[source] = name
         last = rank == 4 and bool(inputs) and all(t.last for t in inputs)  # a region goes on
-        out = Tensor(name, rank, perm, last)
+        out = Tensor(name, rank, perm, last, inputs[0].splits if rank == 5 else 1)  # keeps its splits
         self.tensors[output or node.output[0]] = out
         self.layout["tensors"][name] = output or node.output[0]
         if last:  # that tensor is (N, H, W, C) in the model

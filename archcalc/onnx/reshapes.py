@@ -15,6 +15,8 @@ from . import channels_last
 from .common import Tensor, Unsupported, attr_or_input, axes_of, chw_order, need_map, same
 from .fold import fold_inputs, resolve
 from ..errors import SpecError
+from .normalisation import reader
+from .radix import radix_softmax, splits
 from ..sizes import is_int, product, show
 
 
@@ -84,8 +86,18 @@ def reshape(ctx, node):
         return ctx.alias(node.output[0], Tensor(x.layer, 4, x.perm))
     if len(out) == len(dims) and all(same(a, b) for a, b in zip(out, dims)):
         return ctx.alias(node.output[0], x)
-    if len(out) == 5 and x.rank == 4:
+    if len(out) == 5 and x.rank == 4 and reader(ctx, node.output[0], "Transpose"):
         return shuffle(ctx, node, x, out, dims)
+    if len(out) == 5 and x.rank in (2, 4):  # ResNeSt's radix splits
+        found = splits(ctx, node, x, out)
+        if found is not None:
+            return found
+        raise Unsupported(f"Reshape of {ctx.shape_text(dims)} to {ctx.shape_text(out)} that is neither "
+                          "a channel shuffle (Reshape, Transpose (0, 2, 1, 3, 4), Reshape back) nor "
+                          "radix splits (N, r, C/r, H, W)")
+    found = radix_softmax(ctx, node, x, out) if x.rank in (2, 4) else None
+    if found is not None:
+        return found
     raise Unsupported(f"Reshape of {ctx.shape_text(dims)} to {ctx.shape_text(out)}")
 
 
