@@ -419,7 +419,7 @@ IMPORTS = {
     "pad": ("Pad", "Conv", "AveragePool"),  # Conv and AveragePool: padding uneven between sides
     "slice": ("Slice", "Split"),
     "tokens": ("archcalc.Tokens", "archcalc.Tokens_cls", "archcalc.Tokens_pos", "archcalc.Tokens_cls_pos"),
-     "token": ("archcalc.Token",), "attention": ("archcalc.Attention",),
+     "token": ("archcalc.Token",), "attention": ("archcalc.Attention", "archcalc.PatchAttention"),
     "upsample": ("Resize", "Upsample"),
     # Transpose (0, 2, 3, 1) then LayerNormalization; ReduceMean: the decomposed form
     "layernorm": ("LayerNormalization", "ReduceMean"),
