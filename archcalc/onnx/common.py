@@ -43,11 +43,13 @@ class Tensor(NamedTuple):
     (N, n), 4: a map (N, C, H, W)), and for a vector the order of its elements: ours at i is
     the model's at perm[i] (None: the same order). `last`: a map the model holds channels-last,
     (N, H, W, C), inside a Transpose(0, 2, 3, 1) ... Transpose(0, 3, 1, 2) region
-    (`channels_last`); archcalc's own (H, W, C) view of it is the same."""
+    (`channels_last`); archcalc's own (H, W, C) view of it is the same. `patch` = p: a map the
+    model holds as p*p token sequences (B*P, N, C), MobileViT's unfold (`patches`)."""
     layer: str
     rank: int
     perm: tuple | None = None
     last: bool = False
+    patch: int = 1
 
 
 def channel_axis(t: Tensor) -> int:

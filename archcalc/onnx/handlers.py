@@ -26,6 +26,7 @@ from .reshapes import flatten, pad, reshape, slice_, split, squeeze, transpose, 
 from .normalisation import (channels_last_layernorm, decomposed_layernorm, elu, first_of, gelu_op,
                             gelu_pattern, layer_normalization, layer_scale)
 from .resizing import resize
+from .patches import PATCHES
 from .sequences import SEQUENCES, before
 from ..sizes import is_int, show
 
@@ -434,6 +435,7 @@ IMPORTS = {
 # token sequences (N, T, d), as torch.onnx writes a ViT: each matcher before the plain handler
 HANDLERS.update({op: before(match, HANDLERS[op]) if op in HANDLERS else match
                  for op, match in SEQUENCES.items()})
+HANDLERS.update({op: before(match, HANDLERS[op]) for op, match in PATCHES.items()})  # MobileViT
 IMPORTS.update({"tokens": IMPORTS["tokens"] + ("Reshape", "Flatten"), "token": IMPORTS["token"] + ("Gather",),
                 "attention": IMPORTS["attention"] + ("Transpose", "MatMul"),
                 "conv": IMPORTS["conv"] + ("MatMul",)})  # MatMul: a per-token linear

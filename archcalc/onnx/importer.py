@@ -41,7 +41,7 @@ import sympy
 from .. import kinds
 from ..errors import RuleError, Span, SpecError
 from ..network import Layer, Network, Shared, Symbol
-from ..sizes import is_int, product, show, symbol
+from ..sizes import is_int, product, ratio, show, symbol
 from . import channels_last
 from .check import check_model
 from .common import Dynamic, ModelWeights, Tensor, Unsupported, clean_name, escaped, need_onnx, \
@@ -343,8 +343,9 @@ class Importer:
         """The model's dimensions of an activation: [N, C, H, W], [N, H, W, C] (channels-last),
         [N, n] or tokens [N, T, d]."""
         s = self.shape(t)
-        if t.rank == 3:
-            return [self.batch, product(s.n_H, s.n_W), s.n_C]
+        if t.rank == 3:  # p*p sequences of a map cut into p x p patches (MobileViT), or tokens
+            P = t.patch * t.patch
+            return [product(self.batch, P), ratio(product(s.n_H, s.n_W), P), s.n_C]
         if t.rank == 2:
             return [self.batch, product(s.n_H, s.n_W, s.n_C)]
         if t.last:
@@ -409,7 +410,8 @@ class Importer:
                     else:
                         self.users[source] = name
         last = rank == 4 and bool(inputs) and all(t.last for t in inputs)  # a region goes on
-        out = Tensor(name, rank, perm, last)
+        patch = inputs[0].patch if rank == 3 and inputs and inputs[0].rank == 3 else 1  # per-token layers
+        out = Tensor(name, rank, perm, last, patch)
         self.tensors[output or node.output[0]] = out
         self.layout["tensors"][name] = output or node.output[0]
         if last:  # that tensor is (N, H, W, C) in the model
