@@ -3,7 +3,10 @@ with the same offset inside 2 x 2 patches (`attention : heads patch=2`), and a M
 written as a spec, its figures worked out by hand."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 import archcalc
 from test_onnx import needs_onnx, verified_round_trip, session, relative_error, TOLERANCE, same_rows
@@ -79,3 +82,82 @@ def test_the_block_runs_verified_and_exports_to_what_onnxruntime_computes(tmp_pa
     want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     y = archcalc.run(archcalc.load(spec), x.transpose(0, 2, 3, 1)).output.transpose(0, 3, 1, 2)
     assert y.shape == want.shape == (2, 96, 8, 6) and relative_error(y, want) < TOLERANCE
+
+
+# ---------------------------------------------------------------- as torch.onnx writes timm's block
+
+DATA = Path(__file__).parent / "data"
+
+
+def tiny_block_figures(C=8, d=16, mlp=32, H=8, W=6, p=2, depth=2):
+    """(params, MACs, attention products) of tests/data's tiny MobileVitBlock, the exporter's
+    BatchNorm folded into a bias for each of the 3 conv_norm_act convs."""
+    HW, P = H * W, p * p
+    N = HW // P
+    layer = (2 * 2 * d + 4 * d * d + 4 * d + d * mlp + mlp + mlp * d + d,
+             4 * HW * d * d + 2 * P * N * N * d + 2 * HW * d * mlp)
+    params = (9 * C * C + C) + C * d + depth * layer[0] + 2 * d + (d * C + C) + (9 * 2 * C * C + C)
+    macs = HW * (9 * C * C + C * d + d * C + 9 * 2 * C * C) + depth * layer[1]
+    return params, macs, depth * 2 * P * N * N * d
+
+
+KINDS = ["input", "conv", "swish", "conv"] + 2 * ["layernorm", "attention", "add", "layernorm", "conv",
+                                                  "swish", "conv", "add"] + ["layernorm", "conv", "swish",
+                                                                             "concat", "conv", "swish"]
+
+
+def agrees_layer_by_layer(model, graph):
+    """Every layer's output equals onnxruntime's tensor of the same name: a map (N, C, H, W),
+    or MobileViT's sequences (N*P, N_patches, d), sequence a*p + b the pixels at offset (a, b)."""
+    tensors, patches = graph.layout["tensors"], graph.layout.get("patches", {})
+    sess = session(model, list(tensors.values()))
+    x = np.random.default_rng(4).standard_normal((1, 8, 8, 6)).astype(np.float32)
+    outputs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x})))
+    result = archcalc.run(graph, x.transpose(0, 2, 3, 1), graph.weights, keep=True)
+    compared = 0
+    for name, tensor in tensors.items():
+        want, got = outputs.get(tensor), result.activations.get(name)
+        if want is None or got is None:
+            continue
+        if name in patches:
+            p, (B, H, W, d) = patches[name], got.shape
+            got = np.stack([got[:, a::p, b::p].reshape(B, -1, d) for a in range(p) for b in range(p)], axis=1)
+            got = got.reshape(B * p * p, -1, d)
+        else:
+            got = got.transpose(0, 3, 1, 2)
+        assert got.shape == want.shape and relative_error(got, want) < TOLERANCE, name
+        compared += 1
+    return compared
+
+
+@needs_onnx
+@pytest.mark.parametrize("file", ["mobilevit_torch_tiny.onnx", "mobilevit_dynamo_tiny.onnx"])
+def test_a_real_torch_onnx_export_of_timms_block_imports_exactly(file):
+    """torch.onnx.export (opset 17, eval; TorchScript and dynamo exporters) of timm's
+    MobileVitBlock, in 8, d 16, depth 2, 4 heads, an 8 x 6 map: the unfold and fold are moves,
+    the attention is `attention : heads=4 patch=2`; torch's sum(p.numel()) = 6,512, the
+    exporter's BatchNorm folding leaves 6,512 - 3*2*8 + 3*8 = 6,488."""
+    import onnx
+
+    from archcalc.onnx.importer import load_onnx
+    assert tiny_block_figures() == (6_488, 328_704, 36_864) and 6_512 - 3 * 2 * 8 + 3 * 8 == 6_488
+    graph = load_onnx(DATA / file)
+    assert "the params here are 24 fewer than its count" in graph.notes[0]
+    a = archcalc.analyze(graph)
+    assert [r.kind for r in a.rows] == KINDS
+    assert {(l.op.heads, l.op.patch) for l in graph.layers if l.op.kind == "attention"} == {(4, 2)}
+    assert (a.totals["params"], a.totals["macs"], a.attention_macs) == (6_488, 328_704, 36_864)
+    assert agrees_layer_by_layer(onnx.load(str(DATA / file)), graph) == len(a.rows) - 1
+
+
+@needs_onnx
+def test_the_hand_built_torch_form_imports_exactly():
+    """tests/onnx_models.py's mobilevit_torch: the block above plus a head, Gemm 8 -> 10."""
+    from onnx_models import mobilevit_torch
+
+    from archcalc.onnx.importer import from_model
+    model, _ = mobilevit_torch()
+    a = archcalc.analyze(from_model(model, "mobilevit_torch.onnx"))
+    params, macs, products = tiny_block_figures()
+    assert (a.totals["params"], a.totals["macs"], a.attention_macs) == \
+        (params + 8 * 10 + 10, macs + 8 * 10, products) == (6_578, 328_784, 36_864)

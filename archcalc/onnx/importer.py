@@ -414,6 +414,8 @@ class Importer:
         out = Tensor(name, rank, perm, last, patch)
         self.tensors[output or node.output[0]] = out
         self.layout["tensors"][name] = output or node.output[0]
+        if patch > 1:  # that tensor is (N*P, N_patches, C) in the model
+            self.layout.setdefault("patches", {})[name] = patch
         if last:  # that tensor is (N, H, W, C) in the model
             self.layout.setdefault("channels_last", []).append(name)
         return out
