@@ -628,3 +628,59 @@ def nfnet_like(by_batchnorm=False):
     x = b.relu(std_conv_by_batchnorm(b, x, 8, 4, 3) if by_batchnorm else scaled_std_conv(b, x, 8, 4, 3, 0))
     x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
     return b.model(["N", 3, 6, 7], b.gemm(x, 4, 10)), {}
+
+
+# ---------------------------------------------------------------- MobileViT as torch.onnx writes it
+
+def timm_attention(b, x, S, N, d, h):
+    """timm's vision_transformer.Attention (fused: F.scaled_dot_product_attention) as torch.onnx
+    (opset 17, dynamo=False) writes it on (S, N, d): qkv MatMul + Add(bias, ...), Reshape
+    (S, N, 3, h, d_h), Transpose (2, 0, 3, 1, 4), Split [1, 1, 1] and Squeeze, Q and K^T each
+    times Sqrt(Cast(1 / Sqrt(Cast(Slice(Shape(q), -1))))), MatMul, Softmax, MatMul,
+    Transpose (0, 2, 1, 3), Reshape (S, N, d), proj MatMul + Add."""
+    i64 = lambda *v: b.const(np.array(v, np.int64))
+    qkv = b.node("Add", [b.const(b.rng.standard_normal(3 * d).astype(np.float32) * 0.1, "b"),
+                         b.node("MatMul", [x, b.weight(d, 3 * d)])])
+    parts = b.node("Transpose", [b.node("Reshape", [qkv, i64(S, N, 3, h, d // h)])], perm=[2, 0, 3, 1, 4])
+    q, k, v = (b.node("Squeeze", [p, i64(0)]) for p in b.node("Split", [parts, i64(1, 1, 1)], n_out=3, axis=0))
+    size = b.node("Cast", [b.node("Slice", [b.node("Shape", [q]), i64(-1), i64(2**63 - 1)])], to=1)
+    scale = b.node("Cast", [b.node("Div", [b.const(np.array([1.0], np.float32)), b.node("Sqrt", [size])])], to=1)
+    k = b.node("Mul", [b.node("Transpose", [k], perm=[0, 1, 3, 2]), b.node("Sqrt", [scale])])
+    q = b.node("Mul", [q, b.node("Sqrt", [scale])])
+    a = b.node("Softmax", [b.node("MatMul", [q, k])], axis=-1)
+    y = b.node("Reshape", [b.node("Transpose", [b.node("MatMul", [a, v])], perm=[0, 2, 1, 3]), i64(S, N, d)])
+    return b.node("Add", [b.const(b.rng.standard_normal(d).astype(np.float32) * 0.1, "b"),
+                          b.node("MatMul", [y, b.weight(d, d)])])
+
+
+def mobilevit_torch():
+    """timm's MobileVitBlock as torch.onnx (opset 17, dynamo=False, eval: BatchNorm folded into
+    the convs) writes it (see tests/data/README.md): 3x3 conv + SiLU, 1x1 conv to d without bias,
+    the unfold Reshape (C*H/2, 2, W/2, 2), Transpose (0, 2, 1, 3), Reshape (1, C, N, 4),
+    Transpose (0, 3, 2, 1), Reshape (4, N, d); 2 transformer blocks (LN, attention, +, LN,
+    MatMul + Add, SiLU, MatMul + Add, +); LN; the fold back; 1x1 conv + SiLU; Concat with the
+    input; 3x3 conv + SiLU; then a head (global pool, Gemm). In 8, d 16, 4 heads, MLP 32, an
+    8 x 6 map: P = 4 sequences of N = 12 patches."""
+    b = Builder("mobilevit_torch", seed=7)
+    C, d, h, mlp, H, W = 8, 16, 4, 32, 8, 6
+    i64 = lambda *v: b.const(np.array(v, np.int64))
+    vec = lambda n: b.const(b.rng.standard_normal(n).astype(np.float32) * 0.1, "p")
+    ln = lambda x: b.node("LayerNormalization", [x, b.const(1 + b.rng.standard_normal(d).astype(np.float32) * 0.1),
+                                                 vec(d)], axis=-1, epsilon=1e-5)
+    x = b.conv(b.swish(b.conv("x", C, C, 3, p=1)), C, d, 1, bias=False)
+    x = b.node("Transpose", [b.node("Reshape", [x, i64(d * H // 2, 2, W // 2, 2)])], perm=[0, 2, 1, 3])
+    x = b.node("Transpose", [b.node("Reshape", [x, i64(1, d, 12, 4)])], perm=[0, 3, 2, 1])
+    x = b.node("Reshape", [x, i64(4, 12, -1)])
+    for _ in range(2):
+        x = b.node("Add", [x, timm_attention(b, ln(x), 4, 12, d, h)])
+        y = b.swish(b.node("Add", [vec(mlp), b.node("MatMul", [ln(x), b.weight(d, mlp)])]))
+        x = b.node("Add", [x, b.node("Add", [vec(d), b.node("MatMul", [y, b.weight(mlp, d)])])])
+    x = b.node("Transpose", [b.node("Reshape", [ln(x), i64(1, 4, 12, -1)])], perm=[0, 3, 2, 1])
+    x = b.node("Transpose", [b.node("Reshape", [x, i64(d * H // 2, W // 2, 2, 2)])], perm=[0, 2, 1, 3])
+    x = b.swish(b.conv(b.node("Reshape", [x, i64(1, d, H, W)]), d, C, 1))
+    x = b.swish(b.conv(b.node("Concat", ["x", x], axis=1), 2 * C, C, 3, p=1))
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
+    return b.model([1, C, H, W], b.gemm(x, C, 10)), {}
+
+
+FAMILIES.update({"mobilevit_torch": mobilevit_torch})

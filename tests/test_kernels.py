@@ -613,6 +613,7 @@ WEIGHTED = [
     (ops.Scale(), ops.Shape(8, 8, 6)),
     (ops.Tokens(class_token=True, position=True), ops.Shape(2, 3, 4)),
     (ops.Attention(heads=2), ops.Shape(1, 5, 8)),
+    (ops.Attention(heads=2, patch=2), ops.Shape(4, 2, 8)),
 ]
 
 
@@ -674,3 +675,23 @@ def test_attention_equals_reference_and_counts_every_product(H, W, d, heads):
     assert np.allclose(y, attention_reference(x, heads=heads, **w))
     T = H * W  # per image: projections T*3d*d + T*d*d, QK^T and AV T*T*d each
     assert ctx.macs == 2 * (4 * T * d * d + 2 * T * T * d)
+
+
+@pytest.mark.parametrize("H, W, d, heads, p", [(4, 6, 8, 2, 2), (6, 3, 6, 3, 3)])
+def test_patch_attention_is_attention_over_each_offset_in_a_patch(H, W, d, heads, p):
+    """MobileViT: the pixels (i*p + a, j*p + b) over patches (i, j), row by row, are one
+    sequence for each offset (a, b); each sequence attended alone, put back where it came from."""
+    x = random(2, H, W, d)
+    w = {"W_qkv": random(d, 3 * d), "b_qkv": random(3 * d), "W_o": random(d, d), "b_o": random(d)}
+    y, ctx = run_kernel(ops.Attention(heads=heads, patch=p), (x,), w)
+    want = np.zeros_like(x)
+    for a in range(p):
+        for b in range(p):
+            cells = [(i * p + a, j * p + b) for i in range(H // p) for j in range(W // p)]
+            seq = np.stack([x[:, r, c] for r, c in cells], axis=1)[:, None]  # (2, 1, N, d)
+            out = attention_reference(seq, heads=heads, **w)
+            for t, (r, c) in enumerate(cells):
+                want[:, r, c] = out[:, 0, t]
+    assert np.allclose(y, want)
+    P, N = p * p, H * W // (p * p)  # per image: projections H*W*4d*d, QK^T and AV P*N*N*d each
+    assert ctx.macs == 2 * (4 * H * W * d * d + 2 * P * N * N * d)

@@ -352,6 +352,9 @@ def test_family_imports_with_onnxruntimes_shapes_and_output(family):
         want = tuple(got.shape[1:]) if row.name in last else want
         if got.ndim == 5:  # radix splits (N, r, C, H, W): archcalc keeps the map of r*C
             want = (got.shape[3], got.shape[4], got.shape[1] * got.shape[2])
+        P = graph.layout.get("patches", {}).get(row.name, 0) ** 2  # MobileViT's (P, n_H n_W / P, n_C)
+        if P and got.shape == (P, row.out_shape.n_H * row.out_shape.n_W // P, row.out_shape.n_C):
+            want = tuple(row.out_shape)
         if got.ndim == 2:
             assert row.out_shape.n_H * row.out_shape.n_W * row.out_shape.n_C == got.shape[1], row.name
         else:
@@ -379,6 +382,7 @@ FAMILY_KINDS = {  # the kinds each family's characteristic pattern must become
     "efficientnet_lite": {"pad", "conv", "clip"},  # 'same' padding folded from Shape(x)
     "mobilevit_like": {"upsample"},  # Resize sizes from Sqrt(Cast(Shape ...))
     "vit_torch": {"tokens", "attention", "layernorm", "gelu", "token"},
+    "mobilevit_torch": {"attention", "layernorm", "swish", "concat"},  # attention patch=2
     "convnext_torch": {"layernorm", "gelu", "scale", "conv", "add"},  # Linear in (N, H, W, C): 1x1 conv
     "convnext_timm": {"layernorm", "gelu", "scale", "conv", "gap"},  # LayerNorm written out
     "resnest_like": {"split_sum", "radix_softmax", "mul", "gap"},

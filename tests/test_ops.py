@@ -113,6 +113,9 @@ CASES = [
     # attention, N = 2*3 = 6 positions, d = 8, 2 heads: 4*8^2 + 4*8 = 288 params;
     # projections 6*3*8*8 + 6*8*8 = 1,536, QK^T and AV 6*6*8 each = 576: 2,112 MACs
     ("(2, 3, 8)", "attention a : heads=2", (2, 3, 8), 288, 2_112),
+    # MobileViT's attention in 2x2 patches: P = 4 sequences of N = 4*6/4 = 6 tokens, d = 8;
+    # projections over all 24 positions 4*24*8*8 = 6,144, QK^T and AV 2*4*6*6*8 = 2,304: 8,448
+    ("(4, 6, 8)", "attention a : heads=2 patch=2", (4, 6, 8), 288, 8_448),
     # U-Net's up-convolution: (28 - 1)*2 - 2*0 + 2 = 56; 2*2*1024*512 + 512 = 2,097,664;
     # every input pixel times every tap: 28*28*1024 * 2*2*512 = 1,644,167,168
     ("(28, 28, 1024)", "conv_transpose u : 2 512 s=2", (56, 56, 512), 2_097_664, 1_644_167_168),
@@ -166,6 +169,10 @@ def test_attention_counts_its_products_apart_and_its_other_ops():
     # 4 bias adds and one 1/sqrt(d_h) scaling per token and channel, 5*6*8 = 240; softmax 3
     # per score, 3 * 2 heads * 6*6 = 216
     assert row.other_ops == 240 + 216 == 456
+    # in 2x2 patches (MobileViT): 4 sequences of 6 tokens; scalings and biases 5*24*8 = 960 as
+    # over all positions, softmax 3 * 2 heads * 4*6*6 = 864
+    row = last_row("(4, 6, 8)", "attention a : 2 patch=2")
+    assert (row.attention_macs, row.other_ops) == (2 * 4 * 6 * 6 * 8, 960 + 864) == (2_304, 1_824)
     # the position embedding is added: 7*4 adds
     assert last_row("(2, 3, 4)", "tokens t : class_token=on position=on").other_ops == 28
 
@@ -322,6 +329,7 @@ def test_modern_kinds_refuse_bad_arguments(statement, message):
 
 @pytest.mark.parametrize("shape, statement, message", [
     ("(2, 3, 8)", "attention a : 3", "heads=3 does not divide d = n_C = 8"),
+    ("(4, 3, 8)", "attention a : 2 patch=2", "patch=2 does not divide n_W = 3"),
     ("(1, 7, 4)", "token t : 7", "token 7 is past the input's N = n_H*n_W = 7 tokens (0 to 6)"),
 ])
 def test_token_kinds_refuse_bad_arguments(shape, statement, message):

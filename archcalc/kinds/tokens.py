@@ -72,11 +72,15 @@ class Attention(Op):
     params 4d^2 + 4d. MACs: projections N*3d*d + N*d*d, and the two activation-activation
     products QK^T and AV, N*N*d each over all heads (`attention_macs`, shown apart). Other
     ops: 4 bias adds per token and channel (N*4d), Q scaled by 1/sqrt(d_h) (N*d), softmax
-    3 per score (3*h*N*N)."""
+    3 per score (3*h*N*N).
+    patch=p (MobileViT, Mehta & Rastegari 2022): the map cut into p x p patches, attention among
+    the positions with the same offset inside their patch: P = p*p sequences of N = n_H*n_W/P
+    tokens. Projections as before over all n_H*n_W positions; products 2*P*N*N*d; softmax 3*h*P*N*N."""
     kind: ClassVar[str] = "attention"
     weighted: ClassVar[bool] = True
     global_view: ClassVar[bool] = True
     heads: object = arg("size", positional=0, required=True)
+    patch: object = arg("size", 1)
 
     def out(self, ins, strict=False):
         x = ins[0]
@@ -84,17 +88,34 @@ class Attention(Op):
             raise RuleError(f"heads={show(self.heads)} does not divide d = n_C = {show(x.n_C)}",
                             f"d_h = d/heads = {show(x.n_C)}/{show(self.heads)} is not an integer",
                             argument="heads")
-        N, d = positions(x), x.n_C
-        n, d_text = (show(v) if is_int(v) else f"({show(v)})" for v in (N, d))
-        return Out(x, (f"MACs include the products QK^T and AV: 2*N*N*d = 2*{n}*{n}*{d_text} = "
-                       f"{show(2 * product(N, N, d))}",))
+        for letter, n in (("n_H", x.n_H), ("n_W", x.n_W)):
+            if is_integer(ratio(n, self.patch)) is False:
+                raise RuleError(f"patch={show(self.patch)} does not divide {letter} = {show(n)}",
+                                f"{letter}/patch = {show(n)}/{show(self.patch)} is not an integer",
+                                argument="patch")
+        return Out(x, (self.note(x),))
+
+    def sequences(self, x: Shape):
+        """(P, N): P sequences of N tokens each."""
+        P = product(self.patch, self.patch)
+        return P, ratio(positions(x), P)
+
+    def note(self, x: Shape) -> str:
+        (P, N), d = self.sequences(x), x.n_C
+        n, d_text, p_text = (show(v) if is_int(v) else f"({show(v)})" for v in (N, d, P))
+        if self.patch == 1:
+            return f"MACs include the products QK^T and AV: 2*N*N*d = 2*{n}*{n}*{d_text} = {show(2 * product(N, N, d))}"
+        return (f"MACs include the products QK^T and AV: 2*P*N*N*d = 2*{p_text}*{n}*{n}*{d_text} = "
+                f"{show(2 * product(P, N, N, d))} (P = {show(self.patch)}*{show(self.patch)} offsets "
+                f"in a patch, N = n_H*n_W/P tokens each)")
 
     def cost(self, ins, out):
         x = ins[0]
-        N, d = positions(x), x.n_C
-        products = 2 * product(N, N, d)
-        return Cost(weights=4 * d * d + 4 * d, macs=4 * product(N, d, d) + products,
-                    other=5 * product(N, d) + 3 * product(self.heads, N, N), attention_macs=products)
+        (P, N), d = self.sequences(x), x.n_C
+        products = 2 * product(P, N, N, d)
+        return Cost(weights=4 * d * d + 4 * d, macs=4 * product(positions(x), d, d) + products,
+                    other=5 * product(positions(x), d) + 3 * product(self.heads, P, N, N),
+                    attention_macs=products)
 
     def family(self, ins):
         return "matmul"

@@ -25,28 +25,54 @@ def referred(ex, out, attribute, kind):
     return node
 
 
-def ex_attention(ex, layer, op, row, w):
-    d, h = int(row.in_shapes[0].n_C), int(op.heads)
+def attention_body(ex, seq, y):
+    """Attention over the sequences `seq` (S, T, d) into `y` (S, T, d); the caller defines
+    flat3 = (0, 0, -1)."""
     n = ex.h.make_node
-    body = [constant(ex, "flat3", value_ints=[0, 0, -1]),
-            n("Reshape", ["x", "flat3"], ["flat"]), n("Transpose", ["flat"], ["seq"], perm=[0, 2, 1]),
-            n("MatMul", ["seq", "W_qkv"], ["qkv0"]), n("Add", ["qkv0", "b_qkv"], ["qkv"]),
+    body = [n("MatMul", [seq, "W_qkv"], ["qkv0"]), n("Add", ["qkv0", "b_qkv"], ["qkv"]),
             referred(ex, "split5", "split", "ints"), n("Reshape", ["qkv", "split5"], ["qkv5"]),
             n("Transpose", ["qkv5"], ["parts"], perm=[2, 0, 3, 1, 4])]
     for i, part in enumerate("qkv"):
         body += [constant(ex, f"i{i}", value_int=i), n("Gather", ["parts", f"i{i}"], [part], axis=0)]
-    body += [referred(ex, "scale", "scale", "float"), n("Mul", ["q", "scale"], ["qs"]),
-             n("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]), n("MatMul", ["qs", "kt"], ["scores"]),
-             n("Softmax", ["scores"], ["p"], axis=-1), n("MatMul", ["p", "v"], ["heads"]),
-             n("Transpose", ["heads"], ["joined4"], perm=[0, 2, 1, 3]),
-             n("Reshape", ["joined4", "flat3"], ["joined"]),
-             n("MatMul", ["joined", "W_o"], ["y0"]), n("Add", ["y0", "b_o"], ["y1"]),
-             n("Transpose", ["y1"], ["y2"], perm=[0, 2, 1]), n("Shape", ["x"], ["xshape"]),
-             n("Reshape", ["y2", "xshape"], ["y"])]
-    ex.function("Attention", ["x", "W_qkv", "b_qkv", "W_o", "b_o"], ["y"], body, ("split", "scale"))
+    return body + [
+        referred(ex, "scale", "scale", "float"), n("Mul", ["q", "scale"], ["qs"]),
+        n("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]), n("MatMul", ["qs", "kt"], ["scores"]),
+        n("Softmax", ["scores"], ["p"], axis=-1), n("MatMul", ["p", "v"], ["heads"]),
+        n("Transpose", ["heads"], ["joined4"], perm=[0, 2, 1, 3]),
+        n("Reshape", ["joined4", "flat3"], ["joined"]),
+        n("MatMul", ["joined", "W_o"], ["y0"]), n("Add", ["y0", "b_o"], [y])]
+
+
+# MobileViT's unfold of an NCHW map (B, d, H, W) into (B*P, N, d), and its fold back
+UNFOLD, FOLD = [0, 3, 5, 2, 4, 1], [0, 5, 3, 1, 4, 2]
+
+
+def ex_attention(ex, layer, op, row, w):
+    x_in = row.in_shapes[0]
+    d, h, p = int(x_in.n_C), int(op.heads), int(op.patch)
+    n = ex.h.make_node
+    if p == 1:
+        name, extra = "Attention", {}
+        body = [n("Reshape", ["x", "flat3"], ["flat"]),
+                n("Transpose", ["flat"], ["seq"], perm=[0, 2, 1])] + attention_body(ex, "seq", "y1") + \
+            [n("Transpose", ["y1"], ["y2"], perm=[0, 2, 1])]
+    else:
+        name = "PatchAttention"
+        n_h, n_w = int(x_in.n_H) // p, int(x_in.n_W) // p
+        extra = {"patch": p, "cut": [0, 0, n_h, p, n_w, p], "tokens": [-1, n_h * n_w, d],
+                 "sequences": [-1, p, p, n_h, n_w, d]}
+        body = [referred(ex, "cut", "cut", "ints"), n("Reshape", ["x", "cut"], ["cut6"]),
+                n("Transpose", ["cut6"], ["offsets"], perm=UNFOLD),
+                referred(ex, "tokens", "tokens", "ints"), n("Reshape", ["offsets", "tokens"], ["seq"])] + \
+            attention_body(ex, "seq", "y1") + \
+            [referred(ex, "sequences", "sequences", "ints"), n("Reshape", ["y1", "sequences"], ["y6"]),
+             n("Transpose", ["y6"], ["y2"], perm=FOLD)]
+    body = [constant(ex, "flat3", value_ints=[0, 0, -1])] + body + \
+        [n("Shape", ["x"], ["xshape"]), n("Reshape", ["y2", "xshape"], ["y"])]
+    ex.function(name, ["x", "W_qkv", "b_qkv", "W_o", "b_o"], ["y"], body, ("split", "scale") + tuple(extra))
     inputs = [ex.source(0, 4)] + [ex.init(k, w[k]) for k in ("W_qkv", "b_qkv", "W_o", "b_o")]
-    return ex.node("Attention", inputs, domain="archcalc", split=[0, 0, 3, h, d // h],
-                   scale=float(1 / np.sqrt(d // h)), heads=h), 4
+    return ex.node(name, inputs, domain="archcalc", split=[0, 0, 3, h, d // h],
+                   scale=float(1 / np.sqrt(d // h)), heads=h, **extra), 4
 
 
 def tokens_function(op) -> str:
@@ -90,7 +116,8 @@ def ac_attention(ctx, node):
     x = ctx.tensor(node.input[0])
     need_map(ctx, x, node)
     weights = {k: ctx.weight(node, i, k) for i, k in enumerate(("W_qkv", "b_qkv", "W_o", "b_o"), start=1)}
-    return ctx.emit(node, "attention", [x], 4, weights, heads=int(ctx.attrs(node)["heads"]))
+    attrs = ctx.attrs(node)
+    return ctx.emit(node, "attention", [x], 4, weights, heads=int(attrs["heads"]), patch=int(attrs.get("patch", 1)))
 
 
 def ac_tokens(ctx, node):

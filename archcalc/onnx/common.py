@@ -44,12 +44,14 @@ class Tensor(NamedTuple):
     the model's at perm[i] (None: the same order). `last`: a map the model holds channels-last,
     (N, H, W, C), inside a Transpose(0, 2, 3, 1) ... Transpose(0, 3, 1, 2) region
     (`channels_last`); archcalc's own (H, W, C) view of it is the same. Rank 5 is a map seen as
-    `splits` radix splits (N, r, C/r, H, W) (ResNeSt); archcalc keeps the map."""
+    `splits` radix splits (N, r, C/r, H, W) (ResNeSt); archcalc keeps the map. `patch` = p: a map
+    the model holds as p*p token sequences (B*P, N, C), MobileViT's unfold (`patches`)."""
     layer: str
     rank: int
     perm: tuple | None = None
     last: bool = False
     splits: int = 1
+    patch: int = 1
 
 
 def channel_axis(t: Tensor) -> int:

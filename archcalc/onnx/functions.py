@@ -72,4 +72,5 @@ class _Functions(dict):
         return dict.__getitem__(self, op_type)
 
 
-ARCHCALC = _Functions(TableConv=ac_table_conv, Subsample=ac_subsample, RBF=ac_rbf, Attention=ac_attention, Token=ac_token)
+ARCHCALC = _Functions(TableConv=ac_table_conv, Subsample=ac_subsample, RBF=ac_rbf, Attention=ac_attention, Token=ac_token,
+                      PatchAttention=ac_attention)

@@ -27,6 +27,7 @@ from .normalisation import (channels_last_layernorm, decomposed_layernorm, elu, 
                             gelu_pattern, layer_normalization, layer_scale)
 from .radix import reduce_sum
 from .resizing import resize
+from .patches import PATCHES
 from .sequences import SEQUENCES, before
 from ..sizes import is_int, show
 
@@ -423,7 +424,7 @@ IMPORTS = {
     "pad": ("Pad", "Conv", "AveragePool"),  # Conv and AveragePool: padding uneven between sides
     "slice": ("Slice", "Split"),
     "tokens": ("archcalc.Tokens", "archcalc.Tokens_cls", "archcalc.Tokens_pos", "archcalc.Tokens_cls_pos"),
-     "token": ("archcalc.Token",), "attention": ("archcalc.Attention",),
+     "token": ("archcalc.Token",), "attention": ("archcalc.Attention", "archcalc.PatchAttention"),
     "upsample": ("Resize", "Upsample"),
     # Transpose (0, 2, 3, 1) then LayerNormalization; ReduceMean: the decomposed form
     "layernorm": ("LayerNormalization", "ReduceMean"),
@@ -440,6 +441,7 @@ IMPORTS = {
 # token sequences (N, T, d), as torch.onnx writes a ViT: each matcher before the plain handler
 HANDLERS.update({op: before(match, HANDLERS[op]) if op in HANDLERS else match
                  for op, match in SEQUENCES.items()})
+HANDLERS.update({op: before(match, HANDLERS[op]) for op, match in PATCHES.items()})  # MobileViT
 IMPORTS.update({"tokens": IMPORTS["tokens"] + ("Reshape", "Flatten"), "token": IMPORTS["token"] + ("Gather",),
                 "attention": IMPORTS["attention"] + ("Transpose", "MatMul"),
                 "conv": IMPORTS["conv"] + ("MatMul",)})  # MatMul: a per-token linear

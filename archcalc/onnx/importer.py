@@ -343,8 +343,9 @@ class Importer:
         """The model's dimensions of an activation: [N, C, H, W], [N, H, W, C] (channels-last),
         [N, n], tokens [N, T, d] or radix splits [N, r, C/r, H, W]."""
         s = self.shape(t)
-        if t.rank == 3:
-            return [self.batch, product(s.n_H, s.n_W), s.n_C]
+        if t.rank == 3:  # p*p sequences of a map cut into p x p patches (MobileViT), or tokens
+            P = t.patch * t.patch
+            return [product(self.batch, P), ratio(product(s.n_H, s.n_W), P), s.n_C]
         if t.rank == 2:
             return [self.batch, product(s.n_H, s.n_W, s.n_C)]
         if t.last:
@@ -411,9 +412,12 @@ class Importer:
                     else:
                         self.users[source] = name
         last = rank == 4 and bool(inputs) and all(t.last for t in inputs)  # a region goes on
-        out = Tensor(name, rank, perm, last, inputs[0].splits if rank == 5 else 1)  # keeps its splits
+        patch = inputs[0].patch if rank == 3 and inputs and inputs[0].rank == 3 else 1  # per-token layers
+        out = Tensor(name, rank, perm, last, inputs[0].splits if rank == 5 else 1, patch)  # keeps its splits
         self.tensors[output or node.output[0]] = out
         self.layout["tensors"][name] = output or node.output[0]
+        if patch > 1:  # that tensor is (N*P, N_patches, C) in the model
+            self.layout.setdefault("patches", {})[name] = patch
         if last:  # that tensor is (N, H, W, C) in the model
             self.layout.setdefault("channels_last", []).append(name)
         return out

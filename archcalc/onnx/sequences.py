@@ -9,7 +9,7 @@ timm's): a model tensor (N, T, d) of T tokens of width d is archcalc's (1, T, d)
 - nn.MultiheadAttention's graph: the projection by in_proj_weight (d, 3d) + bias, split into
   Q, K, V (Gather, Split or Slice), heads by Reshape/Transpose, a scale (Mul or Div, on Q and K
   or on the scores, multiplying to 1/sqrt(d_h)), MatMul QK^T, Softmax, MatMul AV, heads joined,
-  out_proj (Gemm or MatMul + Add): one `attention` layer, heads read from the shapes.
+  out_proj (Gemm or MatMul + Add): one `attention` layer (on MobileViT's `patches`: patch=p).
 The attention's island of nodes is found by following its readers from the projection to the
 out_proj; its shapes come from ONNX shape inference (the exporter's Reshape targets), and each
 fact the layer relies on is checked: Q, K, V from parts 0, 1, 2, the scale, the output (N, T, d).
@@ -76,7 +76,7 @@ def class_token(ctx, cat, name, d):
     to the batch (the Expand folded, or not when the batch is a symbol)."""
     value = const(ctx, cat, name)
     if value is None:
-        expand = producer(ctx, name)
+        expand = next((n for n in ctx.g.node if name in n.output), None)
         if expand is None or expand.op_type != "Expand" or not ctx.is_const(expand.input[0]):
             return None, None
         ctx.skip(expand)
@@ -84,10 +84,6 @@ def class_token(ctx, cat, name, d):
     if value.dtype.kind != "f" or value.shape[-1:] != (d,) or value.size not in (d, int(value.shape[0]) * d):
         return None, None
     return value.reshape(-1, d)[0].astype(np.float32), next(iter(ctx.origins.get(name, {name})))
-
-
-def producer(ctx, name):
-    return next((n for n in ctx.g.node if name in n.output), None)
 
 
 # ---------------------------------------------------------------- per-token layers
@@ -186,8 +182,7 @@ def attention(ctx, start, x):
     if heads is None or sorted(parts.values(), key=str) != [0, 1, 2] or factors["v"] != 1 or \
             not math.isclose(scale, 1 / math.sqrt(d_h), rel_tol=1e-5):
         return None
-    T = ctx.shape(x).n_W
-    end = finish(ctx, out, shapes, T, d)
+    end = finish(ctx, out, shapes, ctx.dims(x))
     if end is None:
         return None
     W_o, b_o, o_names = out_projection(ctx, out)
@@ -199,7 +194,7 @@ def attention(ctx, start, x):
         if n is not start:
             ctx.skip(n)
     return ctx.emit(start, "attention", [x], 3, weights, output=end[1],
-                    shared=[proj.input[1], bias, *o_names], heads=heads)
+                    shared=[proj.input[1], bias, *o_names], heads=heads, patch=x.patch)
 
 
 def gather_island(ctx, qkv):
@@ -267,11 +262,18 @@ def trace(ctx, name, qkv, nodes, d):
             starts = ctx.const(n.input[1])
             if starts is None or starts.size != 1 or part is not None:
                 return None, factor
-            part = int(starts.reshape(-1)[0]) // d
+            part = int(starts.reshape(-1)[0]) // third(ctx, n, d)
         elif n.op_type not in MOVES:
             return None, factor
         name = n.input[0]
     return part, factor
+
+
+def third(ctx, n, d):
+    """A third of the sliced axis: d for Q, K, V side by side (N, T, 3d), 1 for (3, ...)."""
+    axes, dims = ctx.const(n.input[3]) if n.input[3:] and n.input[3] else None, inferred(ctx).get(n.input[0])
+    axis = int(axes.reshape(-1)[0]) if axes is not None and axes.size == 1 else 0
+    return dims[axis] // 3 if dims and dims[axis] else d
 
 
 def scaled(ctx, n, nodes):
@@ -336,15 +338,15 @@ def out_projection(ctx, node):
     return B, b, [node.input[1]] + ([bias] if bias else [])
 
 
-def finish(ctx, out, shapes, T, d):
-    """(the out_proj's bias Add and the moves after it, the tensor (N, T, d) they end at)."""
+def finish(ctx, out, shapes, seq):
+    """(the out_proj's bias Add and the moves after it, the tensor of dims `seq` they end at)."""
     nodes, name = [], out.output[0]
     if out.op_type == "MatMul":
         add = reader(ctx, name, "Add")
         if add is None:
             return None
         nodes, name = [add], add.output[0]
-    while not batch_first(ctx, shapes.get(name), T, d):
+    while not batch_first(shapes.get(name), seq):
         n = ctx.only_reader(name)
         if n is None or n.op_type not in MOVES - {"Cast"}:
             return None
@@ -353,9 +355,9 @@ def finish(ctx, out, shapes, T, d):
     return nodes, name
 
 
-def batch_first(ctx, dims, T, d) -> bool:
-    return bool(dims) and len(dims) == 3 and same(dims[1], T) and same(dims[2], d) and \
-        (dims[0] is None or same(dims[0], ctx.batch))
+def batch_first(dims, seq) -> bool:
+    return bool(dims) and len(dims) == 3 and same(dims[1], seq[1]) and same(dims[2], seq[2]) and \
+        (dims[0] is None or same(dims[0], seq[0]))
 
 
 def inferred(ctx) -> dict:
