@@ -56,12 +56,6 @@ class Context:
         self.macs += int(np.prod(a.shape[:-1])) * a.shape[-1] * b.shape[-1]
         return np.matmul(a, b, out=out)
 
-    def multiply_add(self, acc, a, b):
-        """acc += a * b element-wise (a depthwise convolution's taps), counting each product."""
-        product = np.multiply(a, b)
-        self.macs += product.size
-        acc += product
-
 
 # ---------------------------------------------------------------- windows along one axis
 
