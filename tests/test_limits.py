@@ -115,11 +115,23 @@ def test_each_kernels_temporaries_by_hand(line, expected):
     assert (rule(step.op, SHAPE, 4, TILE_BYTES) if rule else 0) == expected
 
 
+def test_winograd_counts_its_transformed_filters_and_its_bands():
+    """A 3x3 stride-1 conv of 16 maps into 20 runs Winograd: one of its 16 transformed
+    filter entries at a time, 16 * 20 floats = 1,280 bytes, and its 9 float64 coefficients,
+    72 bytes. Workspace at batch 2 on 7 x 6 outputs (4 x 3 blocks; one band, all under
+    8 MiB): the slab 2 * 10 * 8 * 16, the row- and fully-transformed tiles 16 * 24 * 16
+    each and the products 16 * 24 * 20 = 2,560 + 6,144 + 6,144 + 7,680 = 22,528 floats."""
+    net = archcalc.loads("network T {\n input x : (7, 6, 16)\n conv : f=3 c=20 p=1\n}")
+    the_plan = plan(net, {})
+    assert the_plan.temporary_bytes(2, F32) == 16 * 20 * 4 + 9 * 8
+    assert the_plan.workspace_bytes(2, F32) == 22_528 * 4
+
+
 @pytest.mark.parametrize("line", [
     "maxpool : f=3 s=3", "avgpool : f=2 s=2 p=1", "adaptive_avgpool : 5", "lrn : 3",
     "leaky_relu : 0.1", "hardswish", "upsample : 2 mode=bilinear", "conv_hw : 3 5 8 s=2 ph=5 pw=5 groups=2",
     "conv : f=3 c=12 groups=4 p=5", "conv : f=3 c=8 groups=2 p=1", "conv : f=3 c=16 groups=16 p=1",
-    "conv : f=5 c=32 groups=16 s=2 p=2", "conv : f=3 c=16 groups=16 dilation=2 p=2 round=ceil s=2",
+    "conv : f=5 c=32 groups=16 s=2 p=2", "conv : f=3 c=16 p=1", "conv : f=3 c=24 p=0", "conv : f=3 c=16 groups=16 dilation=2 p=2 round=ceil s=2",
     "conv : f=5 c=3 p=2 table=[[0, 1, 2], [1, 2, 3], [0, 1, 2, 3]]", "rbf : 10",
 ])
 def test_the_counted_temporaries_bound_what_the_kernel_allocates(line):

@@ -6,13 +6,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import winograd
+from .tiling import band_bytes, end_tiles, finish, out_hw, tile_rows, tiles, window_count  # noqa: F401 (window_count: its users import it here)
 
-def window_count(n, f, s, p, ceil=False) -> int:
-    """Windows of f (stride s) that fit the input padded by p on both sides. Ceil mode
-    (PyTorch's ceil_mode) also keeps a last window that overhangs the right edge, provided it
-    starts inside the input or its left padding."""
-    end = min(n + 2 * p - f + s, n + p) if ceil else n + 2 * p - f + 1
-    return max(0, -(-end // s))  # len(range(0, end, s)), for sizes past C's ssize_t too
 
 
 def conv(op, xs, w, ctx):
@@ -26,6 +22,8 @@ def conv(op, xs, w, ctx):
         return grouped(op, x, w, ctx)
     if how == "pointwise":
         return pointwise(op, x, w, ctx)
+    if how == "winograd":
+        return winograd.winograd(op, x, w, ctx)
     return conv_im2col(op, x, w, ctx)
 
 
@@ -73,17 +71,10 @@ def method(op, n_C_prev) -> str:
         return "grouped"
     if op.f == 1 and op.pad() == 0 and op.table is None and op.groups == 1:
         return "pointwise"
+    if winograd.fits(op, n_C_prev):
+        return "winograd"
     return "im2col"
 
-
-def finish(block, op, w, ctx):
-    """Bias, and a ReLU the executor fused into this convolution, applied to a block of
-    outputs while it is still in cache."""
-    if op.bias:
-        block += w["b"]
-    if ctx.relu:
-        np.maximum(block, 0, out=block)
-    return block
 
 
 def pointwise(op, x, w, ctx):
@@ -105,11 +96,6 @@ def pointwise(op, x, w, ctx):
         finish(block, op, w, ctx)
     return y
 
-
-def out_hw(op, H, W) -> tuple[int, int]:
-    """The conv's output rows and columns: the windows that fit, as PyTorch counts them."""
-    ceil, extent = op.round == "ceil", op.dilation * (op.f - 1) + 1
-    return window_count(H, extent, op.s, op.pad(), ceil), window_count(W, extent, op.s, op.pad(), ceil)
 
 
 def conv_im2col(op, x, w, ctx):
@@ -164,21 +150,6 @@ def filters(op, W, C):
              slice(g * mg, (g + 1) * mg)) for g in range(op.groups)]
 
 
-def tiles(N, oh, row_bytes, budget):
-    """(n0, n1, i0, i1): whole images, or row bands of one image, whose im2col block stays
-    within `budget` bytes; either way the block's outputs are contiguous rows of y."""
-    per_image = max(1, oh * row_bytes)
-    if per_image <= budget:
-        k = max(1, budget // per_image)
-        return [(n0, min(N, n0 + k), 0, oh) for n0 in range(0, N, k)]
-    r = max(1, budget // max(1, row_bytes))
-    return [(n, n + 1, i0, min(oh, i0 + r)) for n in range(N) for i0 in range(0, oh, r)]
-
-
-def tile_rows(tile, oh, ow) -> slice:
-    n0, n1, i0, i1 = tile
-    return slice((n0 * oh + i0) * ow, ((n1 - 1) * oh + i1) * ow)
-
 
 def im2col(src, op, oh, ow, ctx):
     """The patches of oh x ow outputs as a (positions, f*f*C) matrix, channel axis innermost:
@@ -211,12 +182,12 @@ def depthwise(op, x, w, ctx):
     m = op.c // op.groups
     taps = w["W"].reshape(op.f, op.f, C, m)
     y = np.empty((N, oh, ow, op.c), ctx.dtype)
-    for tile in tiles(N, oh, ow * op.c * ctx.dtype.itemsize, band_bytes(ctx)):
+    for tile in tiles(N, oh, ow * op.c * ctx.dtype.itemsize, band_bytes(ctx.tile_bytes)):
         n0, n1, i0, i1 = tile
         block = y[n0:n1, i0:i1]
         src = windows(slab(x, op, ow, tile, ctx), op, i1 - i0, ow)
         np.einsum("nhwijc,ijcm->nhwcm", src, taps, out=block.reshape(*block.shape[:3], C, m))
-        ctx.macs += block.size * op.f * op.f
+        ctx.count(block.size * op.f * op.f)
         finish(block, op, w, ctx)
     return y
 
@@ -233,7 +204,7 @@ def grouped(op, x, w, ctx):
     filters_ = np.ascontiguousarray(w["W"].reshape(f, f, cg, G, mg).transpose(3, 0, 1, 2, 4))
     y = np.empty((N, oh, ow, op.c), ctx.dtype)
     flat = y.reshape(-1, op.c)
-    for tile in tiles(N, oh, ow * f * f * C * ctx.dtype.itemsize, band_bytes(ctx)):
+    for tile in tiles(N, oh, ow * f * f * C * ctx.dtype.itemsize, band_bytes(ctx.tile_bytes)):
         n0, n1, i0, i1 = tile
         src = slab(x, op, ow, tile, ctx)
         sN, sH, sW, sC = src.strides
@@ -248,14 +219,6 @@ def grouped(op, x, w, ctx):
         finish(block, op, w, ctx)
     return y
 
-
-def band_bytes(ctx) -> int:
-    """Depthwise and grouped convs work on smaller bands than im2col's: they gain nothing from
-    a long BLAS call, and their blocks stay in L2 (1 MiB ran 1.3-2x faster than 8 MiB)."""
-    return min(ctx.tile_bytes, BAND_BYTES)
-
-
-BAND_BYTES = 2**20
 
 
 def conv_hw(op, xs, w, ctx):
@@ -287,6 +250,8 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
     s = op.s
     oh, ow = out_hw(op, H, W)
     how = method(op, C)
+    if how == "winograd":
+        return winograd.workspace(op, x_shape, itemsize, tile_bytes)
     if how in ("depthwise", "grouped"):
         return banded_workspace(op, x_shape, oh, ow, itemsize, tile_bytes, how)
     if how == "pointwise":
@@ -310,23 +275,13 @@ def banded_workspace(op, x_shape, oh, ow, itemsize, tile_bytes, how) -> dict:
     N, _, _, C = x_shape
     per_row = ow * op.c if how == "depthwise" else ow * op.f * op.f * C
     sizes = {"pad": 0, "cols": 0}
-    for tile in end_tiles(N, oh, per_row * itemsize, min(tile_bytes, BAND_BYTES)):
+    for tile in end_tiles(N, oh, per_row * itemsize, band_bytes(tile_bytes)):
         n0, n1, i0, i1 = tile
         sizes["pad"] = max(sizes["pad"], slab_size(op, x_shape, ow, tile))
         if how == "grouped":
             sizes["cols"] = max(sizes["cols"], (n1 - n0) * (i1 - i0) * ow * op.f * op.f * C)
     return {k: v for k, v in sizes.items() if v}
 
-
-def end_tiles(N, oh, row_bytes, budget):
-    """The first and the last of `tiles(...)`, without listing the others (a huge map has
-    billions of row bands): every other tile is as large as the first and lies inside it."""
-    per_image = max(1, oh * row_bytes)
-    if per_image <= budget:
-        k = max(1, budget // per_image)
-        return [(0, min(N, k), 0, oh), ((N - 1) // k * k, N, 0, oh)]
-    r = max(1, budget // max(1, row_bytes))
-    return [(0, 1, 0, min(oh, r)), (N - 1, N, (oh - 1) // r * r, oh)]
 
 
 def slab_size(op, x_shape, ow, tile) -> int:

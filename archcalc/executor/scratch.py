@@ -12,18 +12,22 @@ from __future__ import annotations
 
 from typing import Callable
 
+from . import winograd
 from .conv import end_tiles, method, out_hw, slab_bounds, window_count
 
 INDEX = 8  # bytes of an int64 or float64 index or weight array
 
 
 def conv(op, x_shape, itemsize, tile_bytes) -> int:
-    """depthwise: nothing (its einsum writes the output in place); grouped: the filters
+    """depthwise: nothing (its einsum writes the output in place); Winograd: its transformed
+    filters; grouped: the filters
     copied group-major; im2col over a connection table: the filters copied set by set, and a
     table row's input maps gathered from the slab."""
     N, H, W, C = x_shape
     oh, ow = out_hw(op, H, W)
     how = method(op, C)
+    if how == "winograd":
+        return winograd.temporaries(op, x_shape, itemsize, tile_bytes)
     if how in ("depthwise", "pointwise") or (op.table is None and op.groups == 1):
         return 0
     if how == "grouped":
