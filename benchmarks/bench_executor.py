@@ -1,12 +1,18 @@
-"""Executor speed and memory, run by hand: `python benchmarks/bench_executor.py [NAME | PATH ...]`
-(a name is a spec in specs/: resnet50; a path is read as given: specs/resnet50.arch, my.onnx).
+"""Executor speed and memory, run by hand:
+`python benchmarks/bench_executor.py [--quick] [NAME | PATH ...]` (a name is a spec in specs/:
+resnet50; a path is read as given: specs/resnet50.arch, my.onnx). --quick runs batch 2 at
+112 x 112 (and the kinds' layers at batch 2), for iterating; the figures to quote are without.
 
 Prints, in one run:
 - the NumPy float32 matmul peak (GFLOP/s) measured now, with the same BLAS threads;
-- for ResNet-50, VGG-16 and GoogLeNet (those present in specs/) at batch 1 and 8: the forward
-  pass's time (fastest of 5, after a warm-up; weights drawn and BatchNorm folded beforehand),
-  ms per image, GMAC/s overall and on the conv layers alone, and the conv layers' share of the
-  matmul peak;
+- each conv kernel on layers of its kind (depthwise, grouped, 1x1, 3x3 by Winograd, 3x3 by
+  im2col) at batch 8: GMAC/s of the counted MACs (the conv's definition, what `--verify`
+  checks), of the multiplications executed (fewer for Winograd), and the counted rate's share
+  of the matmul peak;
+- for ResNet-50, VGG-16, GoogLeNet, MobileNetV3-large and EfficientNet-B0 (those present in
+  specs/) at batch 8: the forward pass's time (fastest of 5, after a warm-up; weights drawn
+  and BatchNorm folded beforehand), ms per image, GMAC/s overall and on the conv layers
+  alone, the conv layers' share of the matmul peak, and executed multiplications / MACs;
 - memory at batch 8: the live activations' peak vs the analysis's prediction, and the real
   peak traced by tracemalloc (workspace and temporaries included) plus weights vs the
   predicted activations plus weights;
@@ -16,12 +22,16 @@ Prints, in one run:
   same weights, on as many threads as NumPy's BLAS); and the largest output difference from
   either, as a cross-check.
 Set OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 to compare on one core (PyTorch follows OMP).
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, where set, are unset for this command only (it runs
+itself again without them, and says so) to measure NumPy as its users get it.
 """
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +40,9 @@ import archcalc
 from archcalc import run
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
-NETWORKS = ("resnet50", "vgg16", "googlenet")
-BATCHES = (1, 8)
+NETWORKS = ("resnet50", "vgg16", "googlenet", "mobilenet_v3_large", "efficientnet_b0")
+BATCH, QUICK_BATCH, QUICK_SIZE = 8, 2, 112
+PINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # tuning a user's NumPy doesn't have
 
 
 def best_of(fn, repeat=3) -> float:
@@ -50,12 +61,12 @@ def matmul_peak(n=4096) -> float:
     return 2 * n**3 / best_of(lambda: np.matmul(a, b, out=c), 5) / 1e9
 
 
-def measure(graph, batch, weights=None, repeat=5):
+def measure(graph, batch, size=None, repeat=5):
     """Our fastest pass, and for each reference runtime installed its fastest on the same
     weights and input with the largest output difference; the runs are interleaved so that
     all see the same machine (other work comes and goes). The first run draws the weights."""
-    x = np.random.default_rng(0).standard_normal((batch, *input_shape(graph)), dtype=np.float32)
-    first = run(graph, x, weights)
+    x = random_input(graph, batch, size)
+    first = run(graph, x)
     models = {name: make(graph, first) for name, make in REFERENCES.items() if available(name)}
     ours, theirs = [], {name: [] for name, m in models.items() if m is not None}
     for _ in range(repeat):
@@ -74,6 +85,14 @@ def measure(graph, batch, weights=None, repeat=5):
 def input_shape(graph):
     analysis = archcalc.analyze(graph)
     return tuple(analysis.rows[0].out_shape)
+
+
+def random_input(graph, batch, size=None):
+    """A batch at the spec's own input size, or at size x size (the run binds H and W)."""
+    shape = input_shape(graph)
+    if size is not None:
+        shape = (size, size, *shape[2:])
+    return np.random.default_rng(0).standard_normal((batch, *shape), dtype=np.float32)
 
 
 def conv_rate(result) -> float:
@@ -172,6 +191,8 @@ def onnx_model(graph, result):
         return None
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = blas_threads()  # the same cores as NumPy's BLAS
+    # its idle threads otherwise spin on those cores while our pass runs next (oversubscription)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(model.SerializeToString(), options,
                                            providers=["CPUExecutionProvider"])
     del model
@@ -208,38 +229,77 @@ def spec_path(arg: str) -> tuple[str, Path]:
     return arg, SPECS / f"{arg}.arch"
 
 
-def main(names) -> None:
+def main(names, quick=False) -> None:
     peak = matmul_peak()
+    batch, size = (QUICK_BATCH, QUICK_SIZE) if quick else (BATCH, None)
+    print(f"{platform.node()}, {date.today()}: {os.cpu_count()} cores{environment_note()}")
     print(f"NumPy {np.__version__}: float32 matmul peak {peak:,.1f} GFLOP/s "
           f"(4096 x 4096 x 4096, fastest of 5{threads_text()})")
     print(f"PyTorch: {torch_version() or 'not installed'}; onnxruntime: {ort_version() or 'not installed'}")
-    print(f"\n{'network':<11}{'batch':>6}{'ms':>9}{'ms/image':>10}{'GMAC/s':>8}{'conv GMAC/s':>13}"
-          f"{'of peak':>9}{'torch ms':>10}{'ours/torch':>12}{'ort ms':>9}{'ours/ort':>10}{'max diff':>10}")
+    kinds_table(batch, peak)
+    print(f"\n{'network':<19}{'batch':>6}{'ms':>9}{'ms/image':>10}{'GMAC/s':>8}{'conv GMAC/s':>13}"
+          f"{'of peak':>9}{'run/MACs':>10}{'torch ms':>10}{'ours/torch':>12}{'ort ms':>9}"
+          f"{'ours/ort':>10}{'max diff':>10}")
     memory = []
     for name, path in map(spec_path, names):
         if not path.exists():
-            print(f"{name:<11}  (no {path}: skipped)")
+            print(f"{name:<19}  (no {path}: skipped)")
             continue
         graph = archcalc.load(path)
-        weights = None
-        for batch in BATCHES:
-            r, theirs = measure(graph, batch, weights)
-            weights = r.weights
-            print(row_text(name, batch, r, peak, theirs))
-        x = np.random.default_rng(0).standard_normal((batch, *input_shape(graph)), dtype=np.float32)
-        memory.append((name, batch, run(graph, x, weights, trace_memory=True)))
-    print(f"\n{'memory':<11}{'batch':>6}{'live peak':>13}{'predicted':>13}{'traced + weights':>19}"
+        r, theirs = measure(graph, batch, size)
+        print(row_text(name, batch, r, peak, theirs))
+        memory.append((name, batch, run(graph, random_input(graph, batch, size), r.weights, trace_memory=True)))
+    print("run/MACs: the multiplications the kernels executed over the MACs counted by definition "
+          "(Winograd's 3x3 convs run fewer; --verify checks the counted ones)")
+    print(f"\n{'memory':<19}{'batch':>6}{'live peak':>13}{'predicted':>13}{'traced + weights':>19}"
           f"{'predicted + weights':>22}{'ratio':>8}")
     for name, batch, r in memory:
         measured, predicted = r.traced_bytes + r.weight_bytes, r.predicted_bytes + r.weight_bytes
-        print(f"{name:<11}{batch:>6}{mib(r.peak_bytes):>13}{mib(r.predicted_bytes):>13}"
+        print(f"{name:<19}{batch:>6}{mib(r.peak_bytes):>13}{mib(r.predicted_bytes):>13}"
               f"{mib(measured):>19}{mib(predicted):>22}{measured / predicted:>8.2f}")
+
+
+# ---------------------------------------------------------------- each conv kernel alone
+
+KIND_LAYERS = (  # kind, where from, (n_H, n_C, f, n_c, s, groups)
+    ("depthwise", "MobileNetV3 3x3, 56 x 56 x 72", (56, 72, 3, 72, 1, 72)),
+    ("depthwise", "MobileNetV3 5x5, 28 x 28 x 120", (28, 120, 5, 120, 1, 120)),
+    ("depthwise", "EfficientNet 3x3 s2, 112 x 112 x 96", (112, 96, 3, 96, 2, 96)),
+    ("grouped", "RegNetY-400MF, 14 x 14 x 208 / 26", (14, 208, 3, 208, 1, 26)),
+    ("grouped", "AlexNet conv2, 27 x 27 x 96 / 2", (27, 96, 5, 256, 1, 2)),
+    ("1x1", "ResNet-50, 28 x 28 x 512 -> 128", (28, 512, 1, 128, 1, 1)),
+    ("1x1", "ResNet-50, 56 x 56 x 64 -> 256", (56, 64, 1, 256, 1, 1)),
+    ("3x3 Winograd", "VGG-16, 56 x 56 x 256", (56, 256, 3, 256, 1, 1)),
+    ("3x3 Winograd", "VGG-16, 14 x 14 x 512", (14, 512, 3, 512, 1, 1)),
+    ("3x3 im2col", "ResNet-50 s2, 56 x 56 x 128", (56, 128, 3, 128, 2, 1)),
+)
+
+
+def kinds_table(batch, peak) -> None:
+    """Each kernel on layers of its kind, fastest of 5 (random weights, bias, no ReLU)."""
+    from archcalc.executor.conv import conv
+    from archcalc.executor.kernels import Context
+    from archcalc.kinds.windowed import Conv
+
+    print(f"\n{'kernel':<14}{'layer (batch ' + str(batch) + ')':<38}{'ms':>8}{'GMAC/s':>8}"
+          f"{'run GMAC/s':>12}{'of peak':>9}")
+    rng = np.random.default_rng(0)
+    for kind, where, (n, C, f, c, s, groups) in KIND_LAYERS:
+        op = Conv(f=f, c=c, s=s, p=f // 2, groups=groups)
+        x = rng.standard_normal((batch, n, n, C), dtype=np.float32)
+        w = {"W": rng.standard_normal((f, f, C // groups, c), dtype=np.float32),
+             "b": rng.standard_normal(c, dtype=np.float32)}
+        ctx = Context()
+        seconds = best_of(lambda: conv(op, (x,), w, ctx), 5)
+        macs, executed = ctx.macs // 5, ctx.executed // 5
+        print(f"{kind:<14}{where:<38}{seconds * 1e3:>8.1f}{macs / seconds / 1e9:>8.1f}"
+              f"{executed / seconds / 1e9:>12.1f}{2 * macs / seconds / 1e9 / peak:>9.0%}")
 
 
 def row_text(name, batch, r, peak, theirs) -> str:
     gmacs, conv = r.total_macs / r.seconds / 1e9, conv_rate(r)
-    text = (f"{name:<11}{batch:>6}{r.seconds * 1e3:>9.1f}{r.seconds * 1e3 / batch:>10.2f}{gmacs:>8.1f}"
-            f"{conv:>13.1f}{2 * conv / peak:>9.0%}")
+    text = (f"{name:<19}{batch:>6}{r.seconds * 1e3:>9.1f}{r.seconds * 1e3 / batch:>10.2f}{gmacs:>8.1f}"
+            f"{conv:>13.1f}{2 * conv / peak:>9.0%}{sum(r.executed.values()) / r.total_macs:>10.2f}")
     for ref, widths in (("torch", (10, 12)), ("onnxruntime", (9, 10))):
         if ref in theirs:
             seconds, _ = theirs[ref]
@@ -282,5 +342,21 @@ def threads_text() -> str:
     return f", OpenBLAS {blas_threads()} thread(s)"
 
 
+def environment_note() -> str:
+    if os.environ.get("BENCH_UNPINNED"):
+        return f"; {' and '.join(PINNED)} unset for this benchmark (NumPy as users get it)"
+    return ""
+
+
+def unpin() -> None:
+    """Run again without the OpenBLAS tuning variables, if any is set."""
+    if any(name in os.environ for name in PINNED):
+        env = {k: v for k, v in os.environ.items() if k not in PINNED}
+        env["BENCH_UNPINNED"] = "1"
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:] or NETWORKS)
+    unpin()
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    main(args or NETWORKS, quick="--quick" in sys.argv[1:])

@@ -88,6 +88,12 @@ CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
     (11, 11, 6, 4, 3, 1, "same", 2, 1, True, "floor"),
     (12, 12, 6, 6, 5, 2, "same", 1, 3, False, "floor"),
     (8, 8, 3, 2, 8, 1, 0, 1, 1, True, "floor"),      # one window: LeNet's C5
+    (7, 6, 16, 16, 3, 1, 1, 1, 1, True, "floor"),    # Winograd F(2x2, 3x3): odd rows, even columns
+    (6, 9, 16, 17, 3, 1, 0, 1, 1, False, "floor"),   # Winograd, no padding: 4 x 7 outputs
+    (5, 5, 17, 16, 3, 1, 3, 1, 1, True, "ceil"),     # Winograd, padding past a tile of zeros
+    (8, 8, 32, 8, 3, 1, 1, 1, 1, True, "floor"),     # fewer than 16 filters: im2col
+    (6, 6, 24, 24, 3, 1, 1, 1, 12, True, "floor"),   # grouped: 12 groups of 2 maps
+    (7, 7, 6, 12, 3, 1, 1, 1, 6, True, "floor"),     # depthwise, 2 filters per map
 ]
 
 
@@ -115,9 +121,20 @@ def test_conv_with_connection_table_equals_reference():
     assert ctx.macs == 2 * 6 * 7 * 3 * 3 * taps
 
 
-def test_conv_float32_close_to_float64():
-    op = ops.Conv(f=3, c=8, s=1, p=1)
-    x, W, b = random(2, 9, 9, 5), random(3, 3, 5, 8), random(8)
+def test_winograd_runs_16_products_per_2x2_block_and_counts_the_conv_by_definition():
+    """F(2x2, 3x3) on a 7 x 6 output: ceil(7/2) x ceil(6/2) = 4 x 3 blocks, 16 products per
+    block, input map and filter: 2 * 12 * 16 * 16 * 20 = 122,880 multiplications executed;
+    the conv's MACs by definition, 2 * 7 * 6 * 9 * 16 * 20 = 241,920 (im2col's)."""
+    op = ops.Conv(f=3, c=20, s=1, p=1)
+    x, W = random(2, 7, 6, 16), random(3, 3, 16, 20)
+    _, ctx = run_kernel(op, [x], {"W": W, "b": random(20)})
+    assert (ctx.macs, ctx.executed) == (2 * 7 * 6 * 9 * 16 * 20, 2 * 4 * 3 * 16 * 16 * 20)
+
+
+@pytest.mark.parametrize("C", [5, 16])  # im2col, Winograd
+def test_conv_float32_close_to_float64(C):
+    op = ops.Conv(f=3, c=16, s=1, p=1)
+    x, W, b = random(2, 9, 9, C), random(3, 3, C, 16), random(16)
     y32, _ = run_kernel(op, [x], {"W": W, "b": b}, dtype=np.float32)
     y64, _ = run_kernel(op, [x], {"W": W, "b": b})
     assert y32.dtype == np.float32 and y64.dtype == np.float64

@@ -41,22 +41,22 @@ def test_conv_hw_padded_copy_is_counted_and_refused():
                             "the limit of 8.0 GiB")
 
 
-def test_depthwise_channel_repeat_is_counted_and_refused():
-    """A depthwise conv with multiplier m = 4,000/2 = 2,000 repeats its padded slab's channels
-    m times. The 1x1x2 input padded by 500 (stride 1,000: 2 x 2 outputs) is a slab of
-    1,001 x 1,001 x 2 = 2,004,002 floats (workspace, 8,016,008 bytes = 7.6 MiB); repeated,
-    4,008,004,000 floats = 16,032,016,000 bytes, plus one tap's products, the output's
-    2 * 2 * 4,000 = 16,000 floats: 16,032,080,000 bytes = 14.9 GiB of temporaries."""
+def test_depthwise_multiplier_reads_its_map_without_a_repeat():
+    """A depthwise conv with multiplier m = 4,000/2 = 2,000 reads input map j // m for output
+    map j through a broadcast, never a repeated copy (which was 4,008,004,000 floats here).
+    The 1x1x2 input padded by 500 (stride 1,000: 2 x 2 outputs) is a slab of
+    1,001 x 1,001 x 2 = 2,004,002 floats (workspace, 8,016,008 bytes = 7.6 MiB): the output's
+    2 x 2 x 4,000 floats (64,000 bytes) fit in one band, so one slab; no temporaries."""
     net = archcalc.loads("network D {\n input x : (1, 1, 2)\n"
                          " conv c : f=1 c=4000 groups=2 s=1000 p=500\n}")
     the_plan = plan(net, {})
     assert the_plan.workspace_bytes(1, F32) == 1_001 * 1_001 * 2 * 4
-    assert the_plan.temporary_bytes(1, F32) == (1_001 * 1_001 * 2 * 2_000 + 2 * 2 * 4_000) * 4
+    assert the_plan.temporary_bytes(1, F32) == 0
     # live activations: the input 2 floats + the output 16,000 floats = 64,008 bytes = 62.5 KiB;
     # weights: W (1, 1, 1, 4,000) and b (4,000,) = 32,000 bytes = 31.2 KiB
-    assert refusal(net) == ("running D at batch 1 would need about 14.9 GiB (62.5 KiB of live "
-                            "activations + 31.2 KiB of weights + 7.6 MiB of workspace + 14.9 GiB "
-                            "of temporaries), over the limit of 8.0 GiB")
+    assert refusal(net, 4 * 2**20) == (
+        "running D at batch 1 would need about 7.7 MiB (62.5 KiB of live activations + 31.2 KiB "
+        "of weights + 7.6 MiB of workspace), over the limit of 4.0 MiB")
 
 
 def test_lrn_squares_sum_and_power_are_counted():
@@ -115,10 +115,23 @@ def test_each_kernels_temporaries_by_hand(line, expected):
     assert (rule(step.op, SHAPE, 4, TILE_BYTES) if rule else 0) == expected
 
 
+def test_winograd_counts_its_transformed_filters_and_its_bands():
+    """A 3x3 stride-1 conv of 16 maps into 20 runs Winograd: one of its 16 transformed
+    filter entries at a time, 16 * 20 floats = 1,280 bytes, and its 9 float64 coefficients,
+    72 bytes. Workspace at batch 2 on 7 x 6 outputs (4 x 3 blocks; one band, all under
+    8 MiB): the slab 2 * 10 * 8 * 16, the row- and fully-transformed tiles 16 * 24 * 16
+    each and the products 16 * 24 * 20 = 2,560 + 6,144 + 6,144 + 7,680 = 22,528 floats."""
+    net = archcalc.loads("network T {\n input x : (7, 6, 16)\n conv : f=3 c=20 p=1\n}")
+    the_plan = plan(net, {})
+    assert the_plan.temporary_bytes(2, F32) == 16 * 20 * 4 + 9 * 8
+    assert the_plan.workspace_bytes(2, F32) == 22_528 * 4
+
+
 @pytest.mark.parametrize("line", [
     "maxpool : f=3 s=3", "avgpool : f=2 s=2 p=1", "adaptive_avgpool : 5", "lrn : 3",
     "leaky_relu : 0.1", "hardswish", "upsample : 2 mode=bilinear", "conv_hw : 3 5 8 s=2 ph=5 pw=5 groups=2",
-    "conv : f=3 c=12 groups=4 p=5", "conv : f=3 c=8 groups=2 p=1",
+    "conv : f=3 c=12 groups=4 p=5", "conv : f=3 c=8 groups=2 p=1", "conv : f=3 c=16 groups=16 p=1",
+    "conv : f=5 c=32 groups=16 s=2 p=2", "conv : f=3 c=16 p=1", "conv : f=3 c=24 p=0", "conv : f=3 c=16 groups=16 dilation=2 p=2 round=ceil s=2",
     "conv : f=5 c=3 p=2 table=[[0, 1, 2], [1, 2, 3], [0, 1, 2, 3]]", "rbf : 10",
 ])
 def test_the_counted_temporaries_bound_what_the_kernel_allocates(line):

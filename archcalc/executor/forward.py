@@ -99,6 +99,7 @@ class Result:
     traced_bytes: int | None = None     # tracemalloc's peak during the pass, when asked
     activations: dict = field(default_factory=dict)  # every layer's output, with keep=True
     weights: dict = field(default_factory=dict)      # {layer: {key: array}}, as loaded or drawn
+    executed: dict = field(default_factory=dict)     # layer -> multiplications run (Winograd: fewer)
 
     @property
     def total_macs(self) -> int:
@@ -287,15 +288,15 @@ def forward(the_plan, steps, feeds, params, dtype, keep, predicted, trace_memory
     traced = stop_tracing(tracing) if trace_memory else None
     return Result(live[steps[-1].name], the_plan.analysis, n, dtype, trail["shapes"],
                   trail["macs"], seconds, trail["times"], trail["peak"], predicted,
-                  ctx.workspace_bytes, traced, trail["kept"])
+                  ctx.workspace_bytes, traced, trail["kept"], executed=trail["executed"])
 
 
 def execute(steps, feeds, params, ctx, keep):
     """Every step in order; an activation is dropped right after its last reader (inputs
     too: `feeds` gives each up to its layer)."""
-    live, trail = {}, {"shapes": {}, "macs": {}, "times": {}, "kept": {}, "peak": 0}
+    live, trail = {}, {"shapes": {}, "macs": {}, "executed": {}, "times": {}, "kept": {}, "peak": 0}
     for step in steps:
-        t0, before = time.perf_counter(), ctx.macs
+        t0, before, ran = time.perf_counter(), ctx.macs, ctx.executed
         xs = tuple(live[i] for i in step.inputs)
         ctx.feed, ctx.relu = feeds.pop(step.name, None), step.relu
         ctx.own = not keep and may_overwrite(step, xs, live)
@@ -303,6 +304,7 @@ def execute(steps, feeds, params, ctx, keep):
         live[step.name] = y
         trail["peak"] = max(trail["peak"], live_bytes(live))
         trail["shapes"][step.name], trail["macs"][step.name] = y.shape, ctx.macs - before
+        trail["executed"][step.name] = ctx.executed - ran
         if keep:
             trail["kept"][step.name] = y
         for name in step.frees:

@@ -33,7 +33,8 @@ class Context:
     def __init__(self, dtype=np.float32, tile_bytes=TILE_BYTES):
         self.dtype = np.dtype(dtype)
         self.tile_bytes = tile_bytes
-        self.macs = 0
+        self.macs = 0      # multiply-accumulates by the layer's definition (what --verify checks)
+        self.executed = 0  # multiplications run: fewer than macs where Winograd saves some
         self.own = False
         self.relu = False  # a ReLU fused into this layer's output (set by the executor)
         self.feed = None   # the array an input layer returns
@@ -52,16 +53,17 @@ class Context:
     def workspace_bytes(self) -> int:
         return sum(b.nbytes for b in self._buffers.values())
 
+    def count(self, macs, executed=None):
+        """Products a kernel ran itself: `macs` by the definition, `executed` if it ran fewer."""
+        self.macs += macs
+        self.executed += macs if executed is None else executed
+
     def matmul(self, a, b, out=None):
         """a @ b, counting the multiply-accumulates of the operands as they are."""
-        self.macs += int(np.prod(a.shape[:-1])) * a.shape[-1] * b.shape[-1]
+        n = int(np.prod(a.shape[:-1])) * a.shape[-1] * b.shape[-1]
+        self.macs += n
+        self.executed += n
         return np.matmul(a, b, out=out)
-
-    def multiply_add(self, acc, a, b):
-        """acc += a * b element-wise (a depthwise convolution's taps), counting each product."""
-        product = np.multiply(a, b)
-        self.macs += product.size
-        acc += product
 
 
 # ---------------------------------------------------------------- windows along one axis

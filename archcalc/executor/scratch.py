@@ -12,27 +12,25 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .conv import end_tiles, method, slab_bounds, window_count
+from . import winograd
+from .conv import end_tiles, method, out_hw, slab_bounds, window_count
 
 INDEX = 8  # bytes of an int64 or float64 index or weight array
 
 
 def conv(op, x_shape, itemsize, tile_bytes) -> int:
-    """depthwise: its channels repeated for a multiplier m > 1, and one tap's products;
-    im2col over groups or a connection table: the filters copied set by set, and a table
-    row's input maps gathered from the slab."""
+    """depthwise: nothing (its einsum writes the output in place); Winograd: its transformed
+    filters; grouped: the filters
+    copied group-major; im2col over a connection table: the filters copied set by set, and a
+    table row's input maps gathered from the slab."""
     N, H, W, C = x_shape
-    p, s, extent = op.pad(), op.s, op.dilation * (op.f - 1) + 1
-    ceil = op.round == "ceil"
-    oh, ow = window_count(H, extent, s, p, ceil), window_count(W, extent, s, p, ceil)
+    oh, ow = out_hw(op, H, W)
     how = method(op, C)
-    if how == "depthwise":
-        m = op.c // op.groups
-        repeated = slab_elements(op, x_shape, ow, (0, N, 0, oh), C) * m if m > 1 else 0
-        return (repeated + N * oh * ow * op.c) * itemsize
-    if how == "pointwise" or (op.table is None and op.groups == 1):
+    if how == "winograd":
+        return winograd.temporaries(op, x_shape, itemsize, tile_bytes)
+    if how in ("depthwise", "pointwise") or (op.table is None and op.groups == 1):
         return 0
-    if op.table is None:
+    if how == "grouped":
         return op.f * op.f * (C // op.groups) * op.c * itemsize
     widest = max(len(r) for r in op.table)
     filters = op.f * op.f * sum(len(r) for r in op.table)
