@@ -330,6 +330,15 @@ def test_cli_run_verify(capsys):
     assert "verify: " in out and "every shape, MAC count and weight count equals the analysis" in out
 
 
+def test_cli_run_says_how_many_products_winograd_multiplied(tmp_path, capsys):
+    (tmp_path / "w.arch").write_text("network W {\n    input x : (8, 8, 16)\n    conv c : f=3 p=1 c=16\n}\n")
+    assert cli(["run", str(tmp_path / "w.arch"), "--verify"]) == 0
+    line = capsys.readouterr().out.splitlines()[2]
+    # MACs by the definition: 8*8*16 outputs x 3*3*16 taps = 147,456; Winograd F(2x2, 3x3) runs
+    # 16 products per 2x2 output tile, (8/2)*(8/2) = 16 tiles, per input and output map: 16*16*16*16
+    assert f"{8*8*16*3*3*16:,} MACs per image (multiplied: {16*16*16*16:,}; Winograd" in line
+
+
 def test_cli_input_output_and_weights_files(tmp_path, capsys):
     x = np.random.default_rng(0).standard_normal((3, 32, 32, 1)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)

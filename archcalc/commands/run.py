@@ -100,12 +100,15 @@ def summary(r, args, weights) -> list[str]:
     rate = f", {macs / r.seconds / 1e9:,.1f} GMAC/s" if r.seconds > 0 else ""
     best = f", fastest of {args.repeat}" if args.repeat > 1 else ""
     bound = ", ".join(f"{k}={v}" for k, v in a.symbols.items())
+    ran = sum(r.executed.values())
+    saved = f" (multiplied: {ran // r.batch:,}; Winograd F(2x2, 3x3) computes a 3x3 conv's MACs " \
+        "with fewer products)" if r.executed and ran != macs else ""
     return [
         f"{a.network}{f' ({bound})' if bound else ''}: batch {r.batch}, {r.dtype}, "
         f"input {inputs}, weights {weights}",
         f"output '{a.rows[-1].name}': {tuple(r.output.shape)}",
         f"time: {r.seconds * 1e3:,.1f} ms ({r.seconds * 1e3 / r.batch:,.2f} ms per image){best}; "
-        f"{macs // r.batch:,} MACs per image{rate}",
+        f"{macs // r.batch:,} MACs per image{saved}{rate}",
         f"memory: live activations peak {size_text(r.peak_bytes)} (predicted {size_text(r.predicted_bytes)}), "
         f"weights {size_text(r.weight_bytes)}, workspace {size_text(r.workspace_bytes)}",
     ]
