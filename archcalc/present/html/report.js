@@ -178,13 +178,30 @@
     function layout(g) {
       const preds = new Map(g.nodes.map(function (n) { return [n.id, []]; }));
       for (const e of g.edges) if (g.order.get(e.u) < g.order.get(e.v)) preds.get(e.v).push(e.u);
-      const depth = new Map(), rows = [];
+      const depth = new Map(), rows = [], ord = new Map(g.order);
       for (const n of g.nodes) {
         n.w = Math.max(110, 7 * Math.max(n.title.length, n.sub.length) + 16);
         let d = 0;
         for (const p of preds.get(n.id)) d = Math.max(d, depth.get(p) + 1);
         depth.set(n.id, d);
         (rows[d] = rows[d] || []).push(n);
+      }
+      // an edge that skips rows runs through a narrow placeholder in each row it crosses, which
+      // takes its place in the row's order, so it never passes behind a node (Sugiyama's dummies)
+      const spots = [];
+      for (const e of g.edges) {
+        e.via = [];
+        if (!(ord.get(e.u) < ord.get(e.v))) continue;
+        let prev = e.u;
+        for (let d = depth.get(e.u) + 1; d < depth.get(e.v); d++) {
+          const s = {id: "\u0000" + e.u + "\u0001" + e.v + "\u0001" + d, w: 14, dummy: true};
+          preds.set(s.id, [prev]);
+          ord.set(s.id, ord.get(e.u));
+          rows[d].push(s);
+          spots.push(s);
+          e.via.push(s);
+          prev = s.id;
+        }
       }
       const GAP = 24, ROW = 86, H = 38;
       const x = new Map();
@@ -193,7 +210,7 @@
           const ps = preds.get(n.id);
           n.want = ps.length ? ps.reduce(function (s, p) { return s + x.get(p); }, 0) / ps.length : 0;
         }
-        row.sort(function (a, b) { return a.want - b.want || g.order.get(a.id) - g.order.get(b.id); });
+        row.sort(function (a, b) { return a.want - b.want || ord.get(a.id) - ord.get(b.id); });
         let right = -Infinity;
         for (const n of row) {
           n.x = Math.max(n.want, right + GAP + n.w / 2);
@@ -205,10 +222,22 @@
                        row.reduce(function (s, n) { return s + n.x; }, 0)) / row.length;
         for (const n of row) { n.x += shift; x.set(n.id, n.x); }
       });
-      const left = Math.min.apply(null, g.nodes.map(function (n) { return n.x - n.w / 2; }));
-      const width = Math.max.apply(null, g.nodes.map(function (n) { return n.x + n.w / 2; })) - left;
-      for (const n of g.nodes) n.x += 30 - left;
+      const all = g.nodes.concat(spots);
+      const left = Math.min.apply(null, all.map(function (n) { return n.x - n.w / 2; }));
+      const width = Math.max.apply(null, all.map(function (n) { return n.x + n.w / 2; })) - left;
+      for (const n of all) n.x += 30 - left;
       return {width: width + 200, height: 60 + rows.length * ROW};
+    }
+    function edgePath(a, e, b) {  // down from a, through each placeholder, into b
+      let x0 = a.x, y0 = a.y + a.h, d = "M" + x0 + "," + y0;
+      for (const p of e.via.concat([b])) {
+        const mid = (y0 + p.y) / 2;
+        d += " C" + x0 + "," + mid + " " + p.x + "," + mid + " " + p.x + "," + p.y;
+        x0 = p.x;
+        y0 = p.y;
+        if (p.dummy) { y0 = p.y + p.h; d += " L" + x0 + "," + y0; }
+      }
+      return d;
     }
     function draw() {
       const g = graphOf(), size = layout(g);
@@ -222,10 +251,8 @@
       clusters(svg, g);
       const labels = new Map();
       for (const e of g.edges) {
-        const a = at.get(e.u), b = at.get(e.v);
-        const y0 = a.y + a.h, y1 = b.y, mid = (y0 + y1) / 2;
-        sv("path", {class: "edge", "marker-end": "url(#arrow)",
-                    d: "M" + a.x + "," + y0 + " C" + a.x + "," + mid + " " + b.x + "," + mid + " " + b.x + "," + y1}, null, svg);
+        const a = at.get(e.u), b = at.get(e.v), y0 = a.y + a.h;
+        sv("path", {class: "edge", "marker-end": "url(#arrow)", d: edgePath(a, e, b)}, null, svg);
         const seen = labels.get(e.u) || new Set();
         if (!seen.has(e.shape)) {  // the shape beside the edge's start, once per source and shape
           sv("text", {class: "shape", x: a.x + 6, y: y0 + 13 + 12 * seen.size}, e.shape, svg);
