@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from pathlib import Path
 
 import archcalc
 from archcalc.analysis.latency import device_profile, shipped
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_latency, beside this file
+from bench_latency import blas_threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDELINES = ROOT / "specs" / "guidelines"
@@ -119,7 +123,8 @@ def main() -> None:
         return
     start = time.perf_counter()
     here = device_profile(args.device) if args.device else archcalc.calibrate(repeats=5)
-    print(f"{platform.node() or 'machine'} ({platform.machine()}), {time.strftime('%Y-%m-%d')}; "
+    print(f"{platform.node() or 'machine'} ({platform.machine()}), {time.strftime('%Y-%m-%d')}, "
+          f"{blas_threads()}; "
           f"calibrated in {time.perf_counter() - start:.1f} s: {here.name}")
     devices = {**{name: device_profile(name) for name in shipped()}, "this machine": here}
     for key in TABLES:

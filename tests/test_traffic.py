@@ -144,26 +144,52 @@ def fake_clock(durations):
 
 
 def test_calibrate_arithmetic_with_a_fake_clock():
-    # two runs each, the faster counts: matmul, add, tiny layer, then the seven families
-    durations = [0.5, 0.25, 0.125, 0.25, 2**-20, 2**-19] + [0.5, 0.5] * 7
-    d = archcalc.calibrate(timer=fake_clock(durations), repeats=2)
+    # three interleaved rounds of 27 timed calls (matmul, add, the 32 tiny layers through the
+    # executor's loop, 17 layers of the families, 7 of the costly kinds); each counts its median
+    # round: a burst (1 s each) and a lucky moment (2^-30 s each) around the true durations
+    true = [Fraction(1, 4), Fraction(1, 8), Fraction(1, 2**15)] + [Fraction(1, 2)] * 24
+    durations = [1] * 27 + true + [2**-30] * 27
+    d = archcalc.calibrate(timer=fake_clock(durations), repeats=3)
     peak = Fraction(512 * 1024 * 1024) / Fraction(1, 4)             # 2^31 MAC/s
     bandwidth = Fraction(3 * 2**22 * 4) / Fraction(1, 8)           # 3 arrays of 2^22 float32
-    overhead = Fraction(1, 2**20)
+    overhead = Fraction(1, 2**15) / 32                              # 2^-20 s a layer
     assert (d.peak_macs_per_s, d.bandwidth_bytes_per_s, d.overhead_s) == (peak, bandwidth, overhead)
     work = Fraction(1, 2) - overhead
-    compute = {  # MACs at batch 8 over the peak, against 0.5 s less the overhead
-        "dense": 8 * 56*56*64 * 3*3*64, "pointwise": 8 * 56*56*256 * 64,
-        "depthwise": 8 * 56*56*128 * 3*3, "grouped": 8 * 28*28*128 * 3*3*(128 // 32),
-        "matmul": 8 * 2048 * 1000}
+    compute = {  # MACs at batch 8 of each family's layers, their sum over the peak against
+        # their count x (0.5 s less the overhead)
+        "dense": [56*56*64 * 3*3*64, 14*14*256 * 3*3*256, 56*56*64 * 7*7*3],
+        "pointwise": [56*56*256 * 64, 28*28*128 * 512, 14*14*1024 * 256],
+        "depthwise": [56*56*128 * 3*3, 14*14*240 * 5*5, 28*28*192 * 7*7],
+        "grouped": [28*28*128 * 3*3*(128 // 32), 56*56*64 * 3*3*(64 // 8)],
+        # fc 2048 -> 1000; attention over 50 tokens of 384: 4 projections 50*384*384, QK^T and AV
+        "matmul": [2048 * 1000, 4 * 50*384*384 + 2 * 50*50*384]}
     for family, macs in compute.items():
-        assert d.efficiency[family] == Fraction(macs) / peak / work, family
-    # bytes at batch 8 over the bandwidth: maxpool 112 -> 56 (64 maps); add of two 56x56x256
-    assert d.efficiency["pool"] == Fraction(8 * (112*112*64 + 56*56*64) * 4) / bandwidth / work
-    assert d.efficiency["elementwise"] == Fraction(8 * 3 * 56*56*256 * 4) / bandwidth / work
-    assert set(d.efficiency) == set(compute) | {"pool", "elementwise"}
+        assert d.efficiency[family] == Fraction(8 * sum(macs)) / peak / (len(macs) * work), family
+    # bytes at batch 8 over the bandwidth: maxpool 112 -> 56 (64 maps) and a 7x7 average pool
+    # of 1,024 maps; an add of two 56x56x256 and a ReLU on 28x28x512
+    pool = 8 * 4 * ((112*112*64 + 56*56*64) + (7*7*1024 + 1024))
+    assert d.efficiency["pool"] == Fraction(pool) / bandwidth / (2 * work)
+    elementwise = 8 * 4 * (3 * 56*56*256 + 2 * 28*28*512)
+    assert d.efficiency["elementwise"] == Fraction(elementwise) / bandwidth / (2 * work)
+    kinds = ("gelu", "sigmoid", "swish", "hardswish", "tanh", "softmax", "layernorm")
+    for kind in kinds:  # one layer each on 14x14x512: read and written once, layernorm's 2 x 512 weights too
+        moved = 8 * 2 * 14*14*512 * 4 + (2 * 512 * 4 if kind == "layernorm" else 0)
+        assert d.efficiency[kind] == Fraction(moved) / bandwidth / work, kind
+    assert set(d.efficiency) == set(compute) | {"pool", "elementwise"} | set(kinds)
     again = loads_device(json.dumps(d.document()))
-    assert float(again.peak_macs_per_s) == float(peak)
+    assert float(again.peak_macs_per_s) == float(peak) and set(again.efficiency) == set(d.efficiency)
+
+
+def test_a_kinds_efficiency_comes_before_its_familys():
+    """GELU is element-wise: with 'gelu': 1/8 and 'elementwise': 1/2 its memory term is 8x, an
+    add's 2x (bytes / bandwidth / e)."""
+    net = archcalc.loads("network K {\n input x : (4, 4, 8)\n gelu g\n add s <- g, g\n}\n")
+    profile = {**PROFILE, "efficiency": {"gelu": 0.125, "elementwise": 0.5}}
+    rows = {r.name: r for r in archcalc.analyze(net, device=loads_device(json.dumps(profile))).rows}
+    ns = Fraction(1, 10**9)
+    # gelu reads and writes 4*4*8 float32 (512 bytes each); the add reads two, writes one
+    assert rows["g"].latency_s == 1000*ns + 1024 * 8 * ns
+    assert rows["s"].latency_s == 1000*ns + 1536 * 2 * ns
 
 
 def cli(capsys, *argv):
