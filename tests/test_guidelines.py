@@ -82,6 +82,13 @@ def test_order_names_rows_fastest_first_with_ties():
     assert bench().order([3.0, 1.0, 2.0, 1.0]) == "2=4<3<1"
 
 
+def test_agreement_counts_pairs_measurably_apart():
+    """Measured 100, 102, 110, 200: 100 and 102 are within 3% (not counted); of the other 5
+    pairs the estimate (1, 2, 2, 3) ties 2 and 3, so orders 4."""
+    assert bench().agreement([1, 2, 2, 3], [100, 102, 110, 200]) == (4, 5)
+    assert bench().agreement([1, 2, 3, 4], [100, 102, 110, 200]) == (5, 5)
+
+
 def test_committed_report_is_current():
     """reports/guidelines.md is what `python benchmarks/bench_guidelines.py --report` prints."""
     text = bench().report()

@@ -9,9 +9,13 @@ and computes M = n*MACs:
 
     compute = M / (P * e)      memory = D / B      (e on compute for the MAC families)
     compute = 0                memory = D / (B * e) (e on memory for pool and elementwise)
-    latency = t0 + max(compute, memory)
+    latency = t0 + max(compute, memory) + (1 - overlap) * min(compute, memory)
 
-`bound` names the larger of the three terms t0, compute and memory. Exact: every figure is a
+The overlap (0 to 1, 1 when a profile gives none: the pure roofline) is how far a layer's data
+movement hides behind its arithmetic: a GPU overlaps them; the NumPy executor moves a layer's
+data (padding, im2col, the output) and then multiplies, one after the other (overlap 0), so at
+equal MACs the layer that moves more is slower even when compute is the larger term (ShuffleNet
+v2's G1 and G2). `bound` names the largest of the terms t0, compute and memory. Exact: every figure is a
 Fraction (a profile's decimals read as written), so a test can write a latency out."""
 from __future__ import annotations
 
@@ -40,11 +44,12 @@ class Device:
     efficiency: dict = field(default_factory=dict)  # family -> Fraction
     source: str = ""
     dtype: str = "float32"
+    overlap: Fraction = Fraction(1)  # of data movement with arithmetic: 1 the pure roofline
 
     def document(self) -> dict:
         """The profile as JSON: numbers as floats."""
         return {"name": self.name, "source": self.source, "dtype": self.dtype,
-                **{k: float(getattr(self, k)) for k in RATES},
+                **{k: float(getattr(self, k)) for k in RATES}, "overlap": float(self.overlap),
                 "efficiency": {k: float(v) for k, v in self.efficiency.items()}}
 
 
@@ -71,9 +76,13 @@ def loads_device(text: str, where: str = "device profile") -> Device:
             raise SpecError(f"{where}: unknown family '{family}' in 'efficiency'", None,
                             ((hint,) if hint else ()) + (f"families: {', '.join(FAMILIES)}; "
                                                          "or a layer kind",))
+    overlap = positive(data.get("overlap", 1), "overlap", where, zero=True)
+    if overlap > 1:
+        raise SpecError(f"{where}: 'overlap' must be a number from 0 to 1, got {json.dumps(str(overlap))}")
     return Device(str(data.get("name", "")), **rates,
                   efficiency={k: positive(v, f"efficiency.{k}", where) for k, v in efficiency.items()},
-                  source=str(data.get("source", "")), dtype=str(data.get("dtype", "float32")))
+                  source=str(data.get("source", "")), dtype=str(data.get("dtype", "float32")),
+                  overlap=overlap)
 
 
 def positive(value, key: str, where: str, zero: bool = False) -> Fraction:
@@ -104,7 +113,7 @@ def terms(device: Device, family: str, macs: int, moved: int, kind: str = "") ->
 
 def layer_latency(device: Device, family: str, macs: int, moved: int, kind: str = "") -> tuple[Fraction, str]:
     compute, memory = terms(device, family, macs, moved, kind)
-    work = max(compute, memory)
+    work = max(compute, memory) + (1 - device.overlap) * min(compute, memory)
     bound = "overhead" if device.overhead_s > work else "compute" if compute >= memory else "memory"
     return device.overhead_s + work, bound
 

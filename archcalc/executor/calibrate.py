@@ -4,18 +4,19 @@ its own per-layer loop.
 Small fixed micro-benchmarks on fixed seeds, timed with `timer` (a parameter, so a test can
 inject a fake clock and check the arithmetic). Load on a shared machine comes in bursts, so the
 benchmarks run in `repeats` interleaved rounds (each round times every benchmark once) and each
-counts its median round: a burst slows one round of everything, not every run of one family,
-and the median neither keeps the burst nor a lucky quiet moment the networks will not see.
+counts its fastest round: a burst slows one round of everything, not every run of one family,
+and the fastest round is the machine at its quietest, as the fastest of a network's runs is.
 - peak MAC/s: one float32 matmul, (M x K) @ (K x N): M*K*N MACs / its time;
 - bandwidth: one float32 add of two arrays of E numbers into a third: 3*E*4 bytes / its time;
 - overhead: a chain of TINY_LAYERS ReLUs on 1 x 1 x 8 through the executor's per-layer loop
   (forward.execute, the loop a network runs in): its time / TINY_LAYERS;
+- overlap 0: the executor moves a layer's data and multiplies one after the other, so a
+  layer's time is overhead + compute + memory (analysis.latency);
 - per family, a few representative layers at batch BATCH (the shapes of the specs' common
-  layers): the efficiency that makes the roofline reproduce their summed time,
-  e = sum(roofline term at efficiency 1) / sum(time - overhead), on the term the family's
-  efficiency scales (analysis.latency.FAMILIES); a layer's time counts at least its larger
-  roofline term (a layer bound by the other term brings e down only that far); 1 when the
-  times are all overhead;
+  layers): the efficiency that makes that sum reproduce their summed time,
+  e = sum(term e scales, at e = 1) / sum(time - overhead - the other term), a layer's share
+  at least 0 (analysis.latency.FAMILIES: e scales compute for the MAC families, memory for
+  pool and elementwise); 1 when the times are all overhead and the other term;
 - likewise per kind, for the element-wise kinds whose arithmetic costs far more than their
   family's add or ReLU (GELU's erfc, the exponentials of sigmoid, swish, tanh, softmax, the
   statistics of layernorm): one layer each, an efficiency keyed by the kind."""
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -67,21 +69,16 @@ KIND_LAYERS = {kind: ((kind, [], {}, (14, 14, 512), 1),)
                for kind in ("gelu", "sigmoid", "swish", "hardswish", "tanh", "softmax", "layernorm")}
 
 
-def typical(works, timer, repeats: int) -> list[Fraction]:
-    """The median of `repeats` interleaved rounds of timed calls, for each of `works`, exactly
-    as the timer gave them (an even count: the mean of the middle two)."""
+def fastest(works, timer, repeats: int) -> list[Fraction]:
+    """The shortest of `repeats` interleaved rounds of timed calls, for each of `works`, exactly
+    as the timer gave them."""
     times = [[] for _ in works]
     for _ in range(repeats):
         for i, work in enumerate(works):
             start = timer()
             work()
             times[i].append(Fraction(timer()) - Fraction(start))
-    return [median(t) for t in times]
-
-
-def median(values: list[Fraction]) -> Fraction:
-    ordered, half = sorted(values), len(values) // 2
-    return ordered[half] if len(values) % 2 else (ordered[half - 1] + ordered[half]) / 2
+    return [min(t) for t in times]
 
 
 def layer(spec, batch: int, rng):
@@ -119,9 +116,9 @@ def efficiency(device: Device, layers, batch: int, times) -> Fraction:
     for (op, ins), seconds in zip(layers, times):
         family = op.family(ins)
         compute, memory = roofline(device, family, op, ins, batch)
-        ideal += compute if FAMILIES[family] == "compute" else memory
-        # a layer whose other term is the larger is bound by it: e only brings its term up to it
-        spent += max(seconds - device.overhead_s, compute, memory)
+        scaled, other = (compute, memory) if FAMILIES[family] == "compute" else (memory, compute)
+        ideal += scaled
+        spent += max(seconds - device.overhead_s - other, Fraction(0))
     return ideal / spent if ideal > 0 and spent > 0 else Fraction(1)
 
 
@@ -136,22 +133,23 @@ def calibrate(timer=time.perf_counter, repeats: int = 3, seed: int = 0) -> Devic
                   for key, specs in {**LAYERS, **KIND_LAYERS}.items()}
     calls = [lambda: np.matmul(a, b), lambda: np.add(x, y, out=z), tiny_chain()]
     calls += [call for found in benchmarks.values() for _, _, call in found]
-    times = typical(calls, timer, repeats)
+    times = fastest(calls, timer, repeats)
     peak = m * k * n / times[0]
     bandwidth = 3 * ADD_ELEMENTS * 4 / times[1]
     overhead = times[2] / TINY_LAYERS
     device = Device(f"this machine ({platform.machine()}, {platform.processor() or 'cpu'})",
-                    peak, bandwidth, overhead, {}, source=source(repeats), dtype="float32")
+                    peak, bandwidth, overhead, {}, source=source(repeats), dtype="float32",
+                    overlap=Fraction(0))
     found, at = {}, 3
     for key, made in benchmarks.items():
         found[key] = efficiency(device, [(op, ins) for op, ins, _ in made], BATCH, times[at:at + len(made)])
         at += len(made)
-    return Device(device.name, peak, bandwidth, overhead, found, device.source, "float32")
+    return replace(device, efficiency=found)
 
 
 def source(repeats: int) -> str:
     return (f"archcalc calibrate on {time.strftime('%Y-%m-%d')}: the executor's NumPy kernels, "
-            f"numpy {np.__version__}, median of {repeats} interleaved rounds of fixed "
+            f"numpy {np.__version__}, fastest of {repeats} interleaved rounds of fixed "
             f"micro-benchmarks (matmul {' x '.join(map(str, MATMUL))}, add of {ADD_ELEMENTS:,} "
             f"float32, {TINY_LAYERS} tiny layers through the executor's loop, "
             f"{sum(map(len, LAYERS.values()))} layers of the families and {len(KIND_LAYERS)} of "
