@@ -10,6 +10,7 @@ against measured (ranks with ties averaged, computed below with NumPy)."""
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -42,6 +43,13 @@ def spearman(a, b) -> float:
     return float((ra * rb).sum() / np.sqrt((ra * ra).sum() * (rb * rb).sum()))
 
 
+def blas_threads() -> str:
+    """The BLAS threads asked for: on a loaded machine two threads wait on each other in every
+    small matmul, so measure there with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1."""
+    asked = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    return f"BLAS threads {asked}" if asked else f"BLAS threads: default ({os.cpu_count()} cores)"
+
+
 def measure(net, batch: int, repeat: int) -> float:
     weights = archcalc.run(net, batch=batch).weights  # warm-up, and the weights reused
     return min(archcalc.run(net, batch=batch, weights=weights).seconds for _ in range(repeat))
@@ -56,7 +64,8 @@ def main() -> None:
     args = p.parse_args()
     start = time.perf_counter()
     device = device_profile(args.device) if args.device else archcalc.calibrate(repeats=5)
-    print(f"{platform.node() or 'machine'} ({platform.machine()}), {time.strftime('%Y-%m-%d')}; "
+    print(f"{platform.node() or 'machine'} ({platform.machine()}), {time.strftime('%Y-%m-%d')}, "
+          f"{blas_threads()}; "
           f"device: {device.name}: peak {float(device.peak_macs_per_s) / 1e9:.2f} GMAC/s, "
           f"{float(device.bandwidth_bytes_per_s) / 1e9:.2f} GB/s, overhead "
           f"{float(device.overhead_s) * 1e6:.1f} us, efficiency "

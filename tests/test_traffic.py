@@ -152,26 +152,68 @@ def fake_clock(durations):
 
 
 def test_calibrate_arithmetic_with_a_fake_clock():
-    # two runs each, the faster counts: matmul, add, tiny layer, then the seven families
-    durations = [0.5, 0.25, 0.125, 0.25, 2**-20, 2**-19] + [0.5, 0.5] * 7
-    d = archcalc.calibrate(timer=fake_clock(durations), repeats=2)
+    # three interleaved rounds of 27 timed calls (matmul, add, the 32 tiny layers through the
+    # executor's loop, 17 layers of the families, 7 of the costly kinds); each counts its fastest
+    # round: bursts (1 s each) in the first and last rounds, the durations meant in between,
+    # every call but the matmul slower (1 s) in the last round too
+    true = [Fraction(1, 4), Fraction(1, 8), Fraction(1, 2**15)] + [Fraction(1, 2)] * 24
+    durations = [1] * 27 + true + [Fraction(1, 4)] + [1] * 26
+    d = archcalc.calibrate(timer=fake_clock(durations), repeats=3)
     peak = Fraction(512 * 1024 * 1024) / Fraction(1, 4)             # 2^31 MAC/s
     bandwidth = Fraction(3 * 2**22 * 4) / Fraction(1, 8)           # 3 arrays of 2^22 float32
-    overhead = Fraction(1, 2**20)
+    overhead = Fraction(1, 2**15) / 32                              # 2^-20 s a layer
     assert (d.peak_macs_per_s, d.bandwidth_bytes_per_s, d.overhead_s) == (peak, bandwidth, overhead)
     work = Fraction(1, 2) - overhead
-    compute = {  # MACs at batch 8 over the peak, against 0.5 s less the overhead
-        "dense": 8 * 56*56*64 * 3*3*64, "pointwise": 8 * 56*56*256 * 64,
-        "depthwise": 8 * 56*56*128 * 3*3, "grouped": 8 * 28*28*128 * 3*3*(128 // 32),
-        "matmul": 8 * 2048 * 1000}
-    for family, macs in compute.items():
-        assert d.efficiency[family] == Fraction(macs) / peak / work, family
-    # bytes at batch 8 over the bandwidth: maxpool 112 -> 56 (64 maps); add of two 56x56x256
-    assert d.efficiency["pool"] == Fraction(8 * (112*112*64 + 56*56*64) * 4) / bandwidth / work
-    assert d.efficiency["elementwise"] == Fraction(8 * 3 * 56*56*256 * 4) / bandwidth / work
-    assert set(d.efficiency) == set(compute) | {"pool", "elementwise"}
+    # each family's layers: (MACs, input + output numbers, weight numbers) an image, batch 8;
+    # e = their MACs over the peak / their 0.5 s less the overhead less their memory term
+    # (overlap 0: the executor moves, then multiplies)
+    layers = {
+        "dense": [(56*56*64 * 3*3*64, 2 * 56*56*64, 3*3*64*64 + 64),
+                  (14*14*256 * 3*3*256, 2 * 14*14*256, 3*3*256*256 + 256),
+                  (56*56*64 * 7*7*3, 112*112*3 + 56*56*64, 7*7*3*64 + 64)],
+        "pointwise": [(56*56*256 * 64, 56*56*(64 + 256), 64*256 + 256),
+                      (28*28*128 * 512, 28*28*(512 + 128), 512*128 + 128),
+                      (14*14*1024 * 256, 14*14*(256 + 1024), 256*1024 + 1024)],
+        "depthwise": [(56*56*128 * 3*3, 2 * 56*56*128, 3*3*128 + 128),
+                      (14*14*240 * 5*5, 28*28*240 + 14*14*240, 5*5*240 + 240),
+                      (28*28*192 * 7*7, 2 * 28*28*192, 7*7*192 + 192)],
+        "grouped": [(28*28*128 * 3*3*(128 // 32), 2 * 28*28*128, 3*3*4*128 + 128),
+                    (56*56*64 * 3*3*(64 // 8), 2 * 56*56*64, 3*3*8*64 + 64)],
+        # fc 2048 -> 1000; attention over 50 tokens of 384: 4 projections 50*384*384, QK^T and
+        # AV, weights 4 d^2 + 4 d
+        "matmul": [(2048 * 1000, 2048 + 1000, 2048*1000 + 1000),
+                   (4 * 50*384*384 + 2 * 50*50*384, 2 * 50*384, 4*384*384 + 4*384)]}
+    for family, found in layers.items():
+        ideal = sum(Fraction(8 * macs) / peak for macs, _, _ in found)
+        spent = sum(work - Fraction(8 * 4 * data + 4 * w) / bandwidth for _, data, w in found)
+        assert d.efficiency[family] == ideal / spent, family
+    assert d.overlap == 0
+    # bytes at batch 8 over the bandwidth: maxpool 112 -> 56 (64 maps) and a 7x7 average pool
+    # of 1,024 maps; an add of two 56x56x256 and a ReLU on 28x28x512
+    pool = 8 * 4 * ((112*112*64 + 56*56*64) + (7*7*1024 + 1024))
+    assert d.efficiency["pool"] == Fraction(pool) / bandwidth / (2 * work)
+    elementwise = 8 * 4 * (3 * 56*56*256 + 2 * 28*28*512)
+    assert d.efficiency["elementwise"] == Fraction(elementwise) / bandwidth / (2 * work)
+    kinds = ("gelu", "sigmoid", "swish", "hardswish", "tanh", "softmax", "layernorm")
+    for kind in kinds:  # one layer each on 14x14x512: read and written once, layernorm's 2 x 512 weights too
+        moved = 8 * 2 * 14*14*512 * 4 + (2 * 512 * 4 if kind == "layernorm" else 0)
+        assert d.efficiency[kind] == Fraction(moved) / bandwidth / work, kind
+    assert set(d.efficiency) == set(layers) | {"pool", "elementwise"} | set(kinds)
     again = loads_device(json.dumps(d.document()))
-    assert float(again.peak_macs_per_s) == float(peak)
+    assert float(again.peak_macs_per_s) == float(peak) and set(again.efficiency) == set(d.efficiency)
+    assert again.overlap == 0
+
+
+def test_a_kinds_efficiency_comes_before_its_familys():
+    """GELU is element-wise: with 'gelu': 1/8 and 'elementwise': 1/2 its memory term is 8x, an
+    add's 2x (bytes / bandwidth / e)."""
+    net = archcalc.loads("network K {\n input x : (4, 4, 8)\n gelu g\n add s <- g, g\n}\n")
+    profile = {**PROFILE, "efficiency": {"gelu": 0.125, "elementwise": 0.5}}
+    rows = {r.name: r for r in archcalc.analyze(net, device=loads_device(json.dumps(profile))).rows}
+    ns = Fraction(1, 10**9)
+    # gelu reads and writes 4*4*8 float32 (512 bytes each); the add reads two, writes one
+    assert rows["g"].latency_s == 1000*ns + 1024 * 8 * ns
+    assert rows["s"].latency_s == 1000*ns + 1536 * 2 * ns
 
 
 def cli(capsys, *argv):
@@ -223,3 +265,14 @@ def test_formula_prints_the_traffic(capsys):
     one, two = (archcalc.analyze(ROOT / "specs" / "inception_bottleneck.arch", at={"b": b})
                 .totals["traffic_bytes"] for b in (1, 2))
     assert status == 0 and f"traffic bytes    = {two - one}*b + {2 * one - two}" in out
+
+
+def test_overlap_adds_part_of_the_smaller_term():
+    """conv c of NET at batch 1: 8*8*4 outputs x 27 MACs = 6,912 ns at 1e9 MAC/s; it moves
+    768 + 448 + 1,024 = 2,240 bytes, 2,240 ns at 1e9 B/s; overlap 1/4 leaves 3/4 of those."""
+    device = loads_device(json.dumps({**PROFILE, "overlap": 0.25}))
+    ns = Fraction(1, 10**9)
+    assert analysis(device=device).row("c").latency_s == 1000*ns + 6912*ns + Fraction(3, 4) * 2240*ns
+    assert analysis(device=loads_device(json.dumps(PROFILE))).row("c").latency_s == 1000*ns + 6912*ns
+    with pytest.raises(SpecError, match="'overlap' must be a number from 0 to 1, got \"3/2\""):
+        loads_device(json.dumps({**PROFILE, "overlap": 1.5}))

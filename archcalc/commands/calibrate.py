@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="measure a device profile of this machine (JSON)")
     p.add_argument("--out", metavar="FILE.json", help="write the profile here (default: print it)")
     p.add_argument("--repeats", type=repeat_count, default=3, metavar="K",
-                   help="runs of each micro-benchmark; the fastest counts (default 3)")
+                   help="interleaved rounds of the micro-benchmarks; each counts its fastest (default 3)")
     p.set_defaults(main=main)
 
 

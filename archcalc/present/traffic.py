@@ -74,8 +74,10 @@ def legend(a: Analysis, traffic: bool) -> tuple[str, ...]:
         out += (f"latency: roofline on '{d.name}' ({d.source or 'no source given'}): per layer "
                 f"overhead {seconds_text(d.overhead_s)} + max(n*MACs / (peak "
                 f"{float(d.peak_macs_per_s):.3g} MAC/s x efficiency), (n*(read + written "
-                f"activations) + weights) / {float(d.bandwidth_bytes_per_s):.3g} B/s), "
-                f"n = {a.batch:,} images; bound names the largest term",)
+                f"activations) + weights) / {float(d.bandwidth_bytes_per_s):.3g} B/s)"
+                + (f" + {float(1 - d.overlap):.3g} x the smaller of the two (overlap "
+                   f"{float(d.overlap):.3g})" if d.overlap != 1 else "")
+                + f", n = {a.batch:,} images; bound names the largest term",)
     return out
 
 
