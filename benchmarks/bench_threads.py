@@ -50,16 +50,19 @@ def one_and_all(fn, cores, rounds=3) -> tuple:
 
 def main() -> None:
     blas = ThreadpoolController().select(user_api="blas")
-    cores = blas.info()[0]["num_threads"]
-    print(f"{os.uname().nodename}, load {os.getloadavg()[0]:.2f}: {blas.info()[0]['internal_api']} "
-          f"{blas.info()[0]['version']}, {cores} threads")
-    print(f"\n{'M':>6}{'K':>6}{'N':>6}{'M*K*N':>15}{'1 thread us':>13}{f'{cores} threads us':>14}{'ratio':>7}")
+    info = blas.info()[0]
+    cores = info["num_threads"]
+    print(f"{os.uname().nodename}, load {os.getloadavg()[0]:.2f}: {info['internal_api']} "
+          f"{info['version']}, {cores} threads")
+    print(f"\n{'M':>6}{'K':>6}{'N':>6}{'M*K*N':>15}{'1 thread us':>13}"
+          f"{f'{cores} threads us':>14}{'ratio':>7}")
     rng = np.random.default_rng(0)
     for M, K, N in SIZES:
         a, b = rng.random((M, K), dtype=np.float32), rng.random((K, N), dtype=np.float32)
         c = np.empty((M, N), np.float32)
         one, all_ = one_and_all(lambda: fastest(lambda: np.matmul(a, b, out=c)), cores)
-        print(f"{M:>6}{K:>6}{N:>6}{M * K * N:>15,}{one * 1e6:>13.1f}{all_ * 1e6:>14.1f}{all_ / one:>7.2f}")
+        print(f"{M:>6}{K:>6}{N:>6}{M * K * N:>15,}{one * 1e6:>13.1f}{all_ * 1e6:>14.1f}"
+              f"{all_ / one:>7.2f}")
     lib = blas.lib_controllers[0]
     t = time.perf_counter()
     for i in range(2000):
@@ -75,8 +78,9 @@ def main() -> None:
     for name, at in NETWORKS:
         net = archcalc.load(SPECS / f"{name}.arch")
         x = archcalc.run(net, batch=8, at=at)
-        one, all_ = one_and_all(lambda: archcalc.run(net, batch=8, at=at, weights=x.weights).seconds,
-                                cores, rounds=5)
+        def forward():
+            return archcalc.run(net, batch=8, at=at, weights=x.weights).seconds
+        one, all_ = one_and_all(forward, cores, rounds=5)
         label = f"{name}{' at 112 x 112' if at else ''}"
         print(f"{label:<32}{one * 1e3:>12.2f}{all_ * 1e3:>15.2f}{all_ / one:>7.2f}")
 
