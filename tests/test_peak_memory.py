@@ -25,6 +25,7 @@ from test_hostile_files import HAVE_ONNX, forged_npz, npy_header
 
 GIB, MIB = 2**30, 2**20
 CORE, DRAWING, ONNX = (), ("matplotlib.pyplot",), ("onnx",)  # modules loaded before the command
+IMAGES = DRAWING + ("PIL.Image", "PIL.PngImagePlugin")  # augment reads image files too
 
 # Loads the modules, then runs the command as `archcalc` does (python -m archcalc).
 CHILD = ("import importlib, sys\n"
@@ -68,10 +69,11 @@ def baseline(tmp_path_factory):
     peaks = {}
 
     def peak(preload) -> int:
-        if preload not in peaks:
-            status, _, err, peaks[preload] = measured(["analyze", str(SPECS / "lenet5.arch")], preload,
-                                                      tmp_path_factory.mktemp("baseline"))
-            assert (status, err) == (0, "")
+        if preload not in peaks:  # the largest of three: the same imports vary by a MiB or two
+            runs = [measured(["analyze", str(SPECS / "lenet5.arch")], preload,
+                             tmp_path_factory.mktemp("baseline")) for _ in range(3)]
+            assert all((status, err) == (0, "") for status, _, err, _ in runs)
+            peaks[preload] = max(run[3] for run in runs)
         return peaks[preload] + OWN_WORK
     return peak
 
@@ -179,14 +181,14 @@ def import_constant_of_shape(d):
 
 
 def augment_huge_size(d):
-    return (["augment", "--size", "100000", "--out", "grid.png"], DRAWING, 0,
+    return (["augment", "--size", "100000", "--out", "grid.png"], IMAGES, 0,
             "archcalc augment: error: argument --size: expected a side from 8 to 2,048 pixels, "
             "got '100000'\n")
 
 
 def augment_huge_image(d):
     (d / "big.png").write_bytes(png_header(10_000, 6_000))  # under Pillow's own bomb bound
-    return (["augment", "big.png", "--out", "grid.png"], DRAWING, 0,
+    return (["augment", "big.png", "--out", "grid.png"], IMAGES, 0,
             "error: cannot read image 'big.png': 10,000 x 6,000 pixels, over the limit of "
             "50,000,000\n")
 
