@@ -117,14 +117,5 @@ learning_rate = real_number(0, 10, "a learning rate above 0 and at most 10", low
 momentum_value = real_number(0, 1, "a momentum from 0 to below 1", high_open=True)
 decay_value = real_number(0, 1, "a weight decay from 0 to 1")
 fraction_value = real_number(0, 1, "a fraction above 0 and below 1", low_open=True, high_open=True)
-
-
-def gibibytes(text: str) -> float:
-    """An argparse type: a memory limit in GiB, a positive finite number (not nan, not inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (0 < value < math.inf):  # written so that nan, false in every comparison, is refused
-        raise argparse.ArgumentTypeError(f"expected a positive number of GiB, got '{text}'")
-    return value
+# a memory limit in GiB: positive and finite (nan and inf refused)
+gibibytes = real_number(0, math.inf, "a positive number of GiB", low_open=True, high_open=True)

@@ -47,7 +47,7 @@ def add_parser(sub) -> None:
 
 def main(args) -> int:
     net = load(args.spec)
-    x = read_array(args.input, int(args.max_memory * 2**30)) if args.input else None
+    x = read_array(args.input, memory_limit(args)) if args.input else None
     model = net.layout  # an ONNX model: its weights, arrays in its layout (NCHW)
     weights = args.weights  # args keeps what the user gave: --ensemble K refuses --weights
     if model is not None:
