@@ -9,7 +9,7 @@ import sympy
 
 from .. import kinds
 from ..errors import SpecError, did_you_mean
-from ..sizes import MAX_DIGITS, decimal, expr, floor_div, norm, show, too_large
+from ..sizes import MAX_DIGITS, decimal, digits, expr, floor_div, norm, show, too_large
 from .syntax import BinOp, ListValue, Name, Num, TupleValue
 
 MAX_EXPR_NODES = 200   # a symbolic argument (after block arguments are substituted)
@@ -90,9 +90,7 @@ def checked(value, node):
     """Sizes stay below 10^MAX_DIGITS, and a symbolic one small, so that every count made from
     them is exact and quick (block arguments could otherwise double an expression per level)."""
     if too_large(value):
-        digits = len(str(max(abs(value.numerator), value.denominator))) \
-            if isinstance(value, Fraction) else len(str(abs(value)))
-        raise SpecError(f"value too large: {digits} digits; sizes have at most {MAX_DIGITS}",
+        raise SpecError(f"value too large: {digits(value)} digits; sizes have at most {MAX_DIGITS}",
                         node.span)
     if isinstance(value, sympy.Basic):
         todo, seen = [value], 0
