@@ -7,7 +7,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import winograd
-from .tiling import band_bytes, end_tiles, finish, out_hw, tile_rows, tiles, window_count  # noqa: F401 (window_count: its users import it here)
+from .tiling import band_bytes, end_tiles, fill_slab, finish, out_hw, tile_rows, tiles, window_count  # noqa: F401 (window_count: its users import it here)
 
 
 
@@ -128,12 +128,7 @@ def slab(x, op, ow, tile, ctx):
         return x[n0:n1, top:bottom]
     xp = ctx.workspace((n1 - n0, bottom - top, p + W + right, C), "pad")
     a, b = max(top, 0) - top, min(bottom, H) - top       # the real rows, within the slab
-    xp[:, :a] = 0
-    xp[:, b:] = 0
-    xp[:, a:b, :p] = 0
-    xp[:, a:b, p + W:] = 0
-    xp[:, a:b, p:p + W] = x[n0:n1, a + top:b + top]
-    return xp
+    return fill_slab(xp, x, n0, n1, a, b, top, p)
 
 
 def filters(op, W, C):
