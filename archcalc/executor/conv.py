@@ -7,7 +7,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import winograd
-from .tiling import band_bytes, end_tiles, finish, out_hw, tile_rows, tiles, window_count  # noqa: F401 (window_count: its users import it here)
+from .tiling import band_bytes, end_tiles, fill_slab, finish, out_hw, tile_rows, tiles, window_count  # noqa: F401 (window_count: its users import it here)
 
 
 
@@ -128,12 +128,7 @@ def slab(x, op, ow, tile, ctx):
         return x[n0:n1, top:bottom]
     xp = ctx.workspace((n1 - n0, bottom - top, p + W + right, C), "pad")
     a, b = max(top, 0) - top, min(bottom, H) - top       # the real rows, within the slab
-    xp[:, :a] = 0
-    xp[:, b:] = 0
-    xp[:, a:b, :p] = 0
-    xp[:, a:b, p + W:] = 0
-    xp[:, a:b, p:p + W] = x[n0:n1, a + top:b + top]
-    return xp
+    return fill_slab(xp, x, n0, n1, a, b, top, p)
 
 
 def filters(op, W, C):
@@ -253,7 +248,10 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
     if how == "winograd":
         return winograd.workspace(op, x_shape, itemsize, tile_bytes)
     if how in ("depthwise", "grouped"):
-        return banded_workspace(op, x_shape, oh, ow, itemsize, tile_bytes, how)
+        # a band of depthwise outputs is its slab's only use; a grouped one copies its patches
+        per_row, patch = (ow * op.c, 0) if how == "depthwise" else (ow * op.f * op.f * C,) * 2
+        bands = end_tiles(N, oh, per_row * itemsize, band_bytes(tile_bytes))
+        return banded_workspace(op, x_shape, ow, bands, patch)
     if how == "pointwise":
         rows, cols = len(range(0, H, s)), len(range(0, W, s))
         if s == 1:
@@ -262,36 +260,33 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
         return {"gather": max((n1 - n0) * (i1 - i0) * cols * C for n0, n1, i0, i1 in bands)}
     # the input maps of the widest filter set: all, one group's, or a table row's
     widest = max(len(r) for r in op.table) if op.table is not None else C // op.groups
+    patch = ow * op.f * op.f * widest
+    return banded_workspace(op, x_shape, ow, end_tiles(N, oh, patch * itemsize, tile_bytes), patch)
+
+
+def banded_workspace(op, x_shape, ow, bands, patch) -> dict:
+    """The slab of each band, and its patches, `patch` elements an output row (0: none)."""
     sizes = {"pad": 0, "cols": 0}
-    for tile in end_tiles(N, oh, ow * op.f * op.f * widest * itemsize, tile_bytes):
+    for tile in bands:
         n0, n1, i0, i1 = tile
         sizes["pad"] = max(sizes["pad"], slab_size(op, x_shape, ow, tile))
-        sizes["cols"] = max(sizes["cols"], (n1 - n0) * (i1 - i0) * ow * op.f * op.f * widest)
+        sizes["cols"] = max(sizes["cols"], (n1 - n0) * (i1 - i0) * patch)
     return {k: v for k, v in sizes.items() if v}
-
-
-def banded_workspace(op, x_shape, oh, ow, itemsize, tile_bytes, how) -> dict:
-    """The slab of each band, and for a grouped conv its patches (f*f*n_C a position)."""
-    N, _, _, C = x_shape
-    per_row = ow * op.c if how == "depthwise" else ow * op.f * op.f * C
-    sizes = {"pad": 0, "cols": 0}
-    for tile in end_tiles(N, oh, per_row * itemsize, band_bytes(tile_bytes)):
-        n0, n1, i0, i1 = tile
-        sizes["pad"] = max(sizes["pad"], slab_size(op, x_shape, ow, tile))
-        if how == "grouped":
-            sizes["cols"] = max(sizes["cols"], (n1 - n0) * (i1 - i0) * ow * op.f * op.f * C)
-    return {k: v for k, v in sizes.items() if v}
-
 
 
 def slab_size(op, x_shape, ow, tile) -> int:
     """Elements of the slab `slab` builds for a tile; 0 where it returns a view."""
-    n0, n1, _, _ = tile
     _, H, W, C = x_shape
     top, bottom, right = slab_bounds(op, H, W, ow, tile)
-    if slab_is_view(op, H, top, bottom, right):
-        return 0
-    return (n1 - n0) * (bottom - top) * (op.pad() + W + right) * C
+    return 0 if slab_is_view(op, H, top, bottom, right) else slab_elements(op, x_shape, ow, tile, C)
+
+
+def slab_elements(op, x_shape, ow, tile, channels) -> int:
+    """Elements of a tile's slab (padded, or the input's rows themselves) over `channels` maps."""
+    n0, n1, _, _ = tile
+    _, H, W, _ = x_shape
+    top, bottom, right = slab_bounds(op, H, W, ow, tile)
+    return (n1 - n0) * (bottom - top) * (op.pad() + W + right) * channels
 
 
 def slab_bounds(op, H, W, ow, tile) -> tuple[int, int, int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import winograd
-from .conv import end_tiles, method, out_hw, slab_bounds, window_count
+from .conv import end_tiles, method, out_hw, slab_elements, window_count
 
 INDEX = 8  # bytes of an int64 or float64 index or weight array
 
@@ -37,14 +37,6 @@ def conv(op, x_shape, itemsize, tile_bytes) -> int:
     tiles = end_tiles(N, oh, ow * op.f * op.f * widest * itemsize, tile_bytes)
     gathered = max(slab_elements(op, x_shape, ow, tile, widest) for tile in tiles)
     return (filters + gathered) * itemsize
-
-
-def slab_elements(op, x_shape, ow, tile, channels) -> int:
-    """Elements of a tile's slab (padded, or the input's rows themselves) over `channels` maps."""
-    n0, n1, _, _ = tile
-    _, H, W, _ = x_shape
-    top, bottom, right = slab_bounds(op, H, W, ow, tile)
-    return (n1 - n0) * (bottom - top) * (op.pad() + W + right) * channels
 
 
 def conv_hw(op, x_shape, itemsize, tile_bytes) -> int:

@@ -32,6 +32,18 @@ def finish(block, op, w, ctx):
         np.maximum(block, 0, out=block)
     return block
 
+def fill_slab(slab, x, n0, n1, a, b, top, p):
+    """Copy x's images n0..n1 into slab rows [a, b) (input row top + a on), p columns in,
+    and zero every border around them: the padded slab a tile of outputs reads."""
+    W = x.shape[2]
+    slab[:, :a] = 0
+    slab[:, b:] = 0
+    slab[:, a:b, :p] = 0
+    slab[:, a:b, p + W:] = 0
+    slab[:, a:b, p:p + W] = x[n0:n1, a + top:b + top]
+    return slab
+
+
 def tiles(N, oh, row_bytes, budget):
     """(n0, n1, i0, i1): whole images, or row bands of one image, whose im2col block stays
     within `budget` bytes; either way the block's outputs are contiguous rows of y."""

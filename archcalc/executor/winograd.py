@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .tiling import end_tiles, finish, out_hw, tiles
+from .tiling import end_tiles, fill_slab, finish, out_hw, tiles
 
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
@@ -66,17 +66,13 @@ def input_tiles(x, p, tile, tw, ctx):
     """B^T d B for every 4x4 input tile of a band (tiles overlap by 2), zero where the tile
     reads padding: (16, tiles, n_C) in the workspace."""
     n0, n1, t0, t1 = tile
-    _, H, W_in, C = x.shape
+    _, H, _, C = x.shape
     rows, cols = 2 * (t1 - t0) + 2, 2 * tw + 2
     d = ctx.workspace((n1 - n0, rows, cols, C), "pad")
     top = 2 * t0 - p
     a = min(rows, max(0, -top))                          # the real rows [a, b), within the slab
     b = max(a, min(rows, H - top))
-    d[:, :a] = 0
-    d[:, b:] = 0
-    d[:, a:b, :p] = 0
-    d[:, a:b, p + W_in:] = 0
-    d[:, a:b, p:p + W_in] = x[n0:n1, a + top:b + top]
+    fill_slab(d, x, n0, n1, a, b, top, p)
     sN, sH, sW, sC = d.strides
     D = as_strided(d, (4, 4, n1 - n0, t1 - t0, tw, C), (sH, sW, sN, 2 * sH, 2 * sW, sC), writeable=False)
     rows_t = ctx.workspace((4, 4, n1 - n0, t1 - t0, tw, C), "cols")  # im2col's slot
