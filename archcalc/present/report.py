@@ -22,7 +22,7 @@ from ..errors import SpecError
 from ..sizes import is_int
 from . import plots
 from .html import index_page, report_page
-from .report_text import index_markdown, markdown
+from .report_text import folder, index_markdown, markdown
 from .views import detail_view, overview
 
 INDEX = ("scatter.png", "index.md", "index.html")  # written beside the folders, in this order
@@ -115,7 +115,7 @@ def write_index(written: list[Written], out: Path) -> None:
 
 def folder_name(file) -> str:
     """The report folder of a spec: its file name without the suffix, if that is a plain name."""
-    name = Path(file).stem
+    name = folder(file)
     why = unfit_folder(name)
     if why:
         raise SpecError(f"cannot report '{file}': its report folder would be named '{name}', {why}",

@@ -23,6 +23,12 @@ def mb(x) -> str:
     return f"{x / 1e6:,.2f} MB" if is_int(x) else str(x)
 
 
+def folder(file) -> str:
+    """A spec's report folder, as the index links it: the file's name without its suffix
+    (report.folder_name refuses a file whose folder that cannot be)."""
+    return Path(file).stem
+
+
 def percent(part, whole) -> str:
     return f"{100 * part / whole:.1f}%" if is_int(part) and is_int(whole) and whole else "-"
 
@@ -154,7 +160,7 @@ def index_cells(a: Analysis) -> tuple[str, ...]:
 
 def index_markdown(analyses: list[Analysis]) -> str:
     """index.md: one row per network, linking its report; the scatter figure below."""
-    rows = [(f"[{a.network}]({Path(a.file).stem}/report.md)", f"`{a.file}`", *index_cells(a)[2:])
+    rows = [(f"[{a.network}]({folder(a.file)}/report.md)", f"`{a.file}`", *index_cells(a)[2:])
             for a in analyses]
     table = tabulate(rows, INDEX_COLUMNS, tablefmt="github", disable_numparse=True,
                      colalign=("left", "left") + ("right",) * 5)

@@ -8,13 +8,11 @@ names (`layer1.b0.conv1` sits in `layer1.b0`, in `layer1`); a large network with
 names is cut into runs of consecutive layers, so folding still keeps the drawing small."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from ...analysis.analyzer import Analysis, Row
 from ...analysis.bundle import Bundle
 from ...sizes import is_int, show, total
 from .. import plots, tables
-from ..report_text import COST_LEGEND, index_cells, symbols_text, totals_rows
+from ..report_text import COST_LEGEND, folder, index_cells, symbols_text, totals_rows
 
 EXACT = 2**53  # JavaScript's numbers are exact below this
 RUN = 40       # top-level entries per run when a large network has too many of them
@@ -97,7 +95,7 @@ def index_data(analyses: list[Analysis]) -> dict:
     for a in analyses:
         cells = index_cells(a)
         networks.append({"name": a.network, "file": a.file,
-                         "href": f"{Path(a.file).stem}/report.html",
+                         "href": f"{folder(a.file)}/report.html",
                          "params": number(a.totals["params"]), "macs": number(a.totals["macs"]),
                          "depth": int(cells[4]), "peak": cells[5], "weights": cells[6]})
     return {"page": "index", "networks": networks, "conventions": list(tables.LEGEND)}
