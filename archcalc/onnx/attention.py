@@ -7,22 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from .common import need_map
+from .exporter import referred
 
 
 def constant(ex, out, **value):
     return ex.h.make_node("Constant", [], [out], **value)
-
-
-def referred(ex, out, attribute, kind):
-    """A Constant whose value is the function's attribute `attribute`."""
-    node = ex.h.make_node("Constant", [], [out])
-    kinds = ex.onnx.AttributeProto
-    a = kinds()
-    a.ref_attr_name = attribute
-    a.name, a.type = {"ints": ("value_ints", kinds.INTS), "int": ("value_int", kinds.INT),
-                      "float": ("value_float", kinds.FLOAT)}[kind]
-    node.attribute.append(a)
-    return node
 
 
 def attention_body(ex, seq, y):

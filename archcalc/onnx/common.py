@@ -159,6 +159,16 @@ def attr_or_input(ctx, node, a, name, position, default=None):
     return default
 
 
+def slice_args(ctx, node):
+    """Slice's starts and ends (flat), axes and steps (flat, or None where not given)."""
+    a = ctx.attrs(node)
+    starts, ends, axes, steps = (attr_or_input(ctx, node, a, name, i)
+                                 for i, name in enumerate(("starts", "ends", "axes", "steps"), 1))
+    def flat(v):
+        return np.asarray(v).reshape(-1)
+    return flat(starts), flat(ends), None if axes is None else flat(axes), None if steps is None else flat(steps)
+
+
 def axes_of(ctx, node, a, rank, position=1):
     axes = attr_or_input(ctx, node, a, "axes", position)
     if axes is None:

@@ -32,7 +32,7 @@ from ..errors import SpecError
 from ..sizes import is_int, show, symbol
 from .attention import ex_attention, ex_token, ex_tokens
 from .common import need_onnx
-from .exporter import Exporter
+from .exporter import Exporter, ref, referred
 from .normalisation import ex_gelu, ex_layernorm, ex_scale
 from .reshapes import ex_crop
 from .radix import ex_radix_softmax, ex_split_sum
@@ -135,14 +135,6 @@ def ex_table_conv(ex, layer, op, row, w, x):
                    table_rows=[len(maps) for maps in op.table], bias=int(bool(op.bias))), 4
 
 
-def ref(ex, name, kind):
-    a = ex.onnx.AttributeProto()
-    a.name, a.ref_attr_name = name, name
-    a.type = {"ints": ex.onnx.AttributeProto.INTS, "int": ex.onnx.AttributeProto.INT,
-              "float": ex.onnx.AttributeProto.FLOAT}[kind]
-    return a
-
-
 def ex_conv_hw(ex, layer, op, row, w):
     inputs = [ex.source(0, 4), ex.init("W", w["W"].transpose(3, 2, 0, 1))]
     if op.bias:
@@ -162,15 +154,12 @@ def ex_pool(ex, layer, op, row, w):
 def ex_subsample(ex, layer, op, row, w):
     attrs = ("kernel_shape", "strides", "pads", "ceil_mode")
     body = [ex.h.make_node("AveragePool", ["x"], ["mean"], count_include_pad=1),
-            ex.h.make_node("Constant", [], ["area"]),
+            referred(ex, "area", "area", "float"),
             ex.h.make_node("Mul", ["mean", "area"], ["sum"]),
             ex.h.make_node("Mul", ["sum", "coeff"], ["scaled"]),
             ex.h.make_node("Add", ["scaled", "b"], ["y"])]
     for a in attrs:
         body[0].attribute.append(ref(ex, a, "int" if a == "ceil_mode" else "ints"))
-    area = ref(ex, "area", "float")
-    area.name = "value_float"
-    body[1].attribute.append(area)
     ex.function("Subsample", ["x", "coeff", "b"], ["y"], body, attrs + ("area",))
     n_C = len(w["coeff"])
     return ex.node("Subsample", [ex.source(0, 4), ex.init("coeff", w["coeff"].reshape(n_C, 1, 1)),

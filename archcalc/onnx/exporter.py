@@ -36,6 +36,23 @@ def refuse_large_model(expected: dict) -> None:
                         (f"the largest layer, '{largest}', holds {sizes[largest]:,} bytes",))
 
 
+def ref(ex, name, kind, attribute=None):
+    """An attribute `attribute` (by default `name`) of a function's node that takes the value
+    of the function's attribute `name`."""
+    kinds = ex.onnx.AttributeProto
+    a = kinds()
+    a.name, a.ref_attr_name = attribute or name, name
+    a.type = {"ints": kinds.INTS, "int": kinds.INT, "float": kinds.FLOAT}[kind]
+    return a
+
+
+def referred(ex, out, attribute, kind):
+    """A Constant whose value is the function's attribute `attribute`."""
+    node = ex.h.make_node("Constant", [], [out])
+    node.attribute.append(ref(ex, attribute, kind, "value_" + kind))
+    return node
+
+
 class Exporter:
     def __init__(self, onnx, net, analysis, subs, fold_bn=False):
         graph = net.graph

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from .common import Dynamic, Unsupported, attr_or_input, axes_of, same
+from .common import Dynamic, Unsupported, attr_or_input, axes_of, same, slice_args
 from ..sizes import floor_div, is_int, product, ratio, show
 
 INT64_MAX = 2**63 - 1
@@ -116,15 +116,10 @@ def fold_concat(ctx, node):
 
 
 def fold_slice(ctx, node):
-    a = ctx.attrs(node)
     data = ins(ctx, node)[0]
-    starts = attr_or_input(ctx, node, a, "starts", 1)
-    ends = attr_or_input(ctx, node, a, "ends", 2)
-    axes = attr_or_input(ctx, node, a, "axes", 3)
-    steps = attr_or_input(ctx, node, a, "steps", 4)
-    starts, ends = np.asarray(starts).reshape(-1), np.asarray(ends).reshape(-1)
-    axes = range(len(starts)) if axes is None else np.asarray(axes).reshape(-1)
-    steps = [1] * len(starts) if steps is None else np.asarray(steps).reshape(-1)
+    starts, ends, axes, steps = slice_args(ctx, node)
+    axes = range(len(starts)) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
     index = [slice(None)] * data.ndim
     for s, e, axis, step in zip(starts, ends, axes, steps):
         index[int(axis)] = slice(int(s), int(e) if abs(int(e)) < INT64_MAX // 2 else None, int(step))

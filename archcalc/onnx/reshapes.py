@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import channels_last
-from .common import Tensor, Unsupported, attr_or_input, axes_of, chw_order, need_map, same
+from .common import Tensor, Unsupported, attr_or_input, axes_of, chw_order, need_map, same, slice_args
 from .fold import fold_inputs, resolve
 from ..errors import SpecError
 from .normalisation import reader
@@ -192,15 +192,11 @@ def split(ctx, node):
 
 
 def slice_(ctx, node):
-    a = ctx.attrs(node)
     x = ctx.tensor(node.input[0])
-    starts = attr_or_input(ctx, node, a, "starts", 1)
-    ends = attr_or_input(ctx, node, a, "ends", 2)
-    axes = attr_or_input(ctx, node, a, "axes", 3)
-    steps = attr_or_input(ctx, node, a, "steps", 4)
-    starts, ends = list(np.asarray(starts).reshape(-1)), list(np.asarray(ends).reshape(-1))
-    axes = list(range(len(starts))) if axes is None else [int(v) % x.rank for v in np.asarray(axes).reshape(-1)]
-    steps = [1] * len(starts) if steps is None else list(np.asarray(steps).reshape(-1))
+    starts, ends, axes, steps = slice_args(ctx, node)
+    starts, ends = list(starts), list(ends)
+    axes = list(range(len(starts))) if axes is None else [int(v) % x.rank for v in axes]
+    steps = [1] * len(starts) if steps is None else list(steps)
     if x.rank == 4 and axes and set(axes) <= {2, 3} and steps == [1] * len(axes):
         return crop(ctx, node, x, dict(zip(axes, zip(starts, ends))))
     n_C = ctx.shape(x).n_C
