@@ -175,3 +175,9 @@ def axes_of(ctx, node, a, rank, position=1):
         return None
     axes = [axes] if isinstance(axes, int) else list(axes)
     return sorted(int(v) % rank for v in axes)
+
+
+def reader(ctx, name, op_type):
+    """The one node reading `name`, if it is an `op_type`; None otherwise."""
+    n = ctx.only_reader(name)
+    return n if n is not None and n.op_type == op_type else None

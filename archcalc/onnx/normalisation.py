@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .common import Unsupported, axes_of, channel_axis, real, same
+from .common import Unsupported, axes_of, channel_axis, reader, real, same
 from .fold import fold_inputs
 
 KAPPA, BETA = 0.044715, math.sqrt(2 / math.pi)  # the tanh form's constants (PyTorch's)
@@ -53,11 +53,6 @@ def other(node, name):
     """The input of a two-input node that is not `name` (None if both are)."""
     rest = [i for i in node.input if i != name]
     return rest[0] if len(rest) == 1 and len(node.input) == 2 else None
-
-
-def reader(ctx, name, op_type):
-    n = ctx.only_reader(name)
-    return n if n is not None and n.op_type == op_type else None
 
 
 def per_channel(ctx, node, name, x):

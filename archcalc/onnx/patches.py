@@ -12,9 +12,9 @@ adds) read it as they read tokens; an attention over those sequences is `attenti
 from __future__ import annotations
 
 from ..sizes import is_int, product, ratio
-from .common import same
+from .common import reader, same
 from .fold import resolve
-from .normalisation import const, reader
+from .normalisation import const
 
 
 def target(ctx, node, dims):

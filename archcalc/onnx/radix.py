@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Tensor, Unsupported, axes_of, same
+from .common import Tensor, Unsupported, axes_of, reader, same
 from .fold import fold_inputs, resolve
-from .normalisation import reader
 from ..sizes import is_int
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import channels_last
-from .common import Tensor, Unsupported, attr_or_input, axes_of, chw_order, need_map, same, slice_args
+from .common import Tensor, Unsupported, attr_or_input, axes_of, chw_order, need_map, reader, same, slice_args
 from .fold import fold_inputs, resolve
 from ..errors import SpecError
-from .normalisation import reader
 from .radix import radix_softmax, splits
 from ..sizes import is_int, product, show
 

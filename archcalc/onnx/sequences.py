@@ -22,9 +22,9 @@ import math
 
 import numpy as np
 
-from .common import Unsupported, real, same
+from .common import Unsupported, reader, real, same
 from .fold import FOLD, fold_node, resolve
-from .normalisation import const, emit_layernorm, reader
+from .normalisation import const, emit_layernorm
 
 MOVES = {"Reshape", "Transpose", "Unsqueeze", "Squeeze", "Identity", "Cast"}  # no arithmetic
 ISLAND = MOVES | {"Gather", "Split", "Slice", "Shape", "Sqrt", "Div", "Mul", "MatMul", "Softmax",
