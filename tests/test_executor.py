@@ -145,6 +145,29 @@ def test_output_and_activations_are_nhwc_and_fusion_does_not_change_them():
     assert check(fused) == [] and check(kept) == []
 
 
+def test_each_relu_runs_inside_the_conv_or_residual_add_before_it():
+    """ResNet-18: 17 ReLUs, 9 after a conv + BatchNorm and 8 after a residual add; every one
+    runs in the kernel before it, and the sum through its ReLU equals the two steps apart."""
+    from archcalc.executor.fusion import fuse
+
+    graph = archcalc.load(SPECS / "resnet18.arch")
+    the_plan = plan(graph, {"H": 32, "W": 32})
+    fused = run(graph, batch=2, at={"H": 32, "W": 32})
+    steps, _ = fuse(the_plan, fused.weights)
+    by_name = {s.name: s for s in steps}
+    relus = [s for s in steps if s.kind == "relu"]
+    assert len(relus) == 17 and all(s.skip for s in relus)
+    carriers = []
+    for relu in relus:
+        carrier = by_name[relu.inputs[0]]
+        while carrier.skip:                    # a folded BatchNorm passes its input through
+            carrier = by_name[carrier.inputs[0]]
+        carriers.append(carrier)
+    assert sum(c.kind == "add" for c in carriers) == 8 and all(c.relu for c in carriers)
+    kept = run(graph, None, fused.weights, batch=2, at={"H": 32, "W": 32}, keep=True)
+    np.testing.assert_allclose(fused.output, kept.output, rtol=1e-4, atol=1e-5)
+
+
 def test_keep_frees_nothing_early_and_the_schedule_matches_the_analysis():
     """Without views or in-place work, the live activations' peak is the analysis's peak."""
     graph = archcalc.load(SPECS / "inception_naive.arch")

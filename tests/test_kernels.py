@@ -6,12 +6,14 @@ kernels' code: output sizes from the floor/ceil formulas, padding as explicit ze
 from __future__ import annotations
 
 import math
+import os
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from archcalc import kinds as ops
+from archcalc.executor import compiled
 from archcalc.executor.kernels import KERNELS, TILE_BYTES, Context
 
 RNG = np.random.default_rng(1)
@@ -94,12 +96,36 @@ CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
     (8, 8, 32, 8, 3, 1, 1, 1, 1, True, "floor"),     # fewer than 16 filters: im2col
     (6, 6, 24, 24, 3, 1, 1, 1, 12, True, "floor"),   # grouped: 12 groups of 2 maps
     (7, 7, 6, 12, 3, 1, 1, 1, 6, True, "floor"),     # depthwise, 2 filters per map
+    (8, 8, 12, 12, 3, 2, 1, 1, 12, True, "floor"),   # depthwise 3x3, stride 2
+    (9, 8, 8, 8, 5, 2, 2, 1, 8, True, "ceil"),       # depthwise 5x5, stride 2, ceil
+    (9, 9, 6, 6, 5, 1, 4, 2, 6, False, "floor"),     # depthwise 5x5, dilated
+    (10, 10, 5, 5, 7, 1, 3, 1, 5, True, "floor"),    # depthwise 7x7 (ConvNeXt's): any f
+    (7, 9, 6, 6, 3, 1, 1, 1, 6, True, "floor"),      # depthwise 3x3, few maps: flat rows
+    (8, 10, 10, 10, 3, 1, 0, 1, 10, False, "floor"), # depthwise 3x3, few maps, no padding
 ]
+DEPTHWISE = [case for case in CONVS if case[8] == case[2] > 1]
 
 
 @pytest.mark.parametrize("case", CONVS, ids=lambda c: "x".join(map(str, c)))
 @pytest.mark.parametrize("tile_bytes", [TILE_BYTES, 300, 1], ids=["whole", "bands", "rows"])
 def test_conv_equals_reference(case, tile_bytes):
+    check_conv(case, tile_bytes)
+
+
+def test_the_tests_run_the_compiled_loops():
+    """numba is in the test extra, so the depthwise convs above ran compiled.depthwise's loops
+    (unless ARCHCALC_JIT=0 asks for the NumPy forms everywhere)."""
+    assert compiled.enabled() == (os.environ.get("ARCHCALC_JIT", "1") != "0")
+
+
+@pytest.mark.parametrize("case", DEPTHWISE, ids=lambda c: "x".join(map(str, c)))
+def test_depthwise_numpy_form_equals_reference(case, monkeypatch):
+    """The einsum the executor runs without numba gives the same outputs and counts."""
+    monkeypatch.setattr(compiled, "enabled", lambda: False)
+    check_conv(case, 300)
+
+
+def check_conv(case, tile_bytes):
     H, W_, C, c, f, s, p, d, groups, bias, rnd = case
     op = ops.Conv(f=f, c=c, s=s, p=p, groups=groups, dilation=d, bias=bias, round=rnd)
     x, W, b = random(2, H, W_, C), random(f, f, C // groups, c), random(c)
@@ -269,12 +295,26 @@ POOLS = [  # (H, W, f, s, p, round)
 ]
 
 
+@pytest.mark.parametrize("form", ["compiled", "numpy"])
 @pytest.mark.parametrize("case", POOLS, ids=lambda c: "x".join(map(str, c)))
-def test_maxpool_equals_reference(case):
+def test_maxpool_equals_reference(case, form, monkeypatch):
+    if form == "numpy":
+        monkeypatch.setattr(compiled, "enabled", lambda: False)
     H, W, f, s, p, rnd = case
     x = random(2, H, W, 3)
     y, _ = run_kernel(ops.MaxPool(f=f, s=s, p=p, round=rnd), [x])
     np.testing.assert_array_equal(y, pool_reference(x, f, s, p, rnd == "ceil", "max"))
+
+
+@pytest.mark.parametrize("form", ["compiled", "numpy"])
+def test_a_nan_in_a_window_is_its_maximum_in_either_form(form, monkeypatch):
+    if form == "numpy":
+        monkeypatch.setattr(compiled, "enabled", lambda: False)
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    x[0, 0, 1, 0] = x[0, 3, 3, 0] = np.nan
+    y, _ = run_kernel(ops.MaxPool(f=2, s=2, p=0, round="floor"), [x])
+    assert np.isnan(y[0, :, :, 0]).tolist() == [[True, False], [False, True]]
+    assert y[0, 0, 1, 0] == 7 and y[0, 1, 0, 0] == 13
 
 
 @pytest.mark.parametrize("count_pad", [True, False])
@@ -712,3 +752,30 @@ def test_patch_attention_is_attention_over_each_offset_in_a_patch(H, W, d, heads
     assert np.allclose(y, want)
     P, N = p * p, H * W // (p * p)  # per image: projections H*W*4d*d, QK^T and AV P*N*N*d each
     assert ctx.macs == 2 * (4 * H * W * d * d + 2 * P * N * N * d)
+
+
+ACTIVATIONS = {  # float64 by the definitions; the absolute error allowed besides 4 ulps
+    "tanh": (np.tanh, 3e-7),
+    "sigmoid": (lambda v: 1 / (1 + np.exp(-v)), 3e-7),
+    # x * sigmoid(x), sigmoid as (1 + tanh(x/2))/2 like the NumPy form: e^-16 = 1.1e-7 is
+    # below what 1 + tanh can resolve, so at x = -16 the product is 0 instead of -1.8e-6
+    "swish": (lambda v: v / (1 + np.exp(-v)), 2e-6),
+    "hardswish": (lambda v: v * np.clip(v / 6 + 0.5, 0, 1), 3e-7),
+}
+
+
+@pytest.mark.parametrize("in_place", [False, True], ids=["new", "in_place"])
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_float32_activations_are_within_a_few_ulps_of_their_definition(kind, in_place):
+    """The compiled loops' rational tanh, on a dense grid and the edges; infinities and NaN
+    as the definition gives them."""
+    edges = [0.0, -0.0, 1e-5, -1e-5, 4e-4, -4e-4, 7.99, 8.5, -8.5, 100, -100, np.inf, -np.inf, np.nan]
+    x = np.concatenate([np.linspace(-20, 20, 40_001), edges]).astype(np.float32).reshape(1, 1, -1, 1)
+    definition, atol = ACTIVATIONS[kind]
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = definition(x.astype(np.float64))
+        ctx = Context(np.float32)
+        ctx.own = in_place
+        y = KERNELS[kind](None, [x.copy()], {}, ctx)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, want, rtol=4 * 2**-24, atol=atol)

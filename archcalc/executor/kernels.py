@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from . import compiled
 from .attention import attention, token, tokens, workspace as attention_workspace
 from .conv import conv, conv_hw, conv_transpose, dwconv, window_count, workspace as conv_workspace
 from .normalisation import KERNELS as NORMALISATION
@@ -129,6 +130,9 @@ def window_sum(op, x):
 def maxpool(op, xs, w, ctx):
     (x,) = xs
     rows, cols = pool_axes(op, x)
+    y = compiled.max_pool(x, op.f, op.stride(), op.p, rows.size, cols.size)
+    if y is not None:
+        return y
     return reduce_axis(reduce_axis(x, rows, 1, np.maximum, -np.inf), cols, 2, np.maximum, -np.inf)
 
 
@@ -208,10 +212,14 @@ def relu(op, xs, w, ctx):
 
 
 def tanh(op, xs, w, ctx):
-    return np.tanh(xs[0], out=target(ctx, xs[0]))
+    y = compiled.activation("tanh", xs[0], ctx.own)
+    return y if y is not None else np.tanh(xs[0], out=target(ctx, xs[0]))
 
 
 def sigmoid(op, xs, w, ctx):
+    y = compiled.activation("sigmoid", xs[0], ctx.own)
+    if y is not None:
+        return y
     y = np.multiply(xs[0], 0.5, out=target(ctx, xs[0]))  # 1/(1 + e^-x) = (1 + tanh(x/2))/2:
     np.tanh(y, out=y)                                     # no overflow for large -x
     y += 1
@@ -262,10 +270,14 @@ def lrn(op, xs, w, ctx):
 # ---------------------------------------------------------------- joins and the input
 
 def add(op, xs, w, ctx):
+    """The sum, through the ReLU fused into it (ResNet's) if there is one."""
+    y = compiled.add(xs, ctx.own, ctx.relu)
+    if y is not None:
+        return y
     y = np.add(xs[0], xs[1], out=target(ctx, xs[0]))
     for x in xs[2:]:
         y += x
-    return y
+    return np.maximum(y, 0, out=y) if ctx.relu else y
 
 
 def concat(op, xs, w, ctx):
@@ -297,6 +309,9 @@ def hardsigmoid(op, xs, w, ctx):
 
 def hardswish(op, xs, w, ctx):
     x = xs[0]
+    y = compiled.activation("hardswish", x, ctx.own)
+    if y is not None:
+        return y
     gate = np.multiply(x, ctx.dtype.type(1 / 6))
     gate += ctx.dtype.type(0.5)
     np.clip(gate, 0, 1, out=gate)
@@ -305,6 +320,9 @@ def hardswish(op, xs, w, ctx):
 
 def swish(op, xs, w, ctx):
     x = xs[0]
+    y = compiled.activation("swish", x, ctx.own)
+    if y is not None:
+        return y
     gate = sigmoid(op, (x,), w, Context(ctx.dtype))  # a fresh context: never over x
     return np.multiply(x, gate, out=gate)
 

@@ -53,7 +53,8 @@ def conv_hw(op, x_shape, itemsize, tile_bytes) -> int:
 
 
 def first_pass(op, x_shape, itemsize, tile_bytes) -> int:
-    """Pooling reduces the rows first: an (N, o_H, n_W, n_C) array before the columns."""
+    """Pooling reduces the rows first: an (N, o_H, n_W, n_C) array before the columns (the
+    compiled max pooling, one (n_W, n_C) row: less)."""
     N, H, W, C = x_shape
     return N * pooled(op, H) * W * C * itemsize
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import compiled
+
 # Depthwise, grouped and Winograd convs work on smaller bands than im2col's (kernels.py's
 # TILE_BYTES): they gain nothing from one long BLAS call, and their blocks stay in L2
 # (1 MiB ran 1.3-2x faster than 8 MiB)
@@ -25,7 +27,9 @@ def out_hw(op, H, W) -> tuple[int, int]:
 
 def finish(block, op, w, ctx):
     """Bias, and a ReLU the executor fused into this convolution, applied to a block of
-    outputs while it is still in cache."""
+    outputs while it is still in cache (in one compiled pass where numba is there)."""
+    if compiled.bias_relu(block, w["b"] if op.bias else None, ctx.relu):
+        return block
     if op.bias:
         block += w["b"]
     if ctx.relu:

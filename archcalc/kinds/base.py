@@ -92,6 +92,11 @@ class Op:
         runs in a conv may run in its kernel."""
         return False
 
+    def takes_rectifier(self) -> bool:
+        """Whether a rectifier that runs in a conv (ReLU) may run in this layer's kernel
+        instead, over its output while in cache."""
+        return self.takes_fusion()
+
     def sees_all(self, x: Shape | None) -> bool:
         """Whether each output sees the whole input `x` (the receptive field is 'all')."""
         return self.global_view

@@ -29,6 +29,9 @@ class Add(Op):
     def cost(self, ins, out):
         return Cost(other=(len(ins) - 1) * elements(out))
 
+    def takes_rectifier(self):
+        return True  # ResNet's add -> ReLU: one pass over the sum instead of two
+
 
 @dataclass(frozen=True)
 class Concat(Op):

@@ -1,0 +1,126 @@
+"""Loops NumPy cannot run fast, compiled by numba where it is installed (the `fast` extra):
+the depthwise convolution, whose products are f*f multiply-adds per output with a different
+weight per map, so NumPy makes a pass over memory per tap (1.4 GMAC/s) while a loop with the
+channel axis innermost keeps the sum in registers (5-11 GMAC/s on one core).
+
+The loops are in loops.py, which imports numba (0.3 s), so only a run that needs one loads it;
+without numba, or with ARCHCALC_JIT=0, the kernels take their NumPy form instead. The tests
+run both and compare. The loops allocate nothing: the executor's workspace stays the only
+scratch memory.
+"""
+from __future__ import annotations
+
+import os
+from functools import cache
+
+import numpy as np
+
+NARROW = 48  # fewer maps than this: depthwise_3x3_narrow's flat rows (2x faster at 16 maps)
+
+
+@cache
+def numba():
+    """The numba module, or None when it is missing or turned off (ARCHCALC_JIT=0)."""
+    if os.environ.get("ARCHCALC_JIT", "1") == "0":
+        return None
+    try:
+        import numba as nb
+    except ImportError:
+        return None
+    return nb
+
+
+def enabled() -> bool:
+    return numba() is not None
+
+
+def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
+    """y = x's depthwise convolution (stride s, dilation d, zero padding p, or windows past
+    the edge in ceil mode) with one f x f filter per map, plus bias, through a ReLU if asked;
+    its scratch arrays come from `workspace(shape, slot)`, as depthwise_workspace counts them."""
+    from . import loops  # imports numba, so only once a loop is wanted
+
+    f, C = taps.shape[0], taps.shape[2]
+    shapes = depthwise_workspace(x.shape, y.shape[2], f, s, d, p)
+    ring = workspace(shapes["pad"], "pad")
+    ring[...] = 0
+    if "taps" in shapes:
+        along_row = workspace(shapes["taps"], "taps").reshape(10, -1, C)
+        along_row[:9] = taps.reshape(9, 1, C)
+        along_row[9] = bias
+        loops.depthwise_3x3_narrow(x, along_row.reshape(10, -1), bias, y, s, d, p, relu, ring)
+        return
+    loop = {3: loops.depthwise_3x3, 5: loops.depthwise_5x5}.get(f, loops.depthwise_any)
+    loop(x, taps, bias, y, s, d, p, relu, ring)
+
+
+def depthwise_workspace(x_shape, ow, f, s, d, p) -> dict:
+    """Shapes of depthwise's scratch arrays: "pad", the input rows one output row's windows
+    read, zero-bordered ((f-1)*d + 1 rows, as wide as the padded input or the last window's
+    reach in ceil mode); "taps", for few maps, each tap's weights (and the bias) repeated
+    along a row of outputs."""
+    _, _, W, C = x_shape
+    reach = (ow - 1) * s + (f - 1) * d + 1
+    shapes = {"pad": ((f - 1) * d + 1, max(W + 2 * p, reach), C)}
+    if f == 3 and s == d == 1 and C < NARROW:
+        shapes["taps"] = (10, ow * C)
+    return shapes
+
+
+def activation(name, x, in_place):
+    """tanh, sigmoid, swish or hardswish of x in one pass of loops.py's float32 loop, over x
+    itself if in_place; None (nothing done) where that loop does not apply: numba missing,
+    another dtype, or x not contiguous."""
+    if not (enabled() and x.dtype == np.float32 and x.flags.c_contiguous):
+        return None
+    from . import loops
+
+    fn = {"tanh": loops.tanh32, "sigmoid": loops.sigmoid32, "swish": loops.swish32,
+          "hardswish": loops.hardswish32}[name]
+    if in_place:
+        loops.in_place(x.reshape(-1), fn)
+        return x
+    out = np.empty_like(x)
+    loops.elementwise(x.reshape(-1), out.reshape(-1), fn)
+    return out
+
+
+def bias_relu(block, bias, relu) -> bool:
+    """block += bias (None: no bias), then a ReLU if asked, in one compiled pass over a
+    contiguous block of outputs (channels last); False (nothing done) where it does not apply."""
+    if not (enabled() and block.flags.c_contiguous and (bias is not None or relu)):
+        return False
+    from . import loops
+
+    C = block.shape[-1]
+    shift = bias if bias is not None else np.zeros(C, block.dtype)
+    loops.bias_relu(block.reshape(-1, C), shift.astype(block.dtype, copy=False), relu)
+    return True
+
+
+def add(xs, in_place, relu):
+    """The sum of two inputs of one shape, through a ReLU if asked, in one compiled pass (over
+    the first if in_place); None where that does not apply."""
+    if not (enabled() and len(xs) == 2 and xs[0].shape == xs[1].shape and xs[0].dtype == xs[1].dtype
+            and xs[0].flags.c_contiguous and xs[1].flags.c_contiguous):
+        return None
+    from . import loops
+
+    a, b = xs
+    y = a if in_place else np.empty_like(a)
+    loops.add(a.reshape(-1), b.reshape(-1), y.reshape(-1), relu)
+    return y
+
+
+def max_pool(x, f, s, p, oh, ow):
+    """Max pooling by loops.max_pool into a new (N, oh, ow, C) array; None where it does not
+    apply (numba missing, x not contiguous)."""
+    if not (enabled() and x.flags.c_contiguous):
+        return None
+    from . import loops
+
+    N, _, W, C = x.shape
+    y = np.empty((N, oh, ow, C), x.dtype)
+    loops.max_pool(x, y, f, s, p, np.empty((W, C), x.dtype))
+    return y
+

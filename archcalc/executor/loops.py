@@ -1,0 +1,297 @@
+"""The compiled loops behind compiled.py (numba's njit; this module is imported only when
+numba is there and a loop is wanted)."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# FMA and reordering of a window's sum (as BLAS reorders), nothing that changes NaN or Inf;
+# division by zero gives inf as in NumPy (a Python-style check would stop vectorisation)
+jit = njit(cache=True, fastmath={"contract", "reassoc", "nsz"}, nogil=True, error_model="numpy")
+# a scalar helper, inlined where it is called: a call per element stops vectorisation
+scalar = njit(cache=True, fastmath={"contract", "reassoc", "nsz"}, error_model="numpy", inline="always")
+
+# Every output pixel with its channels innermost, over a ring of zero-bordered copies of the
+# input rows its windows read (each row copied once, while in cache), so there is no padded copy
+# of the whole input and no window needs a test for the border. The 3x3 and 5x5 sums are
+# written out: a window's products stay in registers, one store per output.
+
+@jit
+def depthwise_3x3(x, t, bias, y, s, d, p, relu, ring):
+    n, oh, ow, C = y.shape
+    zero = y.dtype.type(0)
+    loaded = np.empty(ring.shape[0], np.int64)
+    for b in range(n):
+        loaded[:] = SENTINEL
+        for i in range(oh):
+            top = i * s - p
+            rows_in_ring(x, b, ring, loaded, top, 3, d, p)
+            r0, r1, r2 = ring[slot(top, 0, d, ring)], ring[slot(top, 1, d, ring)], ring[slot(top, 2, d, ring)]
+            row = y[b, i]
+            for j in range(ow):
+                q0 = j * s
+                q1, q2 = q0 + d, q0 + 2 * d
+                o = row[j]
+                for c in range(C):
+                    o[c] = rectified((r0[q0, c] * t[0, 0, c] + r0[q1, c] * t[0, 1, c] + r0[q2, c] * t[0, 2, c])
+                            + (r1[q0, c] * t[1, 0, c] + r1[q1, c] * t[1, 1, c] + r1[q2, c] * t[1, 2, c])
+                            + (r2[q0, c] * t[2, 0, c] + r2[q1, c] * t[2, 1, c] + r2[q2, c] * t[2, 2, c])
+                            + bias[c], relu, zero)
+
+
+@jit
+def depthwise_3x3_narrow(x, t, bias, y, s, d, p, relu, ring):
+    """Stride 1, few maps (a loop over 16 channels is mostly overhead): a row of outputs as one
+    flat run of ow*C numbers, each tap's input a run shifted by kw*C, its weights (and the
+    bias) repeated along the row in t (10, ow*C)."""
+    n, oh, ow, C = y.shape
+    zero = y.dtype.type(0)
+    L = ow * C
+    loaded = np.empty(ring.shape[0], np.int64)
+    t0, t1, t2, t3, t4, t5, t6, t7, t8, tb = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9]
+    for b in range(n):
+        loaded[:] = SENTINEL
+        for i in range(oh):
+            top = i - p
+            rows_in_ring(x, b, ring, loaded, top, 3, 1, p)
+            r0 = ring[slot(top, 0, 1, ring)].reshape(-1)
+            r1 = ring[slot(top, 1, 1, ring)].reshape(-1)
+            r2 = ring[slot(top, 2, 1, ring)].reshape(-1)
+            a0, a1, a2 = r0[:L], r0[C:C + L], r0[2 * C:2 * C + L]
+            b0, b1, b2 = r1[:L], r1[C:C + L], r1[2 * C:2 * C + L]
+            c0, c1, c2 = r2[:L], r2[C:C + L], r2[2 * C:2 * C + L]
+            o = y[b, i].reshape(-1)
+            for k in range(L):
+                o[k] = rectified((a0[k] * t0[k] + a1[k] * t1[k] + a2[k] * t2[k])
+                        + (b0[k] * t3[k] + b1[k] * t4[k] + b2[k] * t5[k])
+                        + (c0[k] * t6[k] + c1[k] * t7[k] + c2[k] * t8[k]) + tb[k], relu, zero)
+
+
+@jit
+def depthwise_5x5(x, t, bias, y, s, d, p, relu, ring):
+    n, oh, ow, C = y.shape
+    zero = y.dtype.type(0)
+    loaded = np.empty(ring.shape[0], np.int64)
+    for b in range(n):
+        loaded[:] = SENTINEL
+        for i in range(oh):
+            top = i * s - p
+            rows_in_ring(x, b, ring, loaded, top, 5, d, p)
+            r0, r1, r2 = ring[slot(top, 0, d, ring)], ring[slot(top, 1, d, ring)], ring[slot(top, 2, d, ring)]
+            r3, r4 = ring[slot(top, 3, d, ring)], ring[slot(top, 4, d, ring)]
+            row = y[b, i]
+            for j in range(ow):
+                q0 = j * s
+                q1, q2, q3, q4 = q0 + d, q0 + 2 * d, q0 + 3 * d, q0 + 4 * d
+                o = row[j]
+                for c in range(C):
+                    o[c] = rectified((r0[q0, c] * t[0, 0, c] + r0[q1, c] * t[0, 1, c] + r0[q2, c] * t[0, 2, c]
+                             + r0[q3, c] * t[0, 3, c] + r0[q4, c] * t[0, 4, c])
+                            + (r1[q0, c] * t[1, 0, c] + r1[q1, c] * t[1, 1, c] + r1[q2, c] * t[1, 2, c]
+                               + r1[q3, c] * t[1, 3, c] + r1[q4, c] * t[1, 4, c])
+                            + (r2[q0, c] * t[2, 0, c] + r2[q1, c] * t[2, 1, c] + r2[q2, c] * t[2, 2, c]
+                               + r2[q3, c] * t[2, 3, c] + r2[q4, c] * t[2, 4, c])
+                            + (r3[q0, c] * t[3, 0, c] + r3[q1, c] * t[3, 1, c] + r3[q2, c] * t[3, 2, c]
+                               + r3[q3, c] * t[3, 3, c] + r3[q4, c] * t[3, 4, c])
+                            + (r4[q0, c] * t[4, 0, c] + r4[q1, c] * t[4, 1, c] + r4[q2, c] * t[4, 2, c]
+                               + r4[q3, c] * t[4, 3, c] + r4[q4, c] * t[4, 4, c])
+                            + bias[c], relu, zero)
+
+
+@jit
+def depthwise_any(x, t, bias, y, s, d, p, relu, ring):
+    """Any f: the taps added one by one into the output row (it stays in cache)."""
+    n, oh, ow, C = y.shape
+    f = t.shape[0]
+    loaded = np.empty(ring.shape[0], np.int64)
+    for b in range(n):
+        loaded[:] = SENTINEL
+        for i in range(oh):
+            top = i * s - p
+            rows_in_ring(x, b, ring, loaded, top, f, d, p)
+            row = y[b, i]
+            for j in range(ow):
+                row[j] = bias
+            for kh in range(f):
+                src = ring[slot(top, kh, d, ring)]
+                for kw in range(f):
+                    tap = t[kh, kw]
+                    for j in range(ow):
+                        px, o = src[j * s + kw * d], row[j]
+                        for c in range(C):
+                            o[c] += px[c] * tap[c]
+            if relu:
+                rectify(row)
+
+
+SENTINEL = -(2**62)  # no input row has this index
+
+
+@jit
+def rows_in_ring(x, b, ring, loaded, top, f, d, p):
+    """Make sure the ring holds input rows top, top + d, ..., top + (f-1)*d of image b, p
+    columns in (rows outside the input are zeros)."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    for k in range(f):
+        r = top + k * d
+        at = slot(top, k, d, ring)
+        if loaded[at] != r:
+            dst = ring[at]
+            if 0 <= r < H:
+                src = x[b, r]
+                for q in range(W):
+                    for c in range(C):
+                        dst[p + q, c] = src[q, c]
+            else:
+                for q in range(W):
+                    for c in range(C):
+                        dst[p + q, c] = 0
+            loaded[at] = r
+
+
+@jit
+def slot(top, k, d, ring):
+    return (top + k * d) % ring.shape[0]
+
+
+@scalar
+def rectified(v, relu, zero):
+    """max(v, 0) if relu, computed into the store (an update in place, v = max(v, 0), would
+    compile to masked stores, slow on AMD's cores)."""
+    return max(v, zero) if relu else v
+
+
+@jit
+def rectify(row):
+    for j in range(row.shape[0]):
+        for c in range(row.shape[1]):
+            row[j, c] = max(row[j, c], 0)
+
+
+# ------------------------------------------------------------------ activations, float32
+# tanh by Eigen's 13/6-degree rational function (a couple of ulps in float32; +-1 past the
+# clamp, x itself near 0), so the loop vectorises: NumPy's tanh and exp ran at 0.3-0.4 G/s.
+# The coefficients are those of Eigen's generic_fast_tanh_float.
+
+F = np.float32
+CLAMP, TINY, HALF = F(7.99881172180175781), F(0.0004), F(0.5)
+A1, A3, A5, A7 = F(4.89352455891786e-03), F(6.37261928875436e-04), F(1.48572235717979e-05), F(5.12229709037114e-08)
+A9, A11, A13 = F(-8.60467152213735e-11), F(2.00018790482477e-13), F(-2.76076847742355e-16)
+B0, B2, B4, B6 = F(4.89352518554385e-03), F(2.26843463243900e-03), F(1.18534705686654e-04), F(1.19825839466702e-06)
+
+
+@jit
+def tanh32(v):
+    x = min(max(v, -CLAMP), CLAMP)
+    x2 = x * x
+    p = x * (A1 + x2 * (A3 + x2 * (A5 + x2 * (A7 + x2 * (A9 + x2 * (A11 + x2 * A13))))))
+    q = B0 + x2 * (B2 + x2 * (B4 + x2 * B6))
+    return p / q if abs(v) >= TINY else v  # NaN fails the test, so NaN stays NaN
+
+
+@jit
+def sigmoid32(v):
+    """1/(1 + e^-v) = (1 + tanh(v/2))/2."""
+    return HALF + HALF * tanh32(HALF * v)
+
+
+@jit
+def swish32(v):
+    return v * sigmoid32(v)
+
+
+@jit
+def hardswish32(v):
+    return v * min(max(v * SIXTH + HALF, F(0)), F(1))
+
+
+SIXTH = F(1 / 6)
+
+
+@jit
+def elementwise(x, y, fn):
+    """y = fn(x) element by element, over flat arrays."""
+    for k in range(x.size):
+        y[k] = fn(x[k])
+
+
+@jit
+def in_place(y, fn):
+    """y = fn(y): one array, so no overlap test stops the loop's vectorisation."""
+    for k in range(y.size):
+        y[k] = fn(y[k])
+
+
+# ------------------------------------------------------------------ a convolution's finish
+
+@jit
+def bias_relu(y, bias, relu):
+    """y (rows, C) plus the bias, through a ReLU if asked, in one pass (NumPy makes two, each
+    broadcasting the bias row by row)."""
+    zero = y.dtype.type(0)
+    for r in range(y.shape[0]):
+        row = y[r]
+        if relu:
+            for c in range(y.shape[1]):
+                row[c] = max(row[c] + bias[c], zero)
+        else:
+            for c in range(y.shape[1]):
+                row[c] += bias[c]
+
+
+@jit
+def add(a, b, y, relu):
+    """y = a + b, through a ReLU if asked; y may be a (written where it was read)."""
+    zero = y.dtype.type(0)
+    if relu:
+        for k in range(y.size):
+            y[k] = max(a[k] + b[k], zero)
+    else:
+        for k in range(y.size):
+            y[k] = a[k] + b[k]
+
+
+# ------------------------------------------------------------------ pooling
+
+@jit
+def max_pool(x, y, f, s, p, row):
+    """y = the maximum of each f x f window (stride s, p past each edge, windows clipped to
+    the input: padding never takes part), separably: the window's rows' maximum into `row`
+    (n_W, C), then each window's columns. NaN wins, as in NumPy's maximum. Up to three rows
+    or columns are combined in one expression, whose store is unconditional: an update in
+    place (m = max(m, v)) compiles to masked stores, slow on AMD's cores."""
+    n, oh, ow, C = y.shape
+    H, W = x.shape[1], x.shape[2]
+    flat = row.reshape(-1)
+    for b in range(n):
+        for i in range(oh):
+            r0, r1 = max(i * s - p, 0), min(i * s - p + f, H)
+            largest(flat, x[b, r0].reshape(-1), x[b, min(r0 + 1, r1 - 1)].reshape(-1),
+                    x[b, min(r0 + 2, r1 - 1)].reshape(-1))
+            for r in range(r0 + 3, r1):
+                update(flat, x[b, r].reshape(-1))
+            out = y[b, i]
+            for j in range(ow):
+                q0, q1 = max(j * s - p, 0), min(j * s - p + f, W)
+                largest(out[j], row[q0], row[min(q0 + 1, q1 - 1)], row[min(q0 + 2, q1 - 1)])
+                for q in range(q0 + 3, q1):
+                    update(out[j], row[q])
+
+
+@jit
+def largest(out, a, b, c):
+    """out = the maximum of three runs (one or two of them repeated, for shorter windows)."""
+    for k in range(out.size):
+        out[k] = larger(larger(a[k], b[k]), c[k])
+
+
+@jit
+def update(out, a):
+    for k in range(out.size):
+        out[k] = larger(out[k], a[k])
+
+
+@scalar
+def larger(a, b):
+    return a if a >= b or a != a else b
+
