@@ -102,8 +102,13 @@ CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
     (10, 10, 5, 5, 7, 1, 3, 1, 5, True, "floor"),    # depthwise 7x7 (ConvNeXt's): any f
     (7, 9, 6, 6, 3, 1, 1, 1, 6, True, "floor"),      # depthwise 3x3, few maps: flat rows
     (8, 10, 10, 10, 3, 1, 0, 1, 10, False, "floor"), # depthwise 3x3, few maps, no padding
+    (9, 9, 16, 24, 3, 1, 1, 1, 4, True, "floor"),    # grouped 3x3, 4 maps to 6: compiled
+    (9, 8, 12, 12, 3, 2, 1, 1, 3, False, "ceil"),    # grouped 3x3, stride 2, ceil: compiled
+    (7, 7, 34, 34, 3, 1, 1, 1, 2, True, "floor"),    # grouped 3x3, 17 maps a group: BLAS
+    (8, 8, 8, 8, 3, 1, 2, 2, 2, True, "floor"),      # grouped 3x3, dilated: BLAS
 ]
 DEPTHWISE = [case for case in CONVS if case[8] == case[2] > 1]
+GROUPED = [case for case in CONVS if 1 < case[8] < case[2]]
 
 
 @pytest.mark.parametrize("case", CONVS, ids=lambda c: "x".join(map(str, c)))
@@ -118,9 +123,10 @@ def test_the_tests_run_the_compiled_loops():
     assert compiled.enabled() == (os.environ.get("ARCHCALC_JIT", "1") != "0")
 
 
-@pytest.mark.parametrize("case", DEPTHWISE, ids=lambda c: "x".join(map(str, c)))
-def test_depthwise_numpy_form_equals_reference(case, monkeypatch):
-    """The einsum the executor runs without numba gives the same outputs and counts."""
+@pytest.mark.parametrize("case", DEPTHWISE + GROUPED, ids=lambda c: "x".join(map(str, c)))
+def test_depthwise_and_grouped_numpy_forms_equal_reference(case, monkeypatch):
+    """The einsum and the batched product the executor runs without numba give the same
+    outputs and counts."""
     monkeypatch.setattr(compiled, "enabled", lambda: False)
     check_conv(case, 300)
 

@@ -16,6 +16,7 @@ from functools import cache
 import numpy as np
 
 NARROW = 48  # fewer maps than this: depthwise_3x3_narrow's flat rows (2x faster at 16 maps)
+NARROW_GROUP = 17  # groups of at most 16 maps: grouped_3x3 (3.2x BLAS's at 8; BLAS wins at 64)
 
 
 @cache
@@ -124,3 +125,27 @@ def max_pool(x, f, s, p, oh, ow):
     loops.max_pool(x, y, f, s, p, np.empty((W, C), x.dtype))
     return y
 
+
+def grouped(x, W, bias, y, s, p, groups, relu, workspace) -> bool:
+    """A 3x3 conv of narrow groups (fewer than NARROW_GROUP maps, stride any, dilation 1) by
+    loops.grouped_3x3; False where it does not apply (BLAS's batched product runs it)."""
+    if not (enabled() and grouped_applies(W.shape[0], x.shape[-1] // groups, 1)):
+        return False
+    from . import loops
+
+    ring = workspace(grouped_workspace(x.shape, y.shape[2], s, p, groups, y.shape[3]), "pad")
+    ring[...] = 0
+    loops.grouped_3x3(x, W, bias, y, s, p, groups, ring)
+    if relu:
+        np.maximum(y, 0, out=y)
+    return True
+
+
+def grouped_applies(f, c_g, dilation) -> bool:
+    return enabled() and f == 3 and c_g < NARROW_GROUP and dilation == 1
+
+
+def grouped_workspace(x_shape, ow, s, p, groups, M) -> tuple:
+    """The ring of three expanded input rows: (3, padded width, c_g, M)."""
+    _, _, W, C = x_shape
+    return 3, max(W + 2 * p, (ow - 1) * s + 3), C // groups, M

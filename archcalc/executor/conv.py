@@ -206,9 +206,17 @@ def grouped(op, x, w, ctx):
     """Groups as one batched matrix product: per band of output rows, the patches copied
     group by group ((positions, groups, f*f*c_g), so each group's rows are a strided matrix
     BLAS reads in place) and multiplied by the groups' filters (groups, f*f*c_g, m_g) in one
-    np.matmul over a group axis, straight into the output's columns."""
+    np.matmul over a group axis, straight into the output's columns. With numba, 3x3 convs of
+    narrow groups run compiled.grouped's loop instead (BLAS is slow on 8-column products)."""
     N, H, W_in, C = x.shape
     oh, ow = out_hw(op, H, W_in)
+    if compiled.grouped_applies(op.f, C // op.groups, op.dilation):
+        y = np.empty((N, oh, ow, op.c), ctx.dtype)
+        bias = w["b"] if op.bias else np.zeros(op.c, ctx.dtype)
+        compiled.grouped(x, np.ascontiguousarray(w["W"]), bias, y, op.s, op.pad(), op.groups, ctx.relu,
+                         ctx.workspace)
+        ctx.count(y.size * op.f * op.f * (C // op.groups))
+        return y
     G, f, d = op.groups, op.f, op.dilation
     cg, mg = C // G, op.c // G
     filters_ = np.ascontiguousarray(w["W"].reshape(f, f, cg, G, mg).transpose(3, 0, 1, 2, 4))
@@ -265,6 +273,8 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
     if how == "depthwise" and op.c == C and compiled.enabled():
         shapes = compiled.depthwise_workspace(x_shape, ow, op.f, s, op.dilation, op.pad())
         return {slot: math.prod(shape) for slot, shape in shapes.items()}
+    if how == "grouped" and compiled.grouped_applies(op.f, C // op.groups, op.dilation):
+        return {"pad": math.prod(compiled.grouped_workspace(x_shape, ow, s, op.pad(), op.groups, op.c))}
     if how in ("depthwise", "grouped"):
         # a band of depthwise outputs is its slab's only use; a grouped one copies its patches
         per_row, patch = (ow * op.c, 0) if how == "depthwise" else (ow * op.f * op.f * C,) * 2
