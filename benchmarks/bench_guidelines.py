@@ -36,7 +36,7 @@ TABLES = {
            (("1", "g2_g1"), ("2", "g2_g2"), ("4", "g2_g4"), ("8", "g2_g8"))),
 }
 REPORT_DEVICE, REPORT_BATCH = "nvidia_t4", 8
-QUICK_BATCH, QUICK_REPEAT = 2, 2
+BATCH, REPEAT, QUICK_BATCH, QUICK_REPEAT = 8, 3, 2, 2
 TIE = 0.03  # measured times closer than this are within a loaded machine's noise
 
 
@@ -120,8 +120,9 @@ def table(key: str, devices: dict, batch: int, repeat: int) -> None:
               f"different pairs as measured: {'yes' if agree == pairs else 'no'}")
 
 
-def tables(here, batch: int, repeat: int) -> None:
+def tables(here, quick=False, batch: int = BATCH, repeat: int = REPEAT) -> None:
     """G1 and G2, estimated on the shipped profiles and on `here` (this machine's)."""
+    batch, repeat = (QUICK_BATCH, QUICK_REPEAT) if quick else (batch, repeat)
     devices = {**{name: device_profile(name) for name in shipped()}, "this machine": here}
     for key in TABLES:
         table(key, devices, batch, repeat)
@@ -132,8 +133,8 @@ def main() -> None:
     p.add_argument("--report", action="store_true", help="print reports/guidelines.md and stop")
     p.add_argument("--quick", action="store_true", help=f"batch {QUICK_BATCH}, repeat {QUICK_REPEAT}")
     p.add_argument("--device", help="a profile instead of calibrating now")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--batch", type=int, default=BATCH)
+    p.add_argument("--repeat", type=int, default=REPEAT)
     args = p.parse_args()
     if args.report:
         print(report(), end="")
@@ -143,7 +144,7 @@ def main() -> None:
     print(f"{platform.node() or 'machine'} ({platform.machine()}), {time.strftime('%Y-%m-%d')}, "
           f"{blas_threads()}; "
           f"calibrated in {time.perf_counter() - start:.1f} s: {here.name}")
-    tables(here, *((QUICK_BATCH, QUICK_REPEAT) if args.quick else (args.batch, args.repeat)))
+    tables(here, args.quick, args.batch, args.repeat)
 
 
 if __name__ == "__main__":
