@@ -27,11 +27,14 @@ itself again without them, and says so) to measure NumPy as its users get it.
 """
 from __future__ import annotations
 
+import operator
 import os
 import platform
 import sys
 import time
 from datetime import date
+from fractions import Fraction
+from functools import reduce
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +46,7 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 NETWORKS = ("resnet50", "vgg16", "googlenet", "mobilenet_v3_large", "efficientnet_b0")
 BATCH, QUICK_BATCH, QUICK_SIZE = 8, 2, 112
 PINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # tuning a user's NumPy doesn't have
+JOINS = ("input", "add", "mul", "concat")  # the kinds torch_model's forward joins itself
 
 
 def best_of(fn, repeat=3) -> float:
@@ -118,11 +122,17 @@ def torch_model(graph, result):
             raise NotImplementedError
         return F.conv2d(x, p["W"].permute(3, 2, 0, 1), p.get("b"), op.s, op.pad(), op.dilation, op.groups)
 
+    def hardsigmoid(op, x, p):
+        if (op.alpha, op.beta) != (Fraction(1, 6), Fraction(1, 2)):  # F.hardsigmoid's only form
+            raise NotImplementedError
+        return F.hardsigmoid(x)
+
     def vector(x):
         return x.reshape(x.shape[0], -1, 1, 1)
 
     table = {
         "conv": conv,
+        "dwconv": lambda op, x, p: conv(op.as_conv(x.shape[1]), x, p),
         "maxpool": lambda op, x, p: F.max_pool2d(x, op.f, op.stride(), op.p, ceil_mode=op.round == "ceil"),
         "avgpool": lambda op, x, p: F.avg_pool2d(x, op.f, op.stride(), op.p, op.round == "ceil", op.count_pad),
         "gap": lambda op, x, p: x.mean((2, 3), keepdim=True),
@@ -132,6 +142,10 @@ def torch_model(graph, result):
         "relu": lambda op, x, p: F.relu(x),
         "tanh": lambda op, x, p: torch.tanh(x),
         "sigmoid": lambda op, x, p: torch.sigmoid(x),
+        "swish": lambda op, x, p: F.silu(x),
+        "hardswish": lambda op, x, p: F.hardswish(x),
+        "hardsigmoid": hardsigmoid,
+        "clip": lambda op, x, p: F.hardtanh(x, float(op.lo), float(op.hi)),  # ReLU6 at 0, 6
         "softmax": lambda op, x, p: F.softmax(x, 1),
         "dropout": lambda op, x, p: x,
         "batchnorm": lambda op, x, p: F.batch_norm(x, p["mean"], p["var"], p["gamma"], p["beta"],
@@ -140,7 +154,7 @@ def torch_model(graph, result):
                                                       float(op.beta), float(op.k)),
     }
     order = [(n, graph.layer(n)) for n in graph.graph.nodes]
-    if any(layer.kind not in table and layer.kind not in ("input", "add", "concat") for _, layer in order):
+    if any(layer.kind not in table and layer.kind not in JOINS for _, layer in order):
         return None
 
     def forward(x):
@@ -151,6 +165,8 @@ def torch_model(graph, result):
                 acts[name] = x
             elif layer.kind == "add":
                 acts[name] = sum(xs[1:], xs[0])
+            elif layer.kind == "mul":  # squeeze-and-excitation's (N, C, 1, 1) gate broadcasts
+                acts[name] = reduce(operator.mul, xs)
             elif layer.kind == "concat":
                 acts[name] = torch.cat(xs, 1)
             else:

@@ -1,5 +1,6 @@
 """ShuffleNet v2's guidelines G1 and G2 (Ma et al. 2018, Tables 1 and 2), run by hand:
-`python benchmarks/bench_guidelines.py [--batch 8] [--repeat 3] [--device FILE]`, or
+`python benchmarks/bench_guidelines.py [--quick] [--batch 8] [--repeat 3] [--device FILE]` (--quick:
+batch 2, repeat 2), or
 `python benchmarks/bench_guidelines.py --report > reports/guidelines.md` for the static tables.
 
 The networks are specs/guidelines/*.arch: 10 blocks of two 1x1 convs (c1 -> c2 -> c1) at 56x56,
@@ -24,7 +25,7 @@ import archcalc
 from archcalc.analysis.latency import device_profile, shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_latency, beside this file
-from bench_latency import blas_threads  # noqa: E402
+from bench_latency import blas_threads, measure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDELINES = ROOT / "specs" / "guidelines"
@@ -35,6 +36,7 @@ TABLES = {
            (("1", "g2_g1"), ("2", "g2_g2"), ("4", "g2_g4"), ("8", "g2_g8"))),
 }
 REPORT_DEVICE, REPORT_BATCH = "nvidia_t4", 8
+BATCH, REPEAT, QUICK_BATCH, QUICK_REPEAT = 8, 3, 2, 2
 TIE = 0.03  # measured times closer than this are within a loaded machine's noise
 
 
@@ -95,11 +97,6 @@ def agreement(predicted, measured) -> tuple[int, int]:
     return agree, len(pairs)
 
 
-def measure(net, batch: int, repeat: int) -> float:
-    weights = archcalc.run(net, batch=batch).weights  # warm-up, and the weights reused
-    return min(archcalc.run(net, batch=batch, weights=weights).seconds for _ in range(repeat))
-
-
 def table(key: str, devices: dict, batch: int, repeat: int) -> None:
     title, column, rows = TABLES[key]
     print(f"\n{key}: {title}, batch {batch}")
@@ -123,12 +120,21 @@ def table(key: str, devices: dict, batch: int, repeat: int) -> None:
               f"different pairs as measured: {'yes' if agree == pairs else 'no'}")
 
 
+def tables(here, quick=False, batch: int = BATCH, repeat: int = REPEAT) -> None:
+    """G1 and G2, estimated on the shipped profiles and on `here` (this machine's)."""
+    batch, repeat = (QUICK_BATCH, QUICK_REPEAT) if quick else (batch, repeat)
+    devices = {**{name: device_profile(name) for name in shipped()}, "this machine": here}
+    for key in TABLES:
+        table(key, devices, batch, repeat)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--report", action="store_true", help="print reports/guidelines.md and stop")
+    p.add_argument("--quick", action="store_true", help=f"batch {QUICK_BATCH}, repeat {QUICK_REPEAT}")
     p.add_argument("--device", help="a profile instead of calibrating now")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--batch", type=int, default=BATCH)
+    p.add_argument("--repeat", type=int, default=REPEAT)
     args = p.parse_args()
     if args.report:
         print(report(), end="")
@@ -138,9 +144,7 @@ def main() -> None:
     print(f"{platform.node() or 'machine'} ({platform.machine()}), {time.strftime('%Y-%m-%d')}, "
           f"{blas_threads()}; "
           f"calibrated in {time.perf_counter() - start:.1f} s: {here.name}")
-    devices = {**{name: device_profile(name) for name in shipped()}, "this machine": here}
-    for key in TABLES:
-        table(key, devices, args.batch, args.repeat)
+    tables(here, args.quick, args.batch, args.repeat)
 
 
 if __name__ == "__main__":
