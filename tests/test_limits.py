@@ -116,14 +116,14 @@ def test_each_kernels_temporaries_by_hand(line, expected):
 
 
 def test_winograd_counts_its_transformed_filters_and_its_bands():
-    """A 3x3 stride-1 conv of 16 maps into 20 runs Winograd: one of its 16 transformed
-    filter entries at a time, 16 * 20 floats = 1,280 bytes, and its 9 float64 coefficients,
-    72 bytes. Workspace at batch 2 on 7 x 6 outputs (4 x 3 blocks; one band, all under
+    """A 3x3 stride-1 conv of 16 maps into 20 runs Winograd: its 16 transformed filter
+    entries, 16 * 16 * 20 floats = 20,480 bytes, and their 16 x 9 float64 coefficients,
+    1,152 bytes. Workspace at batch 2 on 7 x 6 outputs (4 x 3 blocks; one band, all under
     8 MiB): the slab 2 * 10 * 8 * 16, the row- and fully-transformed tiles 16 * 24 * 16
     each and the products 16 * 24 * 20 = 2,560 + 6,144 + 6,144 + 7,680 = 22,528 floats."""
     net = archcalc.loads("network T {\n input x : (7, 6, 16)\n conv : f=3 c=20 p=1\n}")
     the_plan = plan(net, {})
-    assert the_plan.temporary_bytes(2, F32) == 16 * 20 * 4 + 9 * 8
+    assert the_plan.temporary_bytes(2, F32) == 16 * 16 * 20 * 4 + 16 * 9 * 8
     assert the_plan.workspace_bytes(2, F32) == 22_528 * 4
 
 

@@ -149,3 +149,4 @@ def grouped_workspace(x_shape, ow, s, p, groups, M) -> tuple:
     """The ring of three expanded input rows: (3, padded width, c_g, M)."""
     _, _, W, C = x_shape
     return 3, max(W + 2 * p, (ow - 1) * s + 3), C // groups, M
+

@@ -382,3 +382,4 @@ def expand_row(x, b, r, e, p, cg, mg):
                 v = px[g * cg + ci]
                 for m in range(mg):
                     d[g * mg + m] = v
+
