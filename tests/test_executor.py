@@ -386,3 +386,18 @@ def test_cli_errors_are_messages_not_tracebacks(args, message, capsys, tmp_path,
     assert cli(["run", str(SPECS / "lenet5.arch")] + args) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("line, maps", [
+    ("maxpool : f=1 s=10**39", 4),
+    ("conv : f=1 c=3 s=10**39 p=1", 3),                # im2col
+    ("conv : f=3 c=4 groups=4 s=10**39 p=1", 4),       # depthwise
+    ("conv : f=3 c=4 groups=2 s=10**39 p=1", 4),       # grouped
+])
+def test_a_stride_past_int64_over_a_one_window_map_runs(line, maps):
+    """(1 + 2p - f) // 10**39 + 1 = 1 window each way: the stride is never taken, so neither
+    a strided view nor a compiled loop (int64) may fail on it."""
+    stride = 10**39
+    net = loads(f"network S {{\n    input x : (1, 1, 4)\n    {line.replace('10**39', str(stride))}\n}}")
+    r = run(net, batch=2)
+    assert r.output.shape == (2, 1, 1, maps) and check(r) == []

@@ -35,6 +35,16 @@ def enabled() -> bool:
     return numba() is not None
 
 
+def machine_ints(*values) -> bool:
+    """Sizes a compiled loop can take: it works in int64, while a spec's stride or padding
+    may be any integer (a stride of 10**39 over a 1-wide map is one window)."""
+    return all(abs(v) < 2**31 for v in values)
+
+
+def depthwise_applies(multiplier, s, d, p) -> bool:
+    return enabled() and multiplier == 1 and machine_ints(s, d, p)
+
+
 def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
     """y = x's depthwise convolution (stride s, dilation d, zero padding p, or windows past
     the edge in ceil mode) with one f x f filter per map, plus bias, through a ReLU if asked;
@@ -116,7 +126,7 @@ def add(xs, in_place, relu):
 def max_pool(x, f, s, p, oh, ow):
     """Max pooling by loops.max_pool into a new (N, oh, ow, C) array; None where it does not
     apply (numba missing, x not contiguous)."""
-    if not (enabled() and x.flags.c_contiguous):
+    if not (enabled() and x.flags.c_contiguous and machine_ints(f, s, p)):
         return None
     from . import loops
 
@@ -129,7 +139,7 @@ def max_pool(x, f, s, p, oh, ow):
 def grouped(x, W, bias, y, s, p, groups, relu, workspace) -> bool:
     """A 3x3 conv of narrow groups (fewer than NARROW_GROUP maps, stride any, dilation 1) by
     loops.grouped_3x3; False where it does not apply (BLAS's batched product runs it)."""
-    if not (enabled() and grouped_applies(W.shape[0], x.shape[-1] // groups, 1)):
+    if not grouped_applies(W.shape[0], x.shape[-1] // groups, 1, s, p):
         return False
     from . import loops
 
@@ -141,8 +151,8 @@ def grouped(x, W, bias, y, s, p, groups, relu, workspace) -> bool:
     return True
 
 
-def grouped_applies(f, c_g, dilation) -> bool:
-    return enabled() and f == 3 and c_g < NARROW_GROUP and dilation == 1
+def grouped_applies(f, c_g, dilation, s, p) -> bool:
+    return enabled() and f == 3 and c_g < NARROW_GROUP and dilation == 1 and machine_ints(s, p)
 
 
 def grouped_workspace(x_shape, ow, s, p, groups, M) -> tuple:

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import compiled, winograd
-from .tiling import band_bytes, end_tiles, fill_slab, finish, out_hw, tile_rows, tiles, window_count  # noqa: F401 (window_count: its users import it here)
+from .tiling import band_bytes, end_tiles, fill_slab, finish, out_hw, step, tile_rows, tiles, window_count  # noqa: F401 (window_count: its users import it here)
 
 
 
@@ -164,7 +164,8 @@ def im2col(src, op, oh, ow, ctx):
     sN, sH, sW, sC = src.strides
     for kh in range(f):
         block[:, :, :, kh] = as_strided(src[:, kh * d:], (n, oh, ow, f, C),
-                                        (sN, s * sH, s * sW, d * sW, sC), writeable=False)
+                                        (sN, step(oh, s * sH), step(ow, s * sW), step(f, d * sW), sC),
+                                        writeable=False)
     return block.reshape(-1, f * f * C)
 
 
@@ -173,7 +174,8 @@ def windows(src, op, oh, ow):
     sN, sH, sW, sC = src.strides
     s, d = op.s, op.dilation
     return as_strided(src, (src.shape[0], oh, ow, op.f, op.f, src.shape[-1]),
-                      (sN, s * sH, s * sW, d * sH, d * sW, sC), writeable=False)
+                      (sN, step(oh, s * sH), step(ow, s * sW), step(op.f, d * sH), step(op.f, d * sW), sC),
+                      writeable=False)
 
 
 def depthwise(op, x, w, ctx):
@@ -187,7 +189,7 @@ def depthwise(op, x, w, ctx):
     m = op.c // op.groups
     taps = w["W"].reshape(op.f, op.f, C, m)
     y = np.empty((N, oh, ow, op.c), ctx.dtype)
-    if m == 1 and compiled.enabled():
+    if compiled.depthwise_applies(m, op.s, op.dilation, op.pad()):
         bias = w["b"] if op.bias else np.zeros(C, ctx.dtype)
         compiled.depthwise(x, taps[..., 0], bias, y, op.s, op.dilation, op.pad(), ctx.relu, ctx.workspace)
         ctx.count(y.size * op.f * op.f)
@@ -210,7 +212,7 @@ def grouped(op, x, w, ctx):
     narrow groups run compiled.grouped's loop instead (BLAS is slow on 8-column products)."""
     N, H, W_in, C = x.shape
     oh, ow = out_hw(op, H, W_in)
-    if compiled.grouped_applies(op.f, C // op.groups, op.dilation):
+    if compiled.grouped_applies(op.f, C // op.groups, op.dilation, op.s, op.pad()):
         y = np.empty((N, oh, ow, op.c), ctx.dtype)
         bias = w["b"] if op.bias else np.zeros(op.c, ctx.dtype)
         compiled.grouped(x, np.ascontiguousarray(w["W"]), bias, y, op.s, op.pad(), op.groups, ctx.relu,
@@ -229,8 +231,8 @@ def grouped(op, x, w, ctx):
         cols = ctx.workspace((n1 - n0, i1 - i0, ow, G, f, f, cg), "cols")
         for kh in range(f):
             cols[:, :, :, :, kh] = as_strided(src[:, kh * d:], (n1 - n0, i1 - i0, ow, G, f, cg),
-                                              (sN, op.s * sH, op.s * sW, cg * sC, d * sW, sC),
-                                              writeable=False)
+                                              (sN, step(i1 - i0, op.s * sH), step(ow, op.s * sW), cg * sC,
+                                               step(f, d * sW), sC), writeable=False)
         block = flat[tile_rows(tile, oh, ow)]
         ctx.matmul(cols.reshape(-1, G, f * f * cg).transpose(1, 0, 2), filters_.reshape(G, -1, mg),
                    out=block.reshape(-1, G, mg).transpose(1, 0, 2))
@@ -247,7 +249,8 @@ def conv_hw(op, xs, w, ctx):
     s, fh, fw = op.s, op.fh, op.fw
     oh, ow = (H - fh) // s + 1, (W - fw) // s + 1
     sN, sH, sW, sC = x.strides
-    patches = as_strided(x, (N, oh, ow, fh, fw, C), (sN, s * sH, s * sW, sH, sW, sC), writeable=False)
+    patches = as_strided(x, (N, oh, ow, fh, fw, C), (sN, step(oh, s * sH), step(ow, s * sW), sH, sW, sC),
+                         writeable=False)
     y = np.empty((N * oh * ow, op.c), ctx.dtype)
     cg, mg = C // op.groups, op.c // op.groups
     for g in range(op.groups):
@@ -270,10 +273,10 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
     how = method(op, C)
     if how == "winograd":
         return winograd.workspace(op, x_shape, itemsize, tile_bytes)
-    if how == "depthwise" and op.c == C and compiled.enabled():
+    if how == "depthwise" and compiled.depthwise_applies(op.c // C, s, op.dilation, op.pad()):
         shapes = compiled.depthwise_workspace(x_shape, ow, op.f, s, op.dilation, op.pad())
         return {slot: math.prod(shape) for slot, shape in shapes.items()}
-    if how == "grouped" and compiled.grouped_applies(op.f, C // op.groups, op.dilation):
+    if how == "grouped" and compiled.grouped_applies(op.f, C // op.groups, op.dilation, s, op.pad()):
         return {"pad": math.prod(compiled.grouped_workspace(x_shape, ow, s, op.pad(), op.groups, op.c))}
     if how in ("depthwise", "grouped"):
         # a band of depthwise outputs is its slab's only use; a grouped one copies its patches

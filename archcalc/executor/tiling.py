@@ -75,3 +75,9 @@ def end_tiles(N, oh, row_bytes, budget):
 
 def band_bytes(tile_bytes) -> int:
     return min(tile_bytes, BAND_BYTES)
+
+
+def step(count, stride_bytes):
+    """A strided view's step along an axis of `count` elements: 0 for one element, whose step
+    is never taken (a stride of 10**39 over a 1-wide map is one window, and no C long)."""
+    return stride_bytes if count > 1 else 0
