@@ -1,5 +1,5 @@
 """Executor speed and memory, run by hand:
-`python benchmarks/bench_executor.py [--quick] [NAME | PATH ...]` (a name is a spec in specs/:
+`python benchmarks/bench_executor.py [--quick] [--shards] [NAME | PATH ...]` (a name is a spec in specs/:
 resnet50; a path is read as given: specs/resnet50.arch, my.onnx). --quick runs batch 2 at
 112 x 112 (and the kinds' layers at batch 2), for iterating; the figures to quote are without.
 
@@ -65,7 +65,7 @@ def matmul_peak(n=4096) -> float:
     return 2 * n**3 / best_of(lambda: np.matmul(a, b, out=c), 5) / 1e9
 
 
-def measure(graph, batch, size=None, repeat=5):
+def measure(graph, batch, size=None, repeat=5, threads=1):
     """Our fastest pass, and for each reference runtime installed its fastest on the same
     weights and input with the largest output difference; the runs are interleaved so that
     all see the same machine (other work comes and goes). The first run draws the weights."""
@@ -74,7 +74,7 @@ def measure(graph, batch, size=None, repeat=5):
     models = {name: make(graph, first) for name, make in REFERENCES.items() if available(name)}
     ours, theirs = [], {name: [] for name, m in models.items() if m is not None}
     for _ in range(repeat):
-        ours.append(run(graph, x, first.weights))
+        ours.append(run(graph, x, first.weights, threads=threads))
         for name in theirs:
             theirs[name].append(models[name](x))
     best = min(ours, key=lambda r: r.seconds)
@@ -245,13 +245,18 @@ def spec_path(arg: str) -> tuple[str, Path]:
     return arg, SPECS / f"{arg}.arch"
 
 
-def main(names, quick=False) -> None:
+def main(names, quick=False, shards=False) -> None:
+    """With `shards`, our pass runs in as many shards as BLAS has threads (run(threads=K):
+    each shard on one BLAS thread), against the references on those threads."""
     peak = matmul_peak()
+    threads = blas_threads() if shards else 1
     batch, size = (QUICK_BATCH, QUICK_SIZE) if quick else (BATCH, None)
     print(f"{platform.node()}, {date.today()}: {os.cpu_count()} cores{environment_note()}")
     print(f"NumPy {np.__version__}: float32 matmul peak {peak:,.1f} GFLOP/s "
           f"(4096 x 4096 x 4096, fastest of 5{threads_text()})")
     print(f"PyTorch: {torch_version() or 'not installed'}; onnxruntime: {ort_version() or 'not installed'}")
+    if threads > 1:
+        print(f"ours: the batch in {threads} shards at once, one BLAS thread each (run(threads={threads}))")
     kinds_table(batch, peak)
     print(f"\n{'network':<19}{'batch':>6}{'ms':>9}{'ms/image':>10}{'GMAC/s':>8}{'conv GMAC/s':>13}"
           f"{'of peak':>9}{'run/MACs':>10}{'torch ms':>10}{'ours/torch':>12}{'ort ms':>9}"
@@ -262,7 +267,7 @@ def main(names, quick=False) -> None:
             print(f"{name:<19}  (no {path}: skipped)")
             continue
         graph = archcalc.load(path)
-        r, theirs = measure(graph, batch, size)
+        r, theirs = measure(graph, batch, size, threads=threads)
         print(row_text(name, batch, r, peak, theirs))
         memory.append((name, batch, run(graph, random_input(graph, batch, size), r.weights, trace_memory=True)))
     print("run/MACs: the multiplications the kernels executed over the MACs counted by definition "
@@ -374,5 +379,5 @@ def unpin() -> None:
 
 if __name__ == "__main__":
     unpin()
-    args = [a for a in sys.argv[1:] if a != "--quick"]
-    main(args or NETWORKS, quick="--quick" in sys.argv[1:])
+    args = [a for a in sys.argv[1:] if a not in ("--quick", "--shards")]
+    main(args or NETWORKS, quick="--quick" in sys.argv[1:], shards="--shards" in sys.argv[1:])

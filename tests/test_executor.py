@@ -401,3 +401,30 @@ def test_a_stride_past_int64_over_a_one_window_map_runs(line, maps):
     net = loads(f"network S {{\n    input x : (1, 1, 4)\n    {line.replace('10**39', str(stride))}\n}}")
     r = run(net, batch=2)
     assert r.output.shape == (2, 1, 1, maps) and check(r) == []
+
+
+@pytest.mark.parametrize("n, threads, sizes", [(8, 2, [4, 4]), (5, 2, [3, 2]), (1, 4, [1]),
+                                                (3, 8, [1, 1, 1]), (7, 3, [3, 2, 2])])
+def test_a_batch_splits_into_as_even_shards_as_it_can(n, threads, sizes):
+    from archcalc.executor.shards import shard_sizes
+
+    assert shard_sizes(n, threads) == sizes
+
+
+def test_shards_run_the_same_pass_and_count_their_own_workspaces():
+    """ResNet-18 at 32 x 32, batch 5 in shards of 3 and 2: the same output (within float32
+    rounding: BLAS blocks a product by its size), shapes and MACs as one pass, and the
+    workspace the plan counts for two passes at once."""
+    graph = archcalc.load(SPECS / "resnet18.arch")
+    at = {"H": 32, "W": 32}
+    one = run(graph, batch=5, at=at)
+    two = run(graph, None, one.weights, batch=5, at=at, threads=2)
+    np.testing.assert_allclose(two.output, one.output, rtol=1e-5, atol=1e-4)
+    assert two.shapes == one.shapes and two.macs == one.macs and check(two) == []
+    the_plan = plan(graph, at)
+    f32 = np.dtype(np.float32)
+    assert two.workspace_bytes == the_plan.workspace_bytes(3, f32) + the_plan.workspace_bytes(2, f32)
+    assert the_plan.memory(5, f32, [3, 2])[2] == two.workspace_bytes
+    assert one.workspace_bytes == the_plan.workspace_bytes(5, f32)
+    kept = run(graph, None, one.weights, batch=5, at=at, threads=2, keep=True)  # keep: one pass
+    assert kept.workspace_bytes == the_plan.workspace_bytes(5, f32) and len(kept.activations) == len(one.shapes)

@@ -260,6 +260,10 @@ def test_transfer_weights_are_checked_against_the_layout_before_use(tmp_path):
     (["augment", "--size", "7"], "argument --size: expected a side from 8 to 2,048 pixels, got '7'"),
     (["run", "specs/lenet5.arch", "--repeat", "1001"],
      "argument --repeat: expected a number of runs from 1 to 1,000, got '1001'"),
+    (["run", "specs/lenet5.arch", "--threads", "257"],
+     "argument --threads: expected a number of threads from 1 to 256, got '257'"),
+    (["run", "specs/lenet5.arch", "--threads", "0"],
+     "argument --threads: expected a number of threads from 1 to 256, got '0'"),
 ])
 def test_numeric_options_have_upper_bounds(argv, message, capsys):
     with pytest.raises(SystemExit) as e:

@@ -18,7 +18,8 @@ from ..executor.weights import NPY_MAGIC, array_header
 from ..errors import SpecError
 from ..executor.forward import check, run, size_text
 from . import (add_binding_options, add_memory_option, add_spec_argument, add_weights_option,
-               memory_limit, parse_sets, positive_int, repeat_count, seed_value, testtime)
+               memory_limit, parse_sets, positive_int, repeat_count, seed_value, testtime,
+               thread_count)
 
 
 def add_parser(sub) -> None:
@@ -36,6 +37,10 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--repeat", type=repeat_count, default=1, metavar="K",
                    help="run K times and report the fastest")
+    p.add_argument("--threads", type=thread_count, default=1, metavar="K",
+                   help="split the batch into K shards run at once, one BLAS thread each "
+                        "(default 1: one pass, on as many BLAS threads as NumPy has; not with "
+                        "--verify, which traces one pass's memory)")
     p.add_argument("--profile", metavar="DEVICE",
                    help="per layer measured time against the latency estimate on DEVICE (a "
                         "profile from `archcalc calibrate`, or a shipped profile's name)")
@@ -64,7 +69,7 @@ def main(args) -> int:
     device = device_profile(args.profile) if args.profile else None  # errors before the run
     options = dict(seed=args.seed, at=parse_sets(args.set), batch=args.batch, dtype=args.dtype,
                    memory_limit=memory_limit(args), strict=args.strict,
-                   trace_memory=args.verify)
+                   trace_memory=args.verify, threads=args.threads)
     best = result = run(net, x, weights, **options)
     for _ in range(args.repeat - 1):  # the same weights again: only the pass is timed
         result = run(net, x, result.weights, **options)
@@ -99,6 +104,7 @@ def summary(r, args, weights) -> list[str]:
     macs = r.total_macs
     rate = f", {macs / r.seconds / 1e9:,.1f} GMAC/s" if r.seconds > 0 else ""
     best = f", fastest of {args.repeat}" if args.repeat > 1 else ""
+    best += f", in {r.shards} shards at once" if r.shards > 1 else ""
     bound = ", ".join(f"{k}={v}" for k, v in a.symbols.items())
     ran = sum(r.executed.values())
     saved = f" (multiplied: {ran // r.batch:,}; Winograd F(2x2, 3x3) computes a 3x3 conv's MACs " \

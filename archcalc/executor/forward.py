@@ -24,6 +24,7 @@ from ..network import Network
 from .fusion import fuse
 from .kernels import KERNELS, TILE_BYTES, WORKSPACE, Context
 from .scratch import TEMPORARIES
+from .shards import run_shards, shard_sizes
 from ..sizes import symbol
 
 MEMORY_LIMIT = 8 * 2**30  # bytes; a run predicted to need more is refused before it starts
@@ -69,12 +70,14 @@ class Plan:
         return max((TEMPORARIES[step.kind](step.op, shape, dtype.itemsize, TILE_BYTES)
                     for step, shape in self.rule_inputs(TEMPORARIES, n)), default=0)
 
-    def memory(self, n: int, dtype: np.dtype) -> tuple[int, int, int, int]:
+    def memory(self, n: int, dtype: np.dtype, shards=None) -> tuple[int, int, int, int]:
         """Bytes a run at batch n will hold, from sizes alone: (live activations' peak,
-        weights, workspace, temporaries)."""
+        weights, workspace, temporaries); in shards of the given sizes, run at once, each
+        with a workspace and temporaries of its own."""
+        sizes = shards or [n]
         return (self.analysis.totals["peak_activations"] * n * dtype.itemsize,
-                self.weight_count() * dtype.itemsize, self.workspace_bytes(n, dtype),
-                self.temporary_bytes(n, dtype))
+                self.weight_count() * dtype.itemsize, sum(self.workspace_bytes(k, dtype) for k in sizes),
+                sum(self.temporary_bytes(k, dtype) for k in sizes))
 
     def rule_inputs(self, rules: dict, n: int):
         """(step, its first input's shape at batch n) for the steps `rules` has a rule for."""
@@ -100,6 +103,7 @@ class Result:
     activations: dict = field(default_factory=dict)  # every layer's output, with keep=True
     weights: dict = field(default_factory=dict)      # {layer: {key: array}}, as loaded or drawn
     executed: dict = field(default_factory=dict)     # layer -> multiplications run (Winograd: fewer)
+    shards: int = 1                                  # passes run at once (run's threads)
 
     @property
     def total_macs(self) -> int:
@@ -116,24 +120,25 @@ class Result:
 
 
 def run(net, x=None, weights=None, *, seed=0, at=None, batch=None, dtype=np.float32, keep=False,
-        memory_limit=MEMORY_LIMIT, strict=False, trace_memory=False) -> Result:
+        memory_limit=MEMORY_LIMIT, strict=False, trace_memory=False, threads=1) -> Result:
     """Run `net` (a Network) forward on `x` (NHWC array, or {input: array};
     None: seeded random input of `batch` images). `weights`: None (seeded He/Glorot), a path
     to an .npz, or {'LAYER/KEY': array} or {layer: {key: array}}. `at` binds symbols (an
     input's size binds those its shape names; defaults fill the rest); `keep` keeps every
     activation (and runs each layer on its own, unfused); `trace_memory` measures the real
-    peak with tracemalloc. A run predicted to need more than `memory_limit` bytes is refused."""
+    peak with tracemalloc; `threads` > 1 runs the batch in that many shards at once (shards.py;
+    not with keep or trace_memory). A run predicted to need over `memory_limit` bytes is refused."""
     dtype = run_dtype(dtype)
     feeds = as_feeds(net, x)
     the_plan = plan(net, {**inferred(net, feeds, at or {}), **(at or {})}, strict)
     n = batch_size(feeds, batch)
-    need = the_plan.memory(n, dtype)
+    sizes = [n] if keep or trace_memory else shard_sizes(n, threads)
+    need = the_plan.memory(n, dtype, sizes)
     refuse_if_large(the_plan, n, *need, memory_limit)
-    predicted = need[0]
     feeds = feeds_for(the_plan, feeds, n, seed, dtype)  # only now: an input can be huge too
     params = weights_for(the_plan, weights, seed, dtype)
     steps, folded = (the_plan.steps, params) if keep else fuse(the_plan, params)
-    result = forward(the_plan, steps, feeds, folded, dtype, keep, predicted, trace_memory)
+    result = forward(the_plan, steps, feeds, folded, dtype, keep, need[0], trace_memory, len(sizes))
     result.weights = params
     return result
 
@@ -279,16 +284,18 @@ def weights_for(the_plan, weights, seed, dtype) -> dict:
 
 # ---------------------------------------------------------------- the pass
 
-def forward(the_plan, steps, feeds, params, dtype, keep, predicted, trace_memory) -> Result:
-    ctx, n = Context(dtype), next(iter(feeds.values())).shape[0]
+def forward(the_plan, steps, feeds, params, dtype, keep, predicted, trace_memory, shards=1) -> Result:
+    contexts, n = [Context(dtype) for _ in range(shards)], next(iter(feeds.values())).shape[0]
     tracing = trace_memory and start_tracing()
     start = time.perf_counter()
-    live, trail = execute(steps, feeds, params, ctx, keep)
+    live, trail = (run_shards(execute, steps, feeds, params, contexts) if shards > 1
+                   else execute(steps, feeds, params, contexts[0], keep))
     seconds = time.perf_counter() - start
     traced = stop_tracing(tracing) if trace_memory else None
     return Result(live[steps[-1].name], the_plan.analysis, n, dtype, trail["shapes"],
                   trail["macs"], seconds, trail["times"], trail["peak"], predicted,
-                  ctx.workspace_bytes, traced, trail["kept"], executed=trail["executed"])
+                  sum(c.workspace_bytes for c in contexts), traced, trail["kept"], executed=trail["executed"],
+                  shards=shards)
 
 
 def execute(steps, feeds, params, ctx, keep):
@@ -337,8 +344,7 @@ def live_bytes(live: dict) -> int:
 
 def start_tracing():
     """Begin measuring the real peak of NumPy's allocations (NumPy reports them to tracemalloc)."""
-    started = not tracemalloc.is_tracing()
-    if started:
+    if started := not tracemalloc.is_tracing():
         tracemalloc.start()
     tracemalloc.reset_peak()
     return started, tracemalloc.get_traced_memory()[0]
