@@ -8,7 +8,8 @@ Prints, in one run (fastest of interleaved rounds, so both see the same machine)
   all, and the ratio all/one (above 1: the threads cost more than they save);
 - the cost of switching the thread count (threadpoolctl's `limit`, OpenBLAS's own setter);
 - whole forward passes (LeNet-5, MobileNetV3-small, ResNet-50 at 112 x 112; batch 8) on one
-  thread and on all.
+  thread, on all in one pass, and in as many shards as threads (run(threads=K), one BLAS
+  thread a shard).
 """
 from __future__ import annotations
 
@@ -74,15 +75,22 @@ def main() -> None:
     print(f"\nswitching threads: {setter * 1e6:.1f} us (OpenBLAS's setter), "
           f"{(time.perf_counter() - t) / 200 * 1e6:.1f} us (threadpoolctl's limit)")
     blas.limit(limits=cores)
-    print(f"\n{'network (batch 8)':<32}{'1 thread ms':>12}{f'{cores} threads ms':>15}{'ratio':>7}")
+    print(f"\n{'network (batch 8)':<32}{'1 thread ms':>12}{f'{cores} threads ms':>15}{'ratio':>7}"
+          f"{f'{cores} shards ms':>14}{'ratio':>7}")
     for name, at in NETWORKS:
         net = archcalc.load(SPECS / f"{name}.arch")
         x = archcalc.run(net, batch=8, at=at)
-        def forward():
-            return archcalc.run(net, batch=8, at=at, weights=x.weights).seconds
-        one, all_ = one_and_all(forward, cores, rounds=5)
+
+        def forward(threads=1):
+            return archcalc.run(net, batch=8, at=at, weights=x.weights, threads=threads).seconds
+        one, all_, shards = float("inf"), float("inf"), float("inf")
+        for _ in range(5):  # interleaved rounds: one BLAS thread, all in one pass, all in shards
+            one_round, all_round = one_and_all(forward, cores, rounds=1)
+            one, all_ = min(one, one_round), min(all_, all_round)
+            shards = min(shards, forward(cores))  # run(threads=K) sets one BLAS thread a shard
         label = f"{name}{' at 112 x 112' if at else ''}"
-        print(f"{label:<32}{one * 1e3:>12.2f}{all_ * 1e3:>15.2f}{all_ / one:>7.2f}")
+        print(f"{label:<32}{one * 1e3:>12.2f}{all_ * 1e3:>15.2f}{all_ / one:>7.2f}"
+              f"{shards * 1e3:>14.2f}{shards / one:>7.2f}")
 
 
 if __name__ == "__main__":
