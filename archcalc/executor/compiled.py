@@ -1,12 +1,15 @@
-"""Loops NumPy cannot run fast, compiled by numba where it is installed (the `fast` extra):
-the depthwise convolution, whose products are f*f multiply-adds per output with a different
-weight per map, so NumPy makes a pass over memory per tap (1.4 GMAC/s) while a loop with the
-channel axis innermost keeps the sum in registers (5-11 GMAC/s on one core).
+"""Loops NumPy cannot run fast, compiled by numba where it is installed (the `fast` extra),
+and when each applies. The depthwise convolution is the case: its products are f*f
+multiply-adds per output with a different weight per map, so NumPy makes a pass over memory
+per tap (1.4 GMAC/s) while a loop with the channel axis innermost keeps the sum in registers
+(5-11 GMAC/s on one core). Likewise 3x3 convs of narrow groups, max pooling, float32 tanh,
+sigmoid, swish and hardswish, a conv's bias and ReLU, and add -> ReLU: one pass each where
+NumPy makes several.
 
 The loops are in loops.py, which imports numba (0.3 s), so only a run that needs one loads it;
 without numba, or with ARCHCALC_JIT=0, the kernels take their NumPy form instead. The tests
-run both and compare. The loops allocate nothing: the executor's workspace stays the only
-scratch memory.
+run both and compare. Besides their outputs, the loops take no memory of a map's size but the
+executor's workspace (max pooling's one (n_W, n_C) row is among its counted temporaries).
 """
 from __future__ import annotations
 
@@ -36,8 +39,9 @@ def enabled() -> bool:
 
 
 def machine_ints(*values) -> bool:
-    """Sizes a compiled loop can take: it works in int64, while a spec's stride or padding
-    may be any integer (a stride of 10**39 over a 1-wide map is one window)."""
+    """Sizes a compiled loop can take: it works in int64, and below 2**31 their products
+    (i * s + k * d) stay there, while a spec's stride or padding may be any integer (a stride
+    of 10**39 over a 1-wide map is one window)."""
     return all(abs(v) < 2**31 for v in values)
 
 
@@ -136,11 +140,9 @@ def max_pool(x, f, s, p, oh, ow):
     return y
 
 
-def grouped(x, W, bias, y, s, p, groups, relu, workspace) -> bool:
-    """A 3x3 conv of narrow groups (fewer than NARROW_GROUP maps, stride any, dilation 1) by
-    loops.grouped_3x3; False where it does not apply (BLAS's batched product runs it)."""
-    if not grouped_applies(W.shape[0], x.shape[-1] // groups, 1, s, p):
-        return False
+def grouped(x, W, bias, y, s, p, groups, relu, workspace):
+    """y = a 3x3 conv of narrow groups (where grouped_applies: fewer than NARROW_GROUP maps,
+    stride any, dilation 1) by loops.grouped_3x3, plus bias, through a ReLU if asked."""
     from . import loops
 
     ring = workspace(grouped_workspace(x.shape, y.shape[2], s, p, groups, y.shape[3]), "pad")
@@ -148,7 +150,6 @@ def grouped(x, W, bias, y, s, p, groups, relu, workspace) -> bool:
     loops.grouped_3x3(x, W, bias, y, s, p, groups, ring)
     if relu:
         np.maximum(y, 0, out=y)
-    return True
 
 
 def grouped_applies(f, c_g, dilation, s, p) -> bool:
