@@ -38,7 +38,7 @@ def run_shards(execute, steps, feeds, params, contexts):
     n = len(next(iter(feeds.values())))
     parts = split(feeds, shard_sizes(n, len(contexts)))
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(len(contexts)) as pool:
-        done = list(pool.map(lambda job: execute(steps, job[0], params, job[1], False), zip(parts, contexts)))
+        done = list(pool.map(lambda part, ctx: execute(steps, part, params, ctx, False), parts, contexts))
     return join(steps, [live for live, _ in done], [trail for _, trail in done])
 
 
