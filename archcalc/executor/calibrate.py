@@ -133,7 +133,7 @@ def calibrate(timer=time.perf_counter, repeats: int = 3, seed: int = 0) -> Devic
                   for key, specs in {**LAYERS, **KIND_LAYERS}.items()}
     calls = [lambda: np.matmul(a, b), lambda: np.add(x, y, out=z), tiny_chain()]
     calls += [call for found in benchmarks.values() for _, _, call in found]
-    for call in calls:  # once untimed: compiles the compiled loops, touches every page
+    for call in calls:  # once untimed: numba compiles the loops, every page is touched
         call()
     times = fastest(calls, timer, repeats)
     peak = m * k * n / times[0]

@@ -18,8 +18,8 @@ import numpy as np
 
 from . import compiled
 from .attention import attention, token, tokens, workspace as attention_workspace
-from .moves import KERNELS as MOVES
 from .conv import conv, conv_hw, conv_transpose, dwconv, window_count, workspace as conv_workspace
+from .moves import KERNELS as MOVES
 from .normalisation import KERNELS as NORMALISATION
 from .radix import KERNELS as RADIX
 

@@ -79,5 +79,6 @@ def band_bytes(tile_bytes) -> int:
 
 def step(count, stride_bytes):
     """A strided view's step along an axis of `count` elements: 0 for one element, whose step
-    is never taken (a stride of 10**39 over a 1-wide map is one window, and no C long)."""
+    is never taken (a stride of 10**39 over a 1-wide map is one window, and its step in bytes
+    fits no C long)."""
     return stride_bytes if count > 1 else 0

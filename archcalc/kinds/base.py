@@ -88,8 +88,8 @@ class Op:
         return {}
 
     def takes_fusion(self) -> bool:
-        """Whether a layer that folds into a conv may fold into this one, and a rectifier that
-        runs in a conv may run in its kernel."""
+        """Whether a layer that folds into a conv (BatchNorm) may fold into this one; by
+        default also whether a rectifier may run in its kernel (takes_rectifier)."""
         return False
 
     def takes_rectifier(self) -> bool:
