@@ -8,7 +8,8 @@ One process, one calibration (archcalc.calibrate(repeats=5), or the --device pro
    one (--quick: batch 2, repeat 2);
 3. bench_executor: the kernels, then the executor against PyTorch eager (where installed) and
    onnxruntime with ratios, and memory (--quick: batch 2 at 112 x 112).
-Each script also runs on its own, with the same output."""
+Each script also runs on its own, with the same tables (bench_latency and bench_guidelines
+then calibrate for themselves)."""
 from __future__ import annotations
 
 import argparse

@@ -10,9 +10,9 @@ against measured (ranks with ties averaged, computed below with NumPy).
 
 After the specs, the same for the ONNX models the tests import (with the onnx extra), each at
 its own input size: the real torch exports in tests/data/*.onnx and the models
-tests/onnx_models.py builds (its FAMILIES, milliseconds each). The summary gives the error and
-correlation over all rows, over the specs alone (the issue's targets are across the specs) and
-over the imported models alone."""
+tests/onnx_models.py builds (its FAMILIES; small models, a pass takes milliseconds). The
+summary gives the error and correlation over all rows, over the specs alone (the issue's
+targets are across the specs) and over the imported models alone."""
 from __future__ import annotations
 
 import argparse

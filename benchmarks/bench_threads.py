@@ -40,13 +40,24 @@ def fastest(fn, budget=0.15) -> float:
     return min(times)
 
 
-def one_and_all(fn, cores, rounds=3) -> tuple:
-    best = {1: float("inf"), cores: float("inf")}
+def interleaved(calls, rounds) -> list:
+    """Each call's fastest time (each returns its own), one call of each a round."""
+    best = [float("inf")] * len(calls)
     for _ in range(rounds):
-        for n in best:
-            with threadpool_limits(n, "blas"):
-                best[n] = min(best[n], fn())
-    return best[1], best[cores]
+        for i, call in enumerate(calls):
+            best[i] = min(best[i], call())
+    return best
+
+
+def on_blas_threads(n, fn):
+    def call():
+        with threadpool_limits(n, "blas"):
+            return fn()
+    return call
+
+
+def one_and_all(fn, cores, rounds=3) -> list:
+    return interleaved([on_blas_threads(1, fn), on_blas_threads(cores, fn)], rounds)
 
 
 def main() -> None:
@@ -83,11 +94,10 @@ def main() -> None:
 
         def forward(threads=1):
             return archcalc.run(net, batch=8, at=at, weights=x.weights, threads=threads).seconds
-        one, all_, shards = float("inf"), float("inf"), float("inf")
-        for _ in range(5):  # interleaved rounds: one BLAS thread, all in one pass, all in shards
-            one_round, all_round = one_and_all(forward, cores, rounds=1)
-            one, all_ = min(one, one_round), min(all_, all_round)
-            shards = min(shards, forward(cores))  # run(threads=K) sets one BLAS thread a shard
+        # one BLAS thread, all in one pass, all in shards (run(threads=K) sets one BLAS
+        # thread a shard itself)
+        one, all_, shards = interleaved([on_blas_threads(1, forward), on_blas_threads(cores, forward),
+                                         lambda: forward(cores)], rounds=5)
         label = f"{name}{' at 112 x 112' if at else ''}"
         print(f"{label:<32}{one * 1e3:>12.2f}{all_ * 1e3:>15.2f}{all_ / one:>7.2f}"
               f"{shards * 1e3:>14.2f}{shards / one:>7.2f}")

@@ -118,8 +118,8 @@ def test_conv_equals_reference(case, tile_bytes):
 
 
 def test_the_tests_run_the_compiled_loops():
-    """numba is in the test extra, so the depthwise convs above ran compiled.depthwise's loops
-    (unless ARCHCALC_JIT=0 asks for the NumPy forms everywhere)."""
+    """numba is in the test extra, so the convs above ran the compiled loops where they apply
+    (depthwise, narrow grouped 3x3; unless ARCHCALC_JIT=0 asks for the NumPy forms everywhere)."""
     assert compiled.enabled() == (os.environ.get("ARCHCALC_JIT", "1") != "0")
 
 
@@ -773,8 +773,9 @@ ACTIVATIONS = {  # float64 by the definitions; the absolute error allowed beside
 @pytest.mark.parametrize("in_place", [False, True], ids=["new", "in_place"])
 @pytest.mark.parametrize("kind", ACTIVATIONS)
 def test_float32_activations_are_within_a_few_ulps_of_their_definition(kind, in_place):
-    """The compiled loops' rational tanh, on a dense grid and the edges; infinities and NaN
-    as the definition gives them."""
+    """The float32 activations (compiled: tanh, sigmoid and swish by a rational tanh; NumPy's
+    forms with ARCHCALC_JIT=0), on a dense grid and the edges; infinities and NaN as the
+    definition gives them."""
     edges = [0.0, -0.0, 1e-5, -1e-5, 4e-4, -4e-4, 7.99, 8.5, -8.5, 100, -100, np.inf, -np.inf, np.nan]
     x = np.concatenate([np.linspace(-20, 20, 40_001), edges]).astype(np.float32).reshape(1, 1, -1, 1)
     definition, atol = ACTIVATIONS[kind]
