@@ -428,3 +428,20 @@ def test_shards_run_the_same_pass_and_count_their_own_workspaces():
     assert one.workspace_bytes == the_plan.workspace_bytes(5, f32)
     kept = run(graph, None, one.weights, batch=5, at=at, threads=2, keep=True)  # keep: one pass
     assert kept.workspace_bytes == the_plan.workspace_bytes(5, f32) and len(kept.activations) == len(one.shapes)
+
+
+@pytest.mark.parametrize("spec", ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf"])
+def test_the_numpy_forms_and_the_compiled_loops_run_the_same_network(spec, monkeypatch):
+    """Every compiled loop a network meets (depthwise, grouped, the activations, pooling, the
+    convs' bias and ReLU, the adds) against the NumPy forms, on the same weights and input:
+    the same outputs within float32 rounding, the same MACs."""
+    from archcalc.executor import compiled
+
+    graph = archcalc.load(SPECS / f"{spec}.arch")
+    at = {"H": 64, "W": 64}
+    fast = run(graph, batch=2, at=at)
+    monkeypatch.setattr(compiled, "enabled", lambda: False)
+    plain = run(graph, None, fast.weights, batch=2, at=at)
+    scale = np.abs(plain.output).max()
+    np.testing.assert_allclose(fast.output, plain.output, rtol=1e-4, atol=1e-5 * scale)
+    assert fast.macs == plain.macs and check(fast) == [] and check(plain) == []
