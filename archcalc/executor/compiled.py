@@ -90,13 +90,12 @@ def activation(name, x, in_place):
         return None
     from . import loops
 
-    fn = {"tanh": loops.tanh32, "sigmoid": loops.sigmoid32, "swish": loops.swish32,
-          "hardswish": loops.hardswish32}[name]
+    which = loops.ACTIVATIONS.index(name)
     if in_place:
-        loops.in_place(x.reshape(-1), fn)
+        loops.in_place(x.reshape(-1), which)
         return x
     out = np.empty_like(x)
-    loops.elementwise(x.reshape(-1), out.reshape(-1), fn)
+    loops.elementwise(x.reshape(-1), out.reshape(-1), which)
     return out
 
 
@@ -161,3 +160,26 @@ def grouped_workspace(x_shape, ow, s, p, groups, M) -> tuple:
     _, _, W, C = x_shape
     return 3, max(W + 2 * p, (ow - 1) * s + 3), C // groups, M
 
+
+@cache
+def warm(dtype_name: str) -> None:
+    """Every loop loaded (from numba's disk cache; compiled the first time on a machine) for
+    runs in `dtype_name`, by calling each on arrays of a few numbers, so that no timed pass
+    includes it: half a second a process, seconds once."""
+    if not enabled():
+        return
+    dtype = np.dtype(dtype_name)
+
+    def scratch(shape, slot):
+        return np.zeros(shape, dtype)
+    for f, C in ((3, 2), (3, NARROW), (5, 2), (7, 2)):  # narrow, written-out sums, any f
+        x, y = np.zeros((1, 4, 4, C), dtype), np.zeros((1, 4, 4, C), dtype)
+        depthwise(x, np.zeros((f, f, C), dtype), np.zeros(C, dtype), y, 1, 1, f // 2, False, scratch)
+    x = np.zeros((1, 4, 4, 4), dtype)
+    grouped(x, np.zeros((3, 3, 2, 4), dtype), np.zeros(4, dtype), np.zeros_like(x), 1, 1, 2, False, scratch)
+    max_pool(x, 2, 2, 0, 2, 2)
+    bias_relu(np.zeros_like(x), np.zeros(4, dtype), True)
+    add((x, np.zeros_like(x)), False, True)
+    for name in ("tanh", "sigmoid", "swish", "hardswish"):
+        activation(name, x, False)
+        activation(name, np.zeros_like(x), True)

@@ -34,6 +34,7 @@ class Context:
 
     def __init__(self, dtype=np.float32, tile_bytes=TILE_BYTES):
         self.dtype = np.dtype(dtype)
+        compiled.warm(self.dtype.name)  # before any pass is timed
         self.tile_bytes = tile_bytes
         self.macs = 0      # multiply-accumulates by the layer's definition (what --verify checks)
         self.executed = 0  # multiplications run: fewer than macs where Winograd saves some

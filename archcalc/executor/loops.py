@@ -209,18 +209,35 @@ def hardswish32(v):
 SIXTH = F(1 / 6)
 
 
+ACTIVATIONS = ("tanh", "sigmoid", "swish", "hardswish")  # `which` of the loops below
+
+
+@inlined
+def activation(v, which):
+    """Activation `which` (an index into ACTIVATIONS) of v; which is the same for a whole
+    loop, so the compiler makes one loop per activation."""
+    if which == 0:
+        return tanh32(v)
+    if which == 1:
+        return sigmoid32(v)
+    if which == 2:
+        return swish32(v)
+    return hardswish32(v)
+
+
 @jit
-def elementwise(x, y, fn):
-    """y = fn(x) element by element, over flat arrays."""
+def elementwise(x, y, which):
+    """y = activation `which` of x, element by element, over flat arrays (an index rather than
+    a function, so numba can cache the loop on disk)."""
     for k in range(x.size):
-        y[k] = fn(x[k])
+        y[k] = activation(x[k], which)
 
 
 @jit
-def in_place(y, fn):
-    """y = fn(y): one array, so no overlap test stops the loop's vectorisation."""
+def in_place(y, which):
+    """y = activation `which` of y: one array, so no overlap test stops the loop's vectorisation."""
     for k in range(y.size):
-        y[k] = fn(y[k])
+        y[k] = activation(y[k], which)
 
 
 # ------------------------------------------------------------------ a convolution's finish
