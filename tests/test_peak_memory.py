@@ -65,7 +65,7 @@ BLAS_BUFFERS = 16 * MIB
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
     """The fixed overhead: the peak of a trivial command (analyze LeNet-5; for a command that
-    runs a network, run LeNet-5, which also loads numba's compiled loops, a fixed 100-odd MiB of
+    runs a network, run LeNet-5, which also loads numba's compiled loops, a fixed 125 MiB or so of
     code) with the same modules loaded, by module set, + OWN_WORK."""
     peaks = {}
 
