@@ -175,7 +175,7 @@ def rectify(row):
 # The coefficients are those of Eigen's generic_fast_tanh_float.
 
 F = np.float32
-CLAMP, TINY, HALF = F(7.99881172180175781), F(0.0004), F(0.5)
+CLAMP, TINY, HALF, SIXTH = F(7.99881172180175781), F(0.0004), F(0.5), F(1 / 6)
 A1, A3, A5, A7 = F(4.89352455891786e-03), F(6.37261928875436e-04), F(1.48572235717979e-05), F(5.12229709037114e-08)
 A9, A11, A13 = F(-8.60467152213735e-11), F(2.00018790482477e-13), F(-2.76076847742355e-16)
 B0, B2, B4, B6 = F(4.89352518554385e-03), F(2.26843463243900e-03), F(1.18534705686654e-04), F(1.19825839466702e-06)
@@ -204,9 +204,6 @@ def swish32(v):
 @jit
 def hardswish32(v):
     return v * min(max(v * SIXTH + HALF, F(0)), F(1))
-
-
-SIXTH = F(1 / 6)
 
 
 ACTIVATIONS = ("tanh", "sigmoid", "swish", "hardswish")  # `which` of the loops below
