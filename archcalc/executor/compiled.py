@@ -168,10 +168,13 @@ def warm(dtype_name: str) -> None:
     includes it: half a second a process, seconds once."""
     if not enabled():
         return
+    from . import loops
+
     dtype = np.dtype(dtype_name)
 
     def scratch(shape, slot):
         return np.zeros(shape, dtype)
+
     for f, C in ((3, 2), (3, NARROW), (5, 2), (7, 2)):  # narrow, written-out sums, any f
         x, y = np.zeros((1, 4, 4, C), dtype), np.zeros((1, 4, 4, C), dtype)
         depthwise(x, np.zeros((f, f, C), dtype), np.zeros(C, dtype), y, 1, 1, f // 2, False, scratch)
@@ -180,6 +183,6 @@ def warm(dtype_name: str) -> None:
     max_pool(x, 2, 2, 0, 2, 2)
     bias_relu(np.zeros_like(x), np.zeros(4, dtype), True)
     add((x, np.zeros_like(x)), False, True)
-    for name in ("tanh", "sigmoid", "swish", "hardswish"):
+    for name in loops.ACTIVATIONS:
         activation(name, x, False)
         activation(name, np.zeros_like(x), True)
