@@ -9,10 +9,12 @@ Prints, in one run:
   im2col) at batch 8: GMAC/s of the counted MACs (the conv's definition, what `--verify`
   checks), of the multiplications executed (fewer for Winograd), and the counted rate's share
   of the matmul peak;
-- for ResNet-50, VGG-16, GoogLeNet, MobileNetV3-large and EfficientNet-B0 (those present in
-  specs/) at batch 8: the forward pass's time (fastest of 5, after a warm-up; weights drawn
-  and BatchNorm folded beforehand), ms per image, GMAC/s overall and on the conv layers
-  alone, the conv layers' share of the matmul peak, and executed multiplications / MACs;
+- for ResNet-50, VGG-16, GoogLeNet, MobileNetV3-large, EfficientNet-B0 and RegNetY-400MF
+  (those present in specs/) at batch 8: the forward pass's time (fastest of 5, after a
+  warm-up; weights drawn and BatchNorm folded beforehand), ms per image, GMAC/s overall and on
+  the conv layers alone, the conv layers' share of the matmul peak, and executed
+  multiplications / MACs; then the GMAC/s of its depthwise and of its grouped convs within
+  that pass (the analysis's families: their MACs over their layers' time);
 - memory at batch 8: the live activations' peak vs the analysis's prediction, and the real
   peak traced by tracemalloc (workspace and temporaries included) plus weights vs the
   predicted activations plus weights;
@@ -43,7 +45,7 @@ import archcalc
 from archcalc import run
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
-NETWORKS = ("resnet50", "vgg16", "googlenet", "mobilenet_v3_large", "efficientnet_b0")
+NETWORKS = ("resnet50", "vgg16", "googlenet", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf")
 BATCH, QUICK_BATCH, QUICK_SIZE = 8, 2, 112
 PINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # tuning a user's NumPy doesn't have
 JOINS = ("input", "add", "mul", "concat")  # the kinds torch_model's forward joins itself
@@ -97,6 +99,15 @@ def random_input(graph, batch, size=None):
     if size is not None:
         shape = (size, size, *shape[2:])
     return np.random.default_rng(0).standard_normal((batch, *shape), dtype=np.float32)
+
+
+def family_text(result, family, width) -> str:
+    """The layers of an analysis family (depthwise, grouped) within the pass: ms, GMAC/s."""
+    names = [r.name for r in result.analysis.rows if r.family == family]
+    if not names:
+        return f"{'-':>{width}}{'-':>8}"
+    seconds = sum(result.layer_seconds[n] for n in names)
+    return f"{seconds * 1e3:>{width}.1f}{sum(result.macs[n] for n in names) / seconds / 1e9:>8.1f}"
 
 
 def conv_rate(result) -> float:
@@ -261,7 +272,7 @@ def main(names, quick=False, shards=False) -> None:
     print(f"\n{'network':<19}{'batch':>6}{'ms':>9}{'ms/image':>10}{'GMAC/s':>8}{'conv GMAC/s':>13}"
           f"{'of peak':>9}{'run/MACs':>10}{'torch ms':>10}{'ours/torch':>12}{'ort ms':>9}"
           f"{'ours/ort':>10}{'max diff':>10}")
-    memory = []
+    memory, families = [], []
     for name, path in map(spec_path, names):
         if not path.exists():
             print(f"{name:<19}  (no {path}: skipped)")
@@ -269,9 +280,13 @@ def main(names, quick=False, shards=False) -> None:
         graph = archcalc.load(path)
         r, theirs = measure(graph, batch, size, threads=threads)
         print(row_text(name, batch, r, peak, theirs))
+        families.append((name, r))
         memory.append((name, batch, run(graph, random_input(graph, batch, size), r.weights, trace_memory=True)))
     print("run/MACs: the multiplications the kernels executed over the MACs counted by definition "
           "(Winograd's 3x3 convs run fewer; --verify checks the counted ones)")
+    print(f"\n{'within the pass':<19}{'depthwise ms':>14}{'GMAC/s':>8}{'grouped ms':>12}{'GMAC/s':>8}")
+    for name, r in families:
+        print(f"{name:<19}{family_text(r, 'depthwise', 14)}{family_text(r, 'grouped', 12)}")
     print(f"\n{'memory':<19}{'batch':>6}{'live peak':>13}{'predicted':>13}{'traced + weights':>19}"
           f"{'predicted + weights':>22}{'ratio':>8}")
     for name, batch, r in memory:

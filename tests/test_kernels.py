@@ -100,8 +100,12 @@ CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
     (9, 8, 8, 8, 5, 2, 2, 1, 8, True, "ceil"),       # depthwise 5x5, stride 2, ceil
     (9, 9, 6, 6, 5, 1, 4, 2, 6, False, "floor"),     # depthwise 5x5, dilated
     (10, 10, 5, 5, 7, 1, 3, 1, 5, True, "floor"),    # depthwise 7x7 (ConvNeXt's): any f
-    (7, 9, 6, 6, 3, 1, 1, 1, 6, True, "floor"),      # depthwise 3x3, few maps: flat rows
-    (8, 10, 10, 10, 3, 1, 0, 1, 10, False, "floor"), # depthwise 3x3, few maps, no padding
+    (7, 9, 6, 6, 3, 1, 1, 1, 6, True, "floor"),      # depthwise 3x3, stride 1: runs of outputs
+    (8, 10, 10, 10, 3, 1, 0, 1, 10, False, "floor"), # depthwise 3x3, no padding: no edge outputs
+    (2, 2, 8, 8, 3, 1, 1, 1, 8, True, "floor"),      # depthwise 3x3 on 2 x 2: every output an edge
+    (6, 7, 9, 9, 3, 1, 3, 1, 9, False, "floor"),     # depthwise 3x3, padding wider than a window
+    (5, 100, 24, 24, 5, 1, 2, 1, 24, True, "floor"), # depthwise 5x5, a row in two runs (RUN // 24 = 85 outputs)
+    (4, 100, 24, 24, 3, 1, 1, 1, 24, False, "floor"),# depthwise 3x3, a row in two runs
     (9, 9, 16, 24, 3, 1, 1, 1, 4, True, "floor"),    # grouped 3x3, 4 maps to 6: compiled
     (9, 8, 12, 12, 3, 2, 1, 1, 3, False, "ceil"),    # grouped 3x3, stride 2, ceil: compiled
     (7, 7, 34, 34, 3, 1, 1, 1, 2, True, "floor"),    # grouped 3x3, 17 maps a group: BLAS

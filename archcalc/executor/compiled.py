@@ -2,14 +2,17 @@
 and when each applies. The depthwise convolution is the case: its products are f*f
 multiply-adds per output with a different weight per map, so NumPy makes a pass over memory
 per tap (1.4 GMAC/s) while a loop with the channel axis innermost keeps the sum in registers
-(5-11 GMAC/s on one core). Likewise 3x3 convs of narrow groups, max pooling, float32 tanh,
+(7-12 GMAC/s on one core). Likewise 3x3 convs of narrow groups, max pooling, float32 tanh,
 sigmoid, swish and hardswish, a conv's bias and ReLU, and add -> ReLU: one pass each where
 NumPy makes several.
 
-The loops are in loops.py, which imports numba (0.3 s), so only a run that needs one loads it;
-without numba, or with ARCHCALC_JIT=0, the kernels take their NumPy form instead. The tests
-run both and compare. Besides their outputs, the loops take no memory of a map's size but the
-executor's workspace (max pooling's one (n_W, n_C) row is among its counted temporaries).
+The loops are in depthwise_loops.py (depthwise at stride 1) and loops.py (the rest), which
+import numba (0.3 s), so only a run that needs one loads them; without numba, or with
+ARCHCALC_JIT=0, the kernels take their NumPy form instead. The tests run both and compare.
+Besides their outputs, the loops take no memory of a map's size but the executor's workspace
+(max pooling's one (n_W, n_C) row is among its counted temporaries). That workspace starts
+on a cache line (aligned_empty): NumPy's large arrays start 16 bytes past one, and 32-byte
+loads straddling two lines cost the depthwise loops up to 25% on their runs of weights.
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ from functools import cache
 
 import numpy as np
 
-NARROW = 48  # fewer maps than this: depthwise_3x3_narrow's flat rows (2x faster at 16 maps)
 NARROW_GROUP = 17  # groups of at most 16 maps: grouped_3x3 (3.2x BLAS's at 8; BLAS wins at 64)
 
 
@@ -53,33 +55,56 @@ def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
     """y = x's depthwise convolution (stride s, dilation d, zero padding p, or windows past
     the edge in ceil mode) with one f x f filter per map, plus bias, through a ReLU if asked;
     its scratch arrays come from `workspace(shape, slot)`, as depthwise_workspace counts them."""
-    from . import loops  # imports numba, so only once a loop is wanted
-
     f, C = taps.shape[0], taps.shape[2]
     shapes = depthwise_workspace(x.shape, y.shape[2], f, s, d, p)
     ring = workspace(shapes["pad"], "pad")
     ring[...] = 0
-    if "taps" in shapes:
-        along_row = workspace(shapes["taps"], "taps").reshape(10, -1, C)
-        along_row[:9] = taps.reshape(9, 1, C)
-        along_row[9] = bias
-        loops.depthwise_3x3_narrow(x, along_row.reshape(10, -1), bias, y, s, d, p, relu, ring)
+    if s == 1:
+        from . import depthwise_loops  # imports numba, so only once a loop is wanted
+
+        pixels = run_pixels(y.shape[2], C)
+        along = workspace(shapes["taps"], "taps")
+        along[:f * f, :pixels * C].reshape(f * f, pixels, C)[...] = taps.reshape(f * f, 1, C)
+        along[f * f, :pixels * C].reshape(pixels, C)[...] = bias
+        depthwise_loops.depthwise(x, along, y, d, p, relu, ring, pixels)
         return
+    from . import loops
+
     loop = {3: loops.depthwise_3x3, 5: loops.depthwise_5x5}.get(f, loops.depthwise_any)
-    loop(x, taps, bias, y, s, d, p, relu, ring)
+    loop(x, taps, bias, y, s, d, p, relu, ring.reshape(ring.shape[0], -1, C))
+
+
+RUN = 2048  # numbers in a run of outputs (its f*f + 1 runs of weights stay in L2)
+ALIGN = 16  # numbers: rows of scratch start 64 bytes apart, so aligned loads stay aligned
+
+
+def run_pixels(ow, C) -> int:
+    return max(1, min(ow, RUN // C))
 
 
 def depthwise_workspace(x_shape, ow, f, s, d, p) -> dict:
-    """Shapes of depthwise's scratch arrays: "pad", the input rows one output row's windows
-    read, zero-bordered ((f-1)*d + 1 rows, as wide as the padded input or the last window's
-    reach in ceil mode); "taps", for few maps, each tap's weights (and the bias) repeated
-    along a row of outputs."""
+    """Shapes of depthwise's scratch arrays. Strided: "pad", the input rows one output row's
+    windows read, zero-bordered ((f-1)*d + 1 rows, as wide as the padded input or the last
+    window's reach in ceil mode). Stride 1 reads the input in place: "pad", a row of zeros
+    (the padding above and below); "taps", each tap's weights (and the bias) repeated along a
+    run of outputs (rows ALIGN numbers apart)."""
     _, _, W, C = x_shape
-    reach = (ow - 1) * s + (f - 1) * d + 1
-    shapes = {"pad": ((f - 1) * d + 1, max(W + 2 * p, reach), C)}
-    if f == 3 and s == d == 1 and C < NARROW:
-        shapes["taps"] = (10, ow * C)
-    return shapes
+    if s == 1:
+        return {"pad": (W * C,), "taps": (f * f + 1, aligned(run_pixels(ow, C) * C))}
+    return {"pad": ((f - 1) * d + 1, max(W + 2 * p, (ow - 1) * s + (f - 1) * d + 1) * C)}
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """np.empty starting on a 64-byte boundary, a cache line."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    raw = np.empty(size + 64 // dtype.itemsize, dtype)
+    skip = (-raw.ctypes.data % 64) // dtype.itemsize
+    return raw[skip:skip + size].reshape(shape)
+
+
+def aligned(n) -> int:
+    return -(-n // ALIGN) * ALIGN
 
 
 def activation(name, x, in_place):
@@ -175,9 +200,10 @@ def warm(dtype_name: str) -> None:
     def scratch(shape, slot):
         return np.zeros(shape, dtype)
 
-    for f, C in ((3, 2), (3, NARROW), (5, 2), (7, 2)):  # narrow, written-out sums, any f
-        x, y = np.zeros((1, 4, 4, C), dtype), np.zeros((1, 4, 4, C), dtype)
-        depthwise(x, np.zeros((f, f, C), dtype), np.zeros(C, dtype), y, 1, 1, f // 2, False, scratch)
+    for f in (3, 5, 7):  # 3x3, 5x5, any f; at stride 1 and strided
+        for s, n in ((1, 4), (2, 2)):
+            x, y = np.zeros((1, 4, 4, 2), dtype), np.zeros((1, n, n, 2), dtype)
+            depthwise(x, np.zeros((f, f, 2), dtype), np.zeros(2, dtype), y, s, 1, f // 2, False, scratch)
     x = np.zeros((1, 4, 4, 4), dtype)
     grouped(x, np.zeros((3, 3, 2, 4), dtype), np.zeros(4, dtype), np.zeros_like(x), 1, 1, 2, False, scratch)
     max_pool(x, 2, 2, 0, 2, 2)

@@ -49,7 +49,7 @@ class Context:
         size = int(np.prod(shape))
         if self._buffers.get(slot, np.empty(0)).size < size:
             self._buffers.pop(slot, None)  # let go first: never the old and the new at once
-            self._buffers[slot] = np.empty(size, self.dtype)
+            self._buffers[slot] = compiled.aligned_empty(size, self.dtype)
         return self._buffers[slot][:size].reshape(shape)
 
     @property

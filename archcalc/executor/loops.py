@@ -8,16 +8,20 @@ from numba import njit
 # FMA and reordering of a window's sum (as BLAS reorders), nothing that changes NaN or Inf;
 # division by zero gives inf as in NumPy (a Python-style check would stop vectorisation)
 jit = njit(cache=True, fastmath={"contract", "reassoc", "nsz"}, nogil=True, error_model="numpy")
+# the strided depthwise sums in the order written: three rows' chains of multiply-adds run at
+# once (reordered, they became one chain of f*f)
+ordered = njit(cache=True, fastmath={"contract", "nsz"}, nogil=True, error_model="numpy")
 # a helper inlined where it is called: a call per element (or per pixel, with its arrays'
 # reference counts) costs more than its work and stops vectorisation
 inlined = njit(cache=True, fastmath={"contract", "reassoc", "nsz"}, error_model="numpy", inline="always")
 
-# Every output pixel with its channels innermost, over a ring of zero-bordered copies of the
-# input rows its windows read (each row copied once, while in cache), so there is no padded copy
-# of the whole input and no window needs a test for the border. The 3x3 and 5x5 sums are
-# written out: a window's products stay in registers, one store per output.
+# Strided depthwise convs (depthwise_loops.py has stride 1): every output pixel with its
+# channels innermost, over a ring of zero-bordered copies of the input rows its windows read
+# (each row copied once, while in cache), so there is no padded copy of the whole input and no
+# window needs a test for the border. The 3x3 and 5x5 sums are written out: a window's
+# products stay in registers, one store per output.
 
-@jit
+@ordered
 def depthwise_3x3(x, t, bias, y, s, d, p, relu, ring):
     n, oh, ow, C = y.shape
     zero = y.dtype.type(0)
@@ -40,35 +44,7 @@ def depthwise_3x3(x, t, bias, y, s, d, p, relu, ring):
                             + bias[c], relu, zero)
 
 
-@jit
-def depthwise_3x3_narrow(x, t, bias, y, s, d, p, relu, ring):
-    """Stride 1, few maps (a loop over 16 channels is mostly overhead): a row of outputs as one
-    flat run of ow*C numbers, each tap's input a run shifted by kw*C, its weights (and the
-    bias) repeated along the row in t (10, ow*C)."""
-    n, oh, ow, C = y.shape
-    zero = y.dtype.type(0)
-    L = ow * C
-    loaded = np.empty(ring.shape[0], np.int64)
-    t0, t1, t2, t3, t4, t5, t6, t7, t8, tb = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9]
-    for b in range(n):
-        loaded[:] = SENTINEL
-        for i in range(oh):
-            top = i - p
-            rows_in_ring(x, b, ring, loaded, top, 3, 1, p)
-            r0 = ring[slot(top, 0, 1, ring)].reshape(-1)
-            r1 = ring[slot(top, 1, 1, ring)].reshape(-1)
-            r2 = ring[slot(top, 2, 1, ring)].reshape(-1)
-            a0, a1, a2 = r0[:L], r0[C:C + L], r0[2 * C:2 * C + L]
-            b0, b1, b2 = r1[:L], r1[C:C + L], r1[2 * C:2 * C + L]
-            c0, c1, c2 = r2[:L], r2[C:C + L], r2[2 * C:2 * C + L]
-            o = y[b, i].reshape(-1)
-            for k in range(L):
-                o[k] = rectified((a0[k] * t0[k] + a1[k] * t1[k] + a2[k] * t2[k])
-                        + (b0[k] * t3[k] + b1[k] * t4[k] + b2[k] * t5[k])
-                        + (c0[k] * t6[k] + c1[k] * t7[k] + c2[k] * t8[k]) + tb[k], relu, zero)
-
-
-@jit
+@ordered
 def depthwise_5x5(x, t, bias, y, s, d, p, relu, ring):
     n, oh, ow, C = y.shape
     zero = y.dtype.type(0)
