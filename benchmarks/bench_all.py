@@ -7,7 +7,10 @@ One process, one calibration (archcalc.calibrate(repeats=5), or the --device pro
 2. bench_guidelines: ShuffleNet v2's G1 and G2 tables, the estimate's order against the measured
    one (--quick: batch 2, repeat 2);
 3. bench_executor: the kernels, then the executor against PyTorch eager (where installed) and
-   onnxruntime with ratios, and memory (--quick: batch 2 at 112 x 112).
+   onnxruntime with ratios, the depthwise and grouped layers within each pass, and memory
+   (--quick: batch 2 at 112 x 112);
+4. bench_families: the depthwise and grouped layers against the executor as it was when the
+   issue was filed, on one core and on all (--quick: batch 2).
 Each script also runs on its own, with the same tables (bench_latency and bench_guidelines
 then calibrate for themselves)."""
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the three scripts, beside this file
 import bench_executor  # noqa: E402
+import bench_families  # noqa: E402
 import bench_guidelines  # noqa: E402
 import bench_latency  # noqa: E402
 
@@ -33,6 +37,8 @@ def main() -> None:
     bench_guidelines.tables(device, args.quick)
     print()
     bench_executor.main(bench_executor.NETWORKS, quick=args.quick)
+    print()
+    bench_families.main(bench_families.NETWORKS, quick=args.quick)
 
 
 if __name__ == "__main__":

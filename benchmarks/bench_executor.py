@@ -286,7 +286,8 @@ def main(names, quick=False, shards=False) -> None:
           "(Winograd's 3x3 convs run fewer; --verify checks the counted ones)")
     print(f"\n{'within the pass':<19}{'depthwise ms':>14}{'GMAC/s':>8}{'grouped ms':>12}{'GMAC/s':>8}")
     for name, r in families:
-        print(f"{name:<19}{family_text(r, 'depthwise', 14)}{family_text(r, 'grouped', 12)}")
+        if {row.family for row in r.analysis.rows} & {"depthwise", "grouped"}:
+            print(f"{name:<19}{family_text(r, 'depthwise', 14)}{family_text(r, 'grouped', 12)}")
     print(f"\n{'memory':<19}{'batch':>6}{'live peak':>13}{'predicted':>13}{'traced + weights':>19}"
           f"{'predicted + weights':>22}{'ratio':>8}")
     for name, batch, r in memory:

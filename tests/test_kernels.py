@@ -19,9 +19,9 @@ from archcalc.executor.kernels import KERNELS, TILE_BYTES, Context
 RNG = np.random.default_rng(1)
 
 
-def run_kernel(op, xs, w=None, dtype=np.float64, own=False, tile_bytes=TILE_BYTES):
+def run_kernel(op, xs, w=None, dtype=np.float64, own=False, tile_bytes=TILE_BYTES, relu=False):
     ctx = Context(dtype, tile_bytes)
-    ctx.own = own
+    ctx.own, ctx.relu = own, relu
     xs = tuple(np.asarray(x, dtype) for x in xs)
     w = {k: np.asarray(v, dtype) for k, v in (w or {}).items()}
     return KERNELS[op.kind](op, xs, w, ctx), ctx
@@ -135,13 +135,22 @@ def test_depthwise_and_grouped_numpy_forms_equal_reference(case, monkeypatch):
     check_conv(case, 300)
 
 
-def check_conv(case, tile_bytes):
+@pytest.mark.parametrize("case", DEPTHWISE + GROUPED, ids=lambda c: "x".join(map(str, c)))
+def test_depthwise_and_grouped_convs_with_a_fused_relu_equal_the_reference_rectified(case):
+    """The ReLU the executor fuses into a conv (ctx.relu): the compiled loops rectify each
+    run or row in cache, the NumPy forms each band."""
+    check_conv(case, 300, relu=True)
+
+
+def check_conv(case, tile_bytes, relu=False):
     H, W_, C, c, f, s, p, d, groups, bias, rnd = case
     op = ops.Conv(f=f, c=c, s=s, p=p, groups=groups, dilation=d, bias=bias, round=rnd)
     x, W, b = random(2, H, W_, C), random(f, f, C // groups, c), random(c)
-    y, ctx = run_kernel(op, [x], {"W": W, "b": b} if bias else {"W": W}, tile_bytes=tile_bytes)
+    y, ctx = run_kernel(op, [x], {"W": W, "b": b} if bias else {"W": W}, tile_bytes=tile_bytes, relu=relu)
     pad = op.pad()
     want = conv_reference(x, W, b if bias else None, f, s, pad, d, groups, None, rnd == "ceil")
+    if relu:
+        want = np.maximum(want, 0)
     np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10)
     oh, ow = want.shape[1:3]
     assert ctx.macs == 2 * oh * ow * c * f * f * (C // groups)

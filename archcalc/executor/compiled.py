@@ -57,8 +57,8 @@ def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
     its scratch arrays come from `workspace(shape, slot)`, as depthwise_workspace counts them."""
     f, C = taps.shape[0], taps.shape[2]
     shapes = depthwise_workspace(x.shape, y.shape[2], f, s, d, p)
-    ring = workspace(shapes["pad"], "pad")
-    ring[...] = 0
+    pad = workspace(shapes["pad"], "pad")  # a row of zeros, or a ring of rows to zero-border
+    pad[...] = 0
     if s == 1:
         from . import depthwise_loops  # imports numba, so only once a loop is wanted
 
@@ -66,12 +66,12 @@ def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
         along = workspace(shapes["taps"], "taps")
         along[:f * f, :pixels * C].reshape(f * f, pixels, C)[...] = taps.reshape(f * f, 1, C)
         along[f * f, :pixels * C].reshape(pixels, C)[...] = bias
-        depthwise_loops.depthwise(x, along, y, d, p, relu, ring, pixels)
+        depthwise_loops.depthwise(x, along, y, d, p, relu, pad, pixels)
         return
     from . import loops
 
     loop = {3: loops.depthwise_3x3, 5: loops.depthwise_5x5}.get(f, loops.depthwise_any)
-    loop(x, taps, bias, y, s, d, p, relu, ring.reshape(ring.shape[0], -1, C))
+    loop(x, taps, bias, y, s, d, p, relu, pad.reshape(pad.shape[0], -1, C))
 
 
 RUN = 2048  # numbers in a run of outputs (its f*f + 1 runs of weights stay in L2)
@@ -171,9 +171,7 @@ def grouped(x, W, bias, y, s, p, groups, relu, workspace):
 
     ring = workspace(grouped_workspace(x.shape, y.shape[2], s, p, groups, y.shape[3]), "pad")
     ring[...] = 0
-    loops.grouped_3x3(x, W, bias, y, s, p, groups, ring)
-    if relu:
-        np.maximum(y, 0, out=y)
+    loops.grouped_3x3(x, W, bias, y, s, p, groups, ring, relu)
 
 
 def grouped_applies(f, c_g, dilation, s, p) -> bool:

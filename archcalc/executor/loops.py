@@ -296,7 +296,7 @@ def larger(a, b):
 # and two neighbouring outputs share their loads. BLAS's products of 8 columns ran 3.6 GMAC/s.
 
 @jit
-def grouped_3x3(x, W, bias, y, s, p, groups, ring):
+def grouped_3x3(x, W, bias, y, s, p, groups, ring, relu):
     n, oh, ow, M = y.shape
     cg, mg = x.shape[3] // groups, M // groups
     loaded = np.empty(3, np.int64)
@@ -350,6 +350,8 @@ def grouped_3x3(x, W, bias, y, s, p, groups, ring):
                         o[m] += ((a0[m] * w00[m] + a1[m] * w01[m] + a2[m] * w02[m])
                                  + (b0[m] * w10[m] + b1[m] * w11[m] + b2[m] * w12[m])
                                  + (c0[m] * w20[m] + c1[m] * w21[m] + c2[m] * w22[m]))
+            if relu:
+                rectify(row)  # the row still in cache
 
 
 @jit
