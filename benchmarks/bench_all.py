@@ -1,6 +1,7 @@
 """Issue 14's benchmarks in one run, by hand: `python benchmarks/bench_all.py [--quick] [--device FILE]`.
 
-One process, one calibration (archcalc.calibrate(repeats=5), or the --device profile) shared by:
+One process (bench_families starts children of its own), one calibration
+(archcalc.calibrate(repeats=5), or the --device profile) shared by:
 1. bench_latency: predicted against measured latency at batch 8 for every spec (--quick: its
    subset) and the ONNX models the tests import; median absolute error and Spearman's rank
    correlation over all, the specs alone and the imported models alone;
@@ -19,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the three scripts, beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the four scripts, beside this file
 import bench_executor  # noqa: E402
 import bench_families  # noqa: E402
 import bench_guidelines  # noqa: E402

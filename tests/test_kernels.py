@@ -104,8 +104,8 @@ CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
     (8, 10, 10, 10, 3, 1, 0, 1, 10, False, "floor"), # depthwise 3x3, no padding: no edge outputs
     (2, 2, 8, 8, 3, 1, 1, 1, 8, True, "floor"),      # depthwise 3x3 on 2 x 2: every output an edge
     (6, 7, 9, 9, 3, 1, 3, 1, 9, False, "floor"),     # depthwise 3x3, padding wider than a window
-    (5, 100, 24, 24, 5, 1, 2, 1, 24, True, "floor"), # depthwise 5x5, a row in two runs (RUN // 24 = 85 outputs)
-    (4, 100, 24, 24, 3, 1, 1, 1, 24, False, "floor"),# depthwise 3x3, a row in two runs
+    (5, 100, 24, 24, 5, 1, 2, 1, 24, True, "floor"), # depthwise 5x5, a row in several runs
+    (4, 100, 24, 24, 3, 1, 1, 1, 24, False, "floor"),# depthwise 3x3, a row in several runs
     (9, 9, 16, 24, 3, 1, 1, 1, 4, True, "floor"),    # grouped 3x3, 4 maps to 6: compiled
     (9, 8, 12, 12, 3, 2, 1, 1, 3, False, "ceil"),    # grouped 3x3, stride 2, ceil: compiled
     (7, 7, 34, 34, 3, 1, 1, 1, 2, True, "floor"),    # grouped 3x3, 17 maps a group: BLAS
@@ -135,23 +135,41 @@ def test_depthwise_and_grouped_numpy_forms_equal_reference(case, monkeypatch):
     check_conv(case, 300)
 
 
+@pytest.mark.parametrize("jit", [True, False], ids=["compiled", "numpy"])
 @pytest.mark.parametrize("case", DEPTHWISE + GROUPED, ids=lambda c: "x".join(map(str, c)))
-def test_depthwise_and_grouped_convs_with_a_fused_relu_equal_the_reference_rectified(case):
+def test_depthwise_and_grouped_convs_with_a_fused_relu_equal_the_reference_rectified(case, jit, monkeypatch):
     """The ReLU the executor fuses into a conv (ctx.relu): the compiled loops rectify each
     run or row in cache, the NumPy forms each band."""
+    if not jit:
+        monkeypatch.setattr(compiled, "enabled", lambda: False)
     check_conv(case, 300, relu=True)
 
 
-def check_conv(case, tile_bytes, relu=False):
+@pytest.mark.parametrize("case", [c for c in DEPTHWISE if c[5] == 1], ids=lambda c: "x".join(map(str, c)))
+def test_depthwise_convs_at_stride_1_in_float32_are_close_to_the_float64_reference(case):
+    """The stride-1 loops (depthwise_loops.py) compile a float32 form of their own."""
+    check_conv(case, TILE_BYTES, dtype=np.float32)
+
+
+def test_the_depthwise_cases_split_a_row_into_several_runs():
+    """The 100-wide rows above exceed a run (as many outputs as 80 KiB of repeated weights
+    hold), so the loops' run boundaries are tested, in float64 and float32."""
+    for f, itemsize in ((3, 8), (5, 8), (3, 4), (5, 4)):
+        assert compiled.run_pixels(100, f, 24, itemsize) < 100
+
+
+def check_conv(case, tile_bytes, relu=False, dtype=np.float64):
     H, W_, C, c, f, s, p, d, groups, bias, rnd = case
     op = ops.Conv(f=f, c=c, s=s, p=p, groups=groups, dilation=d, bias=bias, round=rnd)
     x, W, b = random(2, H, W_, C), random(f, f, C // groups, c), random(c)
-    y, ctx = run_kernel(op, [x], {"W": W, "b": b} if bias else {"W": W}, tile_bytes=tile_bytes, relu=relu)
+    y, ctx = run_kernel(op, [x], {"W": W, "b": b} if bias else {"W": W}, dtype=dtype, tile_bytes=tile_bytes,
+                        relu=relu)
     pad = op.pad()
     want = conv_reference(x, W, b if bias else None, f, s, pad, d, groups, None, rnd == "ceil")
     if relu:
         want = np.maximum(want, 0)
-    np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10)
+    tolerance = 1e-10 if dtype == np.float64 else 1e-5 * f * f
+    np.testing.assert_allclose(y, want, rtol=tolerance, atol=tolerance)
     oh, ow = want.shape[1:3]
     assert ctx.macs == 2 * oh * ow * c * f * f * (C // groups)
 

@@ -2,12 +2,12 @@
 and when each applies. The depthwise convolution is the case: its products are f*f
 multiply-adds per output with a different weight per map, so NumPy makes a pass over memory
 per tap (1.4 GMAC/s) while a loop with the channel axis innermost keeps the sum in registers
-(7-12 GMAC/s on one core). Likewise 3x3 convs of narrow groups, max pooling, float32 tanh,
-sigmoid, swish and hardswish, a conv's bias and ReLU, and add -> ReLU: one pass each where
-NumPy makes several.
+(4-11 GMAC/s alone on one core, stride 2 the slowest). Likewise 3x3 convs of narrow groups,
+max pooling, float32 tanh, sigmoid, swish and hardswish, a conv's bias and ReLU, and add ->
+ReLU: one pass each where NumPy makes several.
 
 The loops are in depthwise_loops.py (depthwise at stride 1) and loops.py (the rest), which
-import numba (0.3 s), so only a run that needs one loads them; without numba, or with
+import numba (0.3 s), so only the executor loads them (Context's warm); without numba, or with
 ARCHCALC_JIT=0, the kernels take their NumPy form instead. The tests run both and compare.
 Besides their outputs, the loops take no memory of a map's size but the executor's workspace
 (max pooling's one (n_W, n_C) row is among its counted temporaries). That workspace starts
@@ -56,17 +56,18 @@ def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
     the edge in ceil mode) with one f x f filter per map, plus bias, through a ReLU if asked;
     its scratch arrays come from `workspace(shape, slot)`, as depthwise_workspace counts them."""
     f, C = taps.shape[0], taps.shape[2]
-    shapes = depthwise_workspace(x.shape, y.shape[2], f, s, d, p)
+    shapes = depthwise_workspace(x.shape, y.shape[2], f, s, d, p, x.dtype.itemsize)
     pad = workspace(shapes["pad"], "pad")  # a row of zeros, or a ring of rows to zero-border
     pad[...] = 0
     if s == 1:
         from . import depthwise_loops  # imports numba, so only once a loop is wanted
 
-        pixels = run_pixels(y.shape[2], C)
+        pixels = run_pixels(y.shape[2], f, C, x.dtype.itemsize)
         along = workspace(shapes["taps"], "taps")
         along[:f * f, :pixels * C].reshape(f * f, pixels, C)[...] = taps.reshape(f * f, 1, C)
         along[f * f, :pixels * C].reshape(pixels, C)[...] = bias
-        depthwise_loops.depthwise(x, along, y, d, p, relu, pad, pixels)
+        x = np.ascontiguousarray(x)  # its rows are read as runs (the executor's are contiguous)
+        depthwise_loops.depthwise(x, along, y, f, d, p, relu, pad, pixels)
         return
     from . import loops
 
@@ -74,23 +75,24 @@ def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
     loop(x, taps, bias, y, s, d, p, relu, pad.reshape(pad.shape[0], -1, C))
 
 
-RUN = 2048  # numbers in a run of outputs (its f*f + 1 runs of weights stay in L2)
-ALIGN = 16  # numbers: rows of scratch start 64 bytes apart, so aligned loads stay aligned
+TAPS_BYTES = 80 * 2**10  # a run's f*f + 1 runs of weights, in L2 (3x3: 2,048 float32 a run)
+ALIGN = 64  # bytes: rows of scratch start on cache lines, so aligned loads stay aligned
 
 
-def run_pixels(ow, C) -> int:
-    return max(1, min(ow, RUN // C))
+def run_pixels(ow, f, C, itemsize) -> int:
+    """Outputs in a run: as many as TAPS_BYTES of repeated weights hold, at least one."""
+    return max(1, min(ow, TAPS_BYTES // ((f * f + 1) * C * itemsize)))
 
 
-def depthwise_workspace(x_shape, ow, f, s, d, p) -> dict:
+def depthwise_workspace(x_shape, ow, f, s, d, p, itemsize) -> dict:
     """Shapes of depthwise's scratch arrays. Strided: "pad", the input rows one output row's
     windows read, zero-bordered ((f-1)*d + 1 rows, as wide as the padded input or the last
     window's reach in ceil mode). Stride 1 reads the input in place: "pad", a row of zeros
     (the padding above and below); "taps", each tap's weights (and the bias) repeated along a
-    run of outputs (rows ALIGN numbers apart)."""
+    run of outputs (each row starting on a cache line)."""
     _, _, W, C = x_shape
     if s == 1:
-        return {"pad": (W * C,), "taps": (f * f + 1, aligned(run_pixels(ow, C) * C))}
+        return {"pad": (W * C,), "taps": (f * f + 1, aligned(run_pixels(ow, f, C, itemsize) * C, itemsize))}
     return {"pad": ((f - 1) * d + 1, max(W + 2 * p, (ow - 1) * s + (f - 1) * d + 1) * C)}
 
 
@@ -98,13 +100,15 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     """np.empty starting on a 64-byte boundary, a cache line."""
     dtype = np.dtype(dtype)
     size = int(np.prod(shape))
-    raw = np.empty(size + 64 // dtype.itemsize, dtype)
-    skip = (-raw.ctypes.data % 64) // dtype.itemsize
+    raw = np.empty(size + ALIGN // dtype.itemsize, dtype)
+    skip = (-raw.ctypes.data % ALIGN) // dtype.itemsize
     return raw[skip:skip + size].reshape(shape)
 
 
-def aligned(n) -> int:
-    return -(-n // ALIGN) * ALIGN
+def aligned(n, itemsize) -> int:
+    """n numbers rounded up to a whole number of cache lines."""
+    per_line = ALIGN // itemsize
+    return -(-n // per_line) * per_line
 
 
 def activation(name, x, in_place):

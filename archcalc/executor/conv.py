@@ -274,7 +274,7 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
     if how == "winograd":
         return winograd.workspace(op, x_shape, itemsize, tile_bytes)
     if how == "depthwise" and compiled.depthwise_applies(op.c // C, s, op.dilation, op.pad()):
-        shapes = compiled.depthwise_workspace(x_shape, ow, op.f, s, op.dilation, op.pad())
+        shapes = compiled.depthwise_workspace(x_shape, ow, op.f, s, op.dilation, op.pad(), itemsize)
         return {slot: math.prod(shape) for slot, shape in shapes.items()}
     if how == "grouped" and compiled.grouped_applies(op.f, C // op.groups, op.dilation, s, op.pad()):
         return {"pad": math.prod(compiled.grouped_workspace(x_shape, ow, s, op.pad(), op.groups, op.c))}

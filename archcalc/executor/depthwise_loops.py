@@ -1,10 +1,11 @@
 """The depthwise convolution's compiled loops at stride 1 (numba; imported only when numba is
-there and such a conv runs), behind compiled.depthwise; strided ones are in loops.py.
+there, by compiled.warm when the executor makes its first Context), behind compiled.depthwise;
+strided ones are in loops.py.
 
 One output row at a time, its outputs as long runs of numbers (pixel by pixel, channels
 innermost), so that the compiler's vector loop pays its setup (tests of overlap and stride)
 once a run, not once a pixel: per pixel, as loops.py does, MobileNetV3's 3x3 56 x 56 x 72 ran
-6.8 GMAC/s alone at batch 8; in runs, 9.8. Output number k of a run is the sum over the taps of
+6.8 GMAC/s alone at batch 8 on one core; in runs, 8.2-9.8. Output number k of a run is the sum over the taps of
 input number k + shift(tap) of the tap's row times number k of that tap's weights, repeated
 along the run (and the bias likewise): tap (kh, kw) of a run starting at output j reads input
 row i - p + kh d from column j - p + kw d, a run of the input itself (rows above and below it
@@ -26,13 +27,12 @@ inlined = njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy", in
 
 
 @jit
-def depthwise(x, taps, y, d, p, relu, zero, pixels):
-    """y = x's depthwise convolution at stride 1, through a ReLU if asked. taps (f*f + 1,
-    >= pixels*C): each tap's weights, then the bias, repeated along `pixels` outputs; zero:
-    n_W*C zeros, the rows of padding."""
+def depthwise(x, along, y, f, d, p, relu, zero, pixels):
+    """y = x's depthwise convolution at stride 1 (f x f filters), through a ReLU if asked.
+    along (f*f + 1, >= pixels*C): each tap's weights, then the bias, repeated along `pixels`
+    outputs; zero: n_W*C zeros, the rows of padding."""
     n, oh, ow, C = y.shape
     H, W = x.shape[1], x.shape[2]
-    f = int(round((taps.shape[0] - 1) ** 0.5))
     shift = np.arange(f) * d * C
     # outputs whose windows lie within the row's n_W columns: left, right (past them, the edge)
     left = min(max(p, 0), ow)
@@ -41,23 +41,23 @@ def depthwise(x, taps, y, d, p, relu, zero, pixels):
         for i in range(oh):
             out = y[b, i].reshape(-1)
             for j in range(left):
-                edge(out[j * C:(j + 1) * C], x, b, i, j, p, d, taps, relu)
+                edge(out[j * C:(j + 1) * C], x, b, i, j, f, p, d, along, relu)
             for j in range(right, ow):
-                edge(out[j * C:(j + 1) * C], x, b, i, j, p, d, taps, relu)
+                edge(out[j * C:(j + 1) * C], x, b, i, j, f, p, d, along, relu)
             for j0 in range(left, right, pixels):
                 o = out[j0 * C:min(j0 + pixels, right) * C]
                 start = (j0 - p) * C
                 if f == 3:
                     run_3x3(o, row(x, b, i - p, zero), row(x, b, i - p + d, zero), row(x, b, i - p + 2 * d, zero),
-                            taps, shift, start, relu)
+                            along, shift, start, relu)
                     continue
                 for kh in range(f):
                     src = row(x, b, i - p + kh * d, zero)
                     if f == 5:
-                        run_5(o, src, taps, kh * 5, shift, start, kh == 0)
+                        run_5(o, src, along, kh * 5, shift, start, kh == 0)
                     else:
                         for kw in range(f):
-                            run_tap(o, src, taps, kh * f + kw, shift[kw] + start, kh == kw == 0)
+                            run_tap(o, src, along, kh * f + kw, shift[kw] + start, kh == kw == 0)
                 if relu:
                     rectify(o)
 
@@ -69,10 +69,9 @@ def row(x, b, r, zero):
 
 
 @inlined
-def edge(o, x, b, i, j, p, d, taps, relu):
+def edge(o, x, b, i, j, f, p, d, along, relu):
     """o = output (i, j), whose window crosses the input's edge: the taps inside it only."""
-    f = int(round((taps.shape[0] - 1) ** 0.5))
-    bias = taps[f * f]
+    bias = along[f * f]
     for c in range(o.size):
         o[c] = bias[c]
     for kh in range(f):
@@ -80,7 +79,7 @@ def edge(o, x, b, i, j, p, d, taps, relu):
         for kw in range(f):
             q = j - p + kw * d
             if 0 <= r < x.shape[1] and 0 <= q < x.shape[2]:
-                src, t = x[b, r, q], taps[kh * f + kw]
+                src, t = x[b, r, q], along[kh * f + kw]
                 for c in range(o.size):
                     o[c] += src[c] * t[c]
     if relu:

@@ -12,6 +12,7 @@ independent computations.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -46,7 +47,7 @@ class Context:
     def workspace(self, shape, slot="cols") -> np.ndarray:
         """A scratch array of `shape`, reusing one buffer per slot: fresh large allocations go
         back to the OS and fault in again on every call (2x slower on VGG-16)."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)  # np.prod costs 5 us a call, a conv's whole setup on small maps
         if self._buffers.get(slot, np.empty(0)).size < size:
             self._buffers.pop(slot, None)  # let go first: never the old and the new at once
             self._buffers[slot] = compiled.aligned_empty(size, self.dtype)

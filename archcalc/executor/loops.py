@@ -75,7 +75,7 @@ def depthwise_5x5(x, t, bias, y, s, d, p, relu, ring):
                             + bias[c], relu, zero)
 
 
-@jit
+@ordered
 def depthwise_any(x, t, bias, y, s, d, p, relu, ring):
     """Any f: the taps added one by one into the output row (it stays in cache)."""
     n, oh, ow, C = y.shape
@@ -140,9 +140,10 @@ def rectified(v, relu, zero):
 
 @jit
 def rectify(row):
+    zero = row.dtype.type(0)
     for j in range(row.shape[0]):
         for c in range(row.shape[1]):
-            row[j, c] = max(row[j, c], 0)
+            row[j, c] = max(row[j, c], zero)
 
 
 # ------------------------------------------------------------------ activations, float32
