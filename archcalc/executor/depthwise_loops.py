@@ -5,14 +5,14 @@ strided ones are in loops.py.
 One output row at a time, its outputs as long runs of numbers (pixel by pixel, channels
 innermost), so that the compiler's vector loop pays its setup (tests of overlap and stride)
 once a run, not once a pixel: per pixel, as loops.py does, MobileNetV3's 3x3 56 x 56 x 72 ran
-6.8 GMAC/s alone at batch 8 on one core; in runs, 8.2-9.8. Output number k of a run is the sum over the taps of
-input number k + shift(tap) of the tap's row times number k of that tap's weights, repeated
-along the run (and the bias likewise): tap (kh, kw) of a run starting at output j reads input
-row i - p + kh d from column j - p + kw d, a run of the input itself (rows above and below it
-are a row of zeros). The outputs whose windows cross the left or right edge are computed one
-by one, from the taps inside. 3x3: the nine products and the bias in one expression, one
-store per output; 5x5: a pass per row of taps over a run of the output (in cache); any other
-f: a pass per tap.
+6.8 GMAC/s alone at batch 8 on one core; in runs, 8.2-9.8. Output number k of a run is the
+sum over the taps of input number k + shift(tap) of the tap's row times number k of that tap's
+weights, repeated along the run (and the bias likewise): tap (kh, kw) of a run starting at
+output j reads input row i - p + kh d from column j - p + kw d, a run of the input itself
+(rows above and below it are a row of zeros). The outputs whose windows cross the left or
+right edge are computed one by one, from the taps inside. 3x3: the nine products and the bias
+in one expression, one store per output; 5x5: a pass per row of taps over a run of the output
+(in cache); any other f: a pass per tap.
 
 The sums keep their written order (no reassociation: three rows' chains run at once).
 """

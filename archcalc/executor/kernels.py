@@ -48,7 +48,7 @@ class Context:
         """A scratch array of `shape`, reusing one buffer per slot: fresh large allocations go
         back to the OS and fault in again on every call (2x slower on VGG-16)."""
         size = math.prod(shape)  # np.prod costs 5 us a call, a conv's whole setup on small maps
-        if self._buffers.get(slot, np.empty(0)).size < size:
+        if slot not in self._buffers or self._buffers[slot].size < size:
             self._buffers.pop(slot, None)  # let go first: never the old and the new at once
             self._buffers[slot] = compiled.aligned_empty(size, self.dtype)
         return self._buffers[slot][:size].reshape(shape)
