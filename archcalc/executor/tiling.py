@@ -36,6 +36,7 @@ def finish(block, op, w, ctx):
         np.maximum(block, 0, out=block)
     return block
 
+
 def fill_slab(slab, x, n0, n1, a, b, top, p):
     """Copy x's images n0..n1 into slab rows [a, b) (input row top + a on), p columns in,
     and zero every border around them: the padded slab a tile of outputs reads."""

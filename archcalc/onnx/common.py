@@ -164,9 +164,12 @@ def slice_args(ctx, node):
     a = ctx.attrs(node)
     starts, ends, axes, steps = (attr_or_input(ctx, node, a, name, i)
                                  for i, name in enumerate(("starts", "ends", "axes", "steps"), 1))
-    def flat(v):
-        return np.asarray(v).reshape(-1)
-    return flat(starts), flat(ends), None if axes is None else flat(axes), None if steps is None else flat(steps)
+    return (flat(starts), flat(ends), None if axes is None else flat(axes),
+            None if steps is None else flat(steps))
+
+
+def flat(v) -> np.ndarray:
+    return np.asarray(v).reshape(-1)
 
 
 def axes_of(ctx, node, a, rank, position=1):
