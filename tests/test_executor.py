@@ -421,6 +421,8 @@ def test_shards_run_the_same_pass_and_count_their_own_workspaces():
     two = run(graph, None, one.weights, batch=5, at=at, threads=2)
     np.testing.assert_allclose(two.output, one.output, rtol=1e-5, atol=1e-4)
     assert two.shapes == one.shapes and two.macs == one.macs and check(two) == []
+    # every activation scales with its images, so the shards' peaks add up to the one pass's
+    assert two.peak_bytes == one.peak_bytes <= one.predicted_bytes
     the_plan = plan(graph, at)
     f32 = np.dtype(np.float32)
     assert two.workspace_bytes == the_plan.workspace_bytes(3, f32) + the_plan.workspace_bytes(2, f32)

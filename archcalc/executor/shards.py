@@ -23,9 +23,12 @@ def shard_sizes(n: int, threads: int) -> list[int]:
 
 
 def split(feeds: dict, sizes: list[int]) -> list[dict]:
-    """Each shard's inputs: consecutive images of every input (views, no copy)."""
+    """Each shard's inputs: consecutive images of every input (no copy). Each is an array
+    over a memoryview of its rows, not a view of the whole batch, so that a shard's live
+    memory counts its own images (forward.live_bytes counts a view's whole owner)."""
     bounds = np.cumsum([0, *sizes])
-    return [{name: a[lo:hi] for name, a in feeds.items()} for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [{name: np.asarray(memoryview(a[lo:hi])) for name, a in feeds.items()}
+            for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def run_shards(execute, steps, feeds, params, contexts):
