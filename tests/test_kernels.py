@@ -100,14 +100,18 @@ CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
     (9, 8, 8, 8, 5, 2, 2, 1, 8, True, "ceil"),       # depthwise 5x5, stride 2, ceil
     (9, 9, 6, 6, 5, 1, 4, 2, 6, False, "floor"),     # depthwise 5x5, dilated
     (10, 10, 5, 5, 7, 1, 3, 1, 5, True, "floor"),    # depthwise 7x7 (ConvNeXt's): any f
-    (7, 9, 6, 6, 3, 1, 1, 1, 6, True, "floor"),      # depthwise 3x3, stride 1: runs of outputs
+    (7, 9, 6, 6, 3, 1, 1, 1, 6, True, "floor"),      # depthwise 3x3, rows of 9: blocks of 8 and 1
     (8, 10, 10, 10, 3, 1, 0, 1, 10, False, "floor"), # depthwise 3x3, no padding: no edge outputs
     (2, 2, 8, 8, 3, 1, 1, 1, 8, True, "floor"),      # depthwise 3x3 on 2 x 2: every output an edge
     (6, 7, 9, 9, 3, 1, 3, 1, 9, False, "floor"),     # depthwise 3x3, padding wider than a window
-    (5, 100, 24, 24, 5, 1, 2, 1, 24, True, "floor"), # depthwise 5x5, a row in several runs
-    (4, 100, 24, 24, 3, 1, 1, 1, 24, False, "floor"),# depthwise 3x3, a row in several runs
+    (5, 100, 24, 24, 5, 1, 2, 1, 24, True, "floor"), # depthwise 5x5, rows of 100: 12 blocks of 8, then 4
+    (4, 100, 24, 24, 3, 1, 1, 1, 24, False, "floor"),# depthwise 3x3, rows of 100
+    (5, 17, 15, 15, 3, 1, 1, 1, 15, True, "floor"),  # depthwise, 15 maps: chunks of 8, 4, 2, 1 (float64 4s)
+    (4, 8, 8, 8, 3, 1, 1, 1, 8, False, "floor"),     # depthwise, rows of exactly one block
     (9, 9, 16, 24, 3, 1, 1, 1, 4, True, "floor"),    # grouped 3x3, 4 maps to 6: compiled
     (9, 8, 12, 12, 3, 2, 1, 1, 3, False, "ceil"),    # grouped 3x3, stride 2, ceil: compiled
+    (6, 9, 32, 32, 3, 1, 1, 1, 2, True, "floor"),    # grouped 3x3, 16 maps a group: two chunks of 8
+    (6, 10, 10, 14, 3, 2, 1, 1, 2, False, "floor"),  # grouped 3x3, 5 maps to 7: chunks of 4, 2, 1
     (7, 7, 34, 34, 3, 1, 1, 1, 2, True, "floor"),    # grouped 3x3, 17 maps a group: BLAS
     (8, 8, 8, 8, 3, 1, 2, 2, 2, True, "floor"),      # grouped 3x3, dilated: BLAS
 ]
@@ -145,17 +149,52 @@ def test_depthwise_and_grouped_convs_with_a_fused_relu_equal_the_reference_recti
     check_conv(case, 300, relu=True)
 
 
-@pytest.mark.parametrize("case", [c for c in DEPTHWISE if c[5] == 1], ids=lambda c: "x".join(map(str, c)))
-def test_depthwise_convs_at_stride_1_in_float32_are_close_to_the_float64_reference(case):
-    """The stride-1 loops (depthwise_loops.py) compile a float32 form of their own."""
+@pytest.mark.parametrize("case", DEPTHWISE + GROUPED, ids=lambda c: "x".join(map(str, c)))
+def test_depthwise_and_grouped_convs_in_float32_are_close_to_the_float64_reference(case):
+    """simd.py's microkernel has a float32 form of its own (chunks of 8 maps, not 4)."""
     check_conv(case, TILE_BYTES, dtype=np.float32)
 
 
-def test_the_depthwise_cases_split_a_row_into_several_runs():
-    """The 100-wide rows above exceed a run (as many outputs as 80 KiB of repeated weights
-    hold), so the loops' run boundaries are tested, in float64 and float32."""
-    for f, itemsize in ((3, 8), (5, 8), (3, 4), (5, 4)):
-        assert compiled.run_pixels(100, f, 24, itemsize) < 100
+@pytest.mark.skipif(not compiled.enabled(), reason="numba is off")
+def test_the_microkernel_takes_maps_in_chunks_that_fill_a_register():
+    from archcalc.executor import simd
+
+    def chunks(maps, widest):
+        out = []
+        while sum(out) < maps:
+            out.append(simd.lanes_for(maps - sum(out), widest))
+        return out
+
+    assert chunks(15, 8) == [8, 4, 2, 1]  # float32: 8 to a 256-bit register
+    assert chunks(15, 4) == [4, 4, 4, 2, 1]  # float64
+    assert chunks(24, 8) == [8, 8, 8]
+
+
+@pytest.mark.skipif(not compiled.enabled(), reason="numba is off")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grouped", [False, True], ids=["depthwise", "grouped"])
+def test_a_last_block_of_fewer_outputs_writes_nothing_past_them(dtype, grouped):
+    """Outputs are written by address, eight to a block: the last block of a 3-wide row
+    stores its 3 outputs, and the numbers right after the output array stay as they were."""
+    rng = np.random.default_rng(1)
+    C, groups = (8, 2) if grouped else (5, 5)
+    x = rng.standard_normal((1, 3, 3, C)).astype(dtype)
+    W = rng.standard_normal((3, 3, C // groups, C)).astype(dtype)
+    bias = rng.standard_normal(C).astype(dtype)
+    memory = np.full(1 * 3 * 3 * C + 64, 7.0, dtype)
+    y = memory[:9 * C].reshape(1, 3, 3, C)
+
+    def scratch(shape, slot):
+        return np.zeros(shape, dtype)
+
+    if grouped:
+        compiled.grouped(x, W, bias, y, 1, 1, groups, False, scratch)
+    else:
+        compiled.depthwise(x, W[:, :, 0], bias, y, 1, 1, 1, False, scratch)
+    want = conv_reference(x.astype(np.float64), W.astype(np.float64), bias.astype(np.float64), 3, 1, 1, 1,
+                          groups, None, False)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    assert (memory[9 * C:] == 7.0).all()
 
 
 def check_conv(case, tile_bytes, relu=False, dtype=np.float64):

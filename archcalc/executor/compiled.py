@@ -1,18 +1,18 @@
 """Loops NumPy cannot run fast, compiled by numba where it is installed (the `fast` extra),
 and when each applies. The depthwise convolution is the case: its products are f*f
 multiply-adds per output with a different weight per map, so NumPy makes a pass over memory
-per tap (1.4 GMAC/s) while a loop with the channel axis innermost keeps the sum in registers
-(4-11 GMAC/s alone on one core, stride 2 the slowest). Likewise 3x3 convs of narrow groups,
-max pooling, float32 tanh, sigmoid, swish and hardswish, a conv's bias and ReLU, and add ->
-ReLU: one pass each where NumPy makes several.
+per tap (1.4 GMAC/s), while simd.py's microkernel keeps eight outputs' sums in vector
+registers (6-20 GMAC/s on one core). Likewise 3x3 convs of narrow groups (BLAS is slow on
+their 8-column products), max pooling, float32 tanh, sigmoid, swish and hardswish, a conv's
+bias and ReLU, and add -> ReLU: one pass each where NumPy makes several.
 
-The loops are in depthwise_loops.py (depthwise at stride 1) and loops.py (the rest), which
-import numba (0.3 s), so only the executor loads them (Context's warm); without numba, or with
+The loops are in simd.py (depthwise and grouped convs) and loops.py (the rest), which import
+numba (0.3 s), so only the executor loads them (Context's warm); without numba, or with
 ARCHCALC_JIT=0, the kernels take their NumPy form instead. The tests run both and compare.
 Besides their outputs, the loops take no memory of a map's size but the executor's workspace
 (max pooling's one (n_W, n_C) row is among its counted temporaries). That workspace starts
 on a cache line (aligned_empty): NumPy's large arrays start 16 bytes past one, and 32-byte
-loads straddling two lines cost the depthwise loops up to 25% on their runs of weights.
+loads straddling two lines are slower.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from functools import cache
 
 import numpy as np
 
-NARROW_GROUP = 17  # groups of at most 16 maps: grouped_3x3 (3.2x BLAS's at 8; BLAS wins at 64)
+NARROW_GROUP = 17  # groups of at most 16 maps: simd.grouped
 
 
 @cache
@@ -53,46 +53,33 @@ def depthwise_applies(multiplier, s, d, p) -> bool:
 
 def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
     """y = x's depthwise convolution (stride s, dilation d, zero padding p, or windows past
-    the edge in ceil mode) with one f x f filter per map, plus bias, through a ReLU if asked;
-    its scratch arrays come from `workspace(shape, slot)`, as depthwise_workspace counts them."""
+    the edge in ceil mode) with one f x f filter per map, plus bias, through a ReLU if asked,
+    by simd.depthwise; its ring of input rows comes from `workspace(shape, slot)`, as
+    depthwise_workspace counts it."""
+    from . import simd  # imports numba, so only once a loop is wanted
+
     f, C = taps.shape[0], taps.shape[2]
     shapes = depthwise_workspace(x.shape, y.shape[2], f, s, d, p, x.dtype.itemsize)
-    pad = workspace(shapes["pad"], "pad")  # a row of zeros, or a ring of rows to zero-border
-    pad[...] = 0
-    if s == 1:
-        from . import depthwise_loops  # imports numba, so only once a loop is wanted
-
-        pixels = run_pixels(y.shape[2], f, C, x.dtype.itemsize)
-        along = workspace(shapes["taps"], "taps")
-        along[:f * f, :pixels * C].reshape(f * f, pixels, C)[...] = taps.reshape(f * f, 1, C)
-        along[f * f, :pixels * C].reshape(pixels, C)[...] = bias
-        x = np.ascontiguousarray(x)  # its rows are read as runs (the executor's are contiguous)
-        depthwise_loops.depthwise(x, along, y, f, d, p, relu, pad, pixels)
-        return
-    from . import loops
-
-    loop = {3: loops.depthwise_3x3, 5: loops.depthwise_5x5}.get(f, loops.depthwise_any)
-    loop(x, taps, bias, y, s, d, p, relu, pad.reshape(pad.shape[0], -1, C))
+    ring = workspace(shapes["pad"], "pad")
+    ring[...] = 0  # the border columns; rows are copied in as they are needed
+    assert y.flags.c_contiguous  # written by address
+    simd.depthwise(x, same(taps.reshape(f * f, C), y), same(bias, y), y, s, d, p, relu, ring.reshape(ring.shape[0], -1, C))
 
 
-TAPS_BYTES = 80 * 2**10  # a run's f*f + 1 runs of weights, in L2 (3x3: 2,048 float32 a run)
-ALIGN = 64  # bytes: rows of scratch start on cache lines, so aligned loads stay aligned
+def same(a, y) -> np.ndarray:
+    """a as a contiguous array of y's dtype (no copy when it is one): the vector loops read it
+    by address."""
+    return np.ascontiguousarray(a, dtype=y.dtype)
 
 
-def run_pixels(ow, f, C, itemsize) -> int:
-    """Outputs in a run: as many as TAPS_BYTES of repeated weights hold, at least one."""
-    return max(1, min(ow, TAPS_BYTES // ((f * f + 1) * C * itemsize)))
+ALIGN = 64  # bytes: scratch starts on cache lines, so aligned loads stay aligned
 
 
 def depthwise_workspace(x_shape, ow, f, s, d, p, itemsize) -> dict:
-    """Shapes of depthwise's scratch arrays. Strided: "pad", the input rows one output row's
-    windows read, zero-bordered ((f-1)*d + 1 rows, as wide as the padded input or the last
-    window's reach in ceil mode). Stride 1 reads the input in place: "pad", a row of zeros
-    (the padding above and below); "taps", each tap's weights (and the bias) repeated along a
-    run of outputs (each row starting on a cache line)."""
+    """Shapes of depthwise's scratch: "pad", the input rows one output row's windows read,
+    zero-bordered ((f-1)*d + 1 rows, as wide as the padded input or the last window's reach in
+    ceil mode)."""
     _, _, W, C = x_shape
-    if s == 1:
-        return {"pad": (W * C,), "taps": (f * f + 1, aligned(run_pixels(ow, f, C, itemsize) * C, itemsize))}
     return {"pad": ((f - 1) * d + 1, max(W + 2 * p, (ow - 1) * s + (f - 1) * d + 1) * C)}
 
 
@@ -103,12 +90,6 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     raw = np.empty(size + ALIGN // dtype.itemsize, dtype)
     skip = (-raw.ctypes.data % ALIGN) // dtype.itemsize
     return raw[skip:skip + size].reshape(shape)
-
-
-def aligned(n, itemsize) -> int:
-    """n numbers rounded up to a whole number of cache lines."""
-    per_line = ALIGN // itemsize
-    return -(-n // per_line) * per_line
 
 
 def activation(name, x, in_place):
@@ -170,22 +151,23 @@ def max_pool(x, f, s, p, oh, ow):
 
 def grouped(x, W, bias, y, s, p, groups, relu, workspace):
     """y = a 3x3 conv of narrow groups (where grouped_applies: fewer than NARROW_GROUP maps,
-    stride any, dilation 1) by loops.grouped_3x3, plus bias, through a ReLU if asked."""
-    from . import loops
+    stride any, dilation 1) by simd.grouped, plus bias, through a ReLU if asked."""
+    from . import simd
 
-    ring = workspace(grouped_workspace(x.shape, y.shape[2], s, p, groups, y.shape[3]), "pad")
+    ring = workspace(grouped_workspace(x.shape, y.shape[2], s, p), "pad")
     ring[...] = 0
-    loops.grouped_3x3(x, W, bias, y, s, p, groups, ring, relu)
+    assert y.flags.c_contiguous  # written by address
+    simd.grouped(x, same(W, y), same(bias, y), y, s, p, groups, ring, relu)
 
 
 def grouped_applies(f, c_g, dilation, s, p) -> bool:
     return enabled() and f == 3 and c_g < NARROW_GROUP and dilation == 1 and machine_ints(s, p)
 
 
-def grouped_workspace(x_shape, ow, s, p, groups, M) -> tuple:
-    """The ring of three expanded input rows: (3, padded width, c_g, M)."""
+def grouped_workspace(x_shape, ow, s, p) -> tuple:
+    """The ring of three zero-bordered input rows: (3, padded width, C)."""
     _, _, W, C = x_shape
-    return 3, max(W + 2 * p, (ow - 1) * s + 3), C // groups, M
+    return 3, max(W + 2 * p, (ow - 1) * s + 3), C
 
 
 @cache
@@ -202,11 +184,8 @@ def warm(dtype_name: str) -> None:
     def scratch(shape, slot):
         return np.zeros(shape, dtype)
 
-    for f in (3, 5, 7):  # 3x3, 5x5, any f; at stride 1 and strided
-        for s, n in ((1, 4), (2, 2)):
-            x, y = np.zeros((1, 4, 4, 2), dtype), np.zeros((1, n, n, 2), dtype)
-            depthwise(x, np.zeros((f, f, 2), dtype), np.zeros(2, dtype), y, s, 1, f // 2, False, scratch)
-    x = np.zeros((1, 4, 4, 4), dtype)
+    x = np.zeros((1, 4, 4, 4), dtype)  # each compiles all its chunks of maps at once
+    depthwise(x, np.zeros((3, 3, 4), dtype), np.zeros(4, dtype), np.zeros_like(x), 1, 1, 1, False, scratch)
     grouped(x, np.zeros((3, 3, 2, 4), dtype), np.zeros(4, dtype), np.zeros_like(x), 1, 1, 2, False, scratch)
     max_pool(x, 2, 2, 0, 2, 2)
     bias_relu(np.zeros_like(x), np.zeros(4, dtype), True)

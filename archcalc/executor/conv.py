@@ -277,7 +277,7 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
         shapes = compiled.depthwise_workspace(x_shape, ow, op.f, s, op.dilation, op.pad(), itemsize)
         return {slot: math.prod(shape) for slot, shape in shapes.items()}
     if how == "grouped" and compiled.grouped_applies(op.f, C // op.groups, op.dilation, s, op.pad()):
-        return {"pad": math.prod(compiled.grouped_workspace(x_shape, ow, s, op.pad(), op.groups, op.c))}
+        return {"pad": math.prod(compiled.grouped_workspace(x_shape, ow, s, op.pad()))}
     if how in ("depthwise", "grouped"):
         # a band of depthwise outputs is its slab's only use; a grouped one copies its patches
         per_row, patch = (ow * op.c, 0) if how == "depthwise" else (ow * op.f * op.f * C,) * 2
