@@ -63,7 +63,8 @@ def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
     ring = workspace(shapes["pad"], "pad")
     ring[...] = 0  # the border columns; rows are copied in as they are needed
     assert y.flags.c_contiguous  # written by address
-    simd.depthwise(x, same(taps.reshape(f * f, C), y), same(bias, y), y, s, d, p, relu, ring.reshape(ring.shape[0], -1, C))
+    simd.depthwise(x, same(taps.reshape(f * f, C), y), same(bias, y), y, f, s, d, p, relu,
+                   ring.reshape(ring.shape[0], -1, C))
 
 
 def same(a, y) -> np.ndarray:

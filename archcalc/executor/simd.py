@@ -3,19 +3,21 @@ when numba is there, by compiled.warm when the executor makes its first Context)
 
 numba turns LLVM's SLP vectoriser off (numba PR 8852, for miscompilations), so a loop over
 eight outputs held in registers compiles to scalars, and a loop over the channels keeps its
-sums in memory: a load and a store per multiply-add, 4-10 GMAC/s on one core. `block` writes
-LLVM's vector types itself: PIXELS outputs (along an output row) of `lanes` maps each sit in a
-register for the whole sum, and each step of the sum is one load of weights (a vector) shared by
-the outputs, one input load per output, and one fused multiply-add per output; the steps run
-as a loop (unrolled, LLVM's scheduler made one chain of the sums, a dependent FMA at a time).
+sums in memory (a load and a store per multiply-add: the loops this replaced ran 4-13 GMAC/s
+on one core). `block` writes LLVM's vector types itself: PIXELS outputs (along an output row)
+of `lanes` maps each sit in a register for the whole sum, and each step of the sum is one load
+of weights (a vector) shared by the outputs, one input load per output, and one fused
+multiply-add per output. The steps run as a loop: unrolled, LLVM's scheduler made one chain of
+the sums, a dependent FMA at a time.
 
 A step is one term of the sum: a tap (kh, kw) for a depthwise conv, whose inputs are vectors
 of maps; a tap and an input map k of the group for a grouped conv, whose input is one number
 broadcast to the group's output maps. Step t reads the input at an offset (a table per output
 row: the row of its tap, in a ring of zero-bordered input rows, and its column and map) from
-each output's first pixel, and its weights at t * wstep. Maps go in chunks of 8, 4, 2 and 1
-float32 (4, 2, 1 float64: the widest a register holds); an output row in blocks of PIXELS,
-whose last block computes its missing outputs from its first pixel's inputs and stores none.
+each output's first pixel, and its weights at t * wstep. Maps go in chunks of 8 float32 (4
+float64: a 256-bit register), as many as fit in one call, then one chunk each of 4, 2 and 1 as
+needed; an output row in blocks of PIXELS, whose last block computes its missing outputs from
+its first pixel's inputs and stores none.
 """
 from __future__ import annotations
 
@@ -32,24 +34,30 @@ jit = njit(cache=True, nogil=True, error_model="numpy")
 
 
 @intrinsic
-def block(typingctx, like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, lanes, broadcast):
-    """y[i*ystep + m] = bias[m] + sum over steps t of in(i, t) * w[t*wstep + m], for i < n of
-    PIXELS outputs and m < lanes maps (addresses in bytes; `like`: an array of the dtype), where
-    in(i, t) is the vector at x + i*xstep + offsets[t], or its first number broadcast; then
-    max(., 0) if relu (NaN stays NaN)."""
+def block(typingctx, like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, lanes,
+          broadcast):
+    """For each of `chunks` chunks k of `lanes` maps: y[i*ystep + m] = bias[m] + sum over the
+    steps t of in(i, t) * w[t*wstep + m], for outputs i < n of PIXELS and maps m < lanes, then
+    max(., 0) if relu (NaN stays NaN); where y, w and bias move on by `lanes` numbers a chunk
+    and in(i, t) is the vector (or its first number broadcast) at x + (k // per)*xchunk +
+    i*xstep + offsets[t]. Addresses in bytes; `like`: an array of the dtype."""
     if not (isinstance(lanes, types.IntegerLiteral) and isinstance(broadcast, types.BooleanLiteral)):
         return None
     n_lanes, splat, wide = lanes.literal_value, broadcast.literal_value, like.dtype == types.float64
     address = types.intp
-    sig = types.void(like, *[address] * 10, types.boolean, lanes, broadcast)
+    sig = types.void(like, *[address] * 10, types.boolean, address, address, address, lanes, broadcast)
 
     def codegen(context, builder, signature, args):
         _, y_at, y_step, n_out, x_at, x_step, offsets_at, n_steps, w_at, w_step, bias_at, rectify = args[:12]
+        n_chunks, per_x, x_chunk = args[12:15]
         number = ir.DoubleType() if wide else ir.FloatType()
         itemsize = 8 if wide else 4
         vector = ir.VectorType(number, n_lanes)
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
                                              f"llvm.fma.v{n_lanes}f{itemsize * 8}")
+
+        def const(v):
+            return ir.Constant(I64, v)
 
         def load(at, kind):
             return builder.load(builder.inttoptr(at, kind.as_pointer()), align=itemsize)
@@ -59,56 +67,70 @@ def block(typingctx, like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias
             one = builder.insert_element(undefined, load(at, number), ir.Constant(I32, 0))
             return builder.shuffle_vector(one, undefined, ir.Constant(ir.VectorType(I32, n_lanes), [0] * n_lanes))
 
-        def const(v):
-            return ir.Constant(I64, v)
-
-        first = load(bias_at, vector)
-        sums = [cgutils.alloca_once(builder, vector) for _ in range(PIXELS)]  # registers, after mem2reg
-        for s in sums:
-            builder.store(first, s)
         # a missing output reads its block's first pixel: no address past the input is formed
-        pixels = [builder.select(builder.icmp_signed("<", const(i), n_out),
-                                 builder.add(x_at, builder.mul(x_step, const(i))), x_at) for i in range(PIXELS)]
-        with cgutils.for_range(builder, n_steps) as loop:
-            t = loop.index
-            offset = load(builder.add(offsets_at, builder.mul(t, const(8))), I64)
-            weights = load(builder.add(w_at, builder.mul(t, w_step)), vector)
-            for pixel, s in zip(pixels, sums):
-                at = builder.add(pixel, offset)
-                inputs = spread(at) if splat else load(at, vector)
-                builder.store(builder.call(fma, [inputs, weights, builder.load(s)]), s)
+        pixels = [builder.select(builder.icmp_signed("<", const(i), n_out), builder.mul(x_step, const(i)), const(0))
+                  for i in range(PIXELS)]
+        full = builder.icmp_signed("==", n_out, const(PIXELS))
         zero = ir.Constant(vector, None)
-        for i, s in enumerate(sums):
-            v = builder.load(s)
-            v = builder.select(rectify, builder.select(builder.fcmp_ordered("<", v, zero), zero, v), v)
-            with builder.if_then(builder.icmp_signed("<", const(i), n_out)):
-                out = builder.add(y_at, builder.mul(y_step, const(i)))
-                builder.store(v, builder.inttoptr(out, vector.as_pointer()), align=itemsize)
+        sums = [cgutils.alloca_once(builder, vector) for _ in range(PIXELS)]  # registers, after mem2reg
+        with cgutils.for_range(builder, n_chunks) as chunk:
+            k = chunk.index
+            maps = builder.mul(k, const(n_lanes * itemsize))
+            x_k = builder.add(x_at, builder.mul(builder.udiv(k, per_x), x_chunk))
+            w_k, y_k = builder.add(w_at, maps), builder.add(y_at, maps)
+            first = load(builder.add(bias_at, maps), vector)
+            for s in sums:
+                builder.store(first, s)
+            with cgutils.for_range(builder, n_steps) as loop:
+                t = loop.index
+                at_t = builder.add(x_k, load(builder.add(offsets_at, builder.mul(t, const(8))), I64))
+                weights = load(builder.add(w_k, builder.mul(t, w_step)), vector)
+                for pixel, s in zip(pixels, sums):
+                    at = builder.add(at_t, pixel)
+                    inputs = spread(at) if splat else load(at, vector)
+                    builder.store(builder.call(fma, [inputs, weights, builder.load(s)]), s)
+            outs = []
+            for s in sums:
+                v = builder.load(s)
+                outs.append(builder.select(rectify, builder.select(builder.fcmp_ordered("<", v, zero), zero, v), v))
+            with builder.if_else(full) as (all_, some):
+                with all_:  # the usual block: eight stores, no tests
+                    for i, v in enumerate(outs):
+                        store(builder, v, builder.add(y_k, builder.mul(y_step, const(i))), vector, itemsize)
+                with some:
+                    for i, v in enumerate(outs):
+                        with builder.if_then(builder.icmp_signed("<", const(i), n_out)):
+                            store(builder, v, builder.add(y_k, builder.mul(y_step, const(i))), vector, itemsize)
         return context.get_dummy_value()
 
     return sig, codegen
 
 
+def store(builder, value, at, vector, itemsize):
+    builder.store(value, builder.inttoptr(at, vector.as_pointer()), align=itemsize)
+
+
 @jit
-def chunk(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, lanes, broadcast):
-    """block for `lanes` (8, 4, 2 or 1) known only when running: one compiled form each."""
+def chunk(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, lanes, broadcast):
+    """block for `lanes` (8, 4, 2 or 1) known only when running: one compiled form each (the
+    arguments written out: numba passes no literal through *args)."""
     if broadcast:
         if lanes == 8:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, 8, True)
+            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 8, True)
         elif lanes == 4:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, 4, True)
+            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 4, True)
         elif lanes == 2:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, 2, True)
+            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 2, True)
         else:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, 1, True)
+            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 1, True)
     elif lanes == 8:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, 8, False)
+        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 8, False)
     elif lanes == 4:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, 4, False)
+        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 4, False)
     elif lanes == 2:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, 2, False)
+        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 2, False)
     else:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, 1, False)
+        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 1, False)
 
 
 @jit
@@ -121,12 +143,11 @@ def lanes_for(left, widest):
 
 
 @jit
-def depthwise(x, taps, bias, y, s, d, p, relu, ring):
+def depthwise(x, taps, bias, y, f, s, d, p, relu, ring):
     """y = x's depthwise convolution (stride s, dilation d, zero padding p, or windows past
     the edge in ceil mode) with one f x f filter per map (taps: (f*f, C)), plus bias, through a
     ReLU if asked; ring: (f-1)*d + 1 zero-bordered input rows, as compiled.depthwise_workspace."""
     n, oh, ow, C = y.shape
-    f = int(round(np.sqrt(taps.shape[0])))
     item = x.itemsize
     widest = 32 // item
     offsets = np.empty(f * f, np.int64)
@@ -144,12 +165,13 @@ def depthwise(x, taps, bias, y, s, d, p, relu, ring):
             out = y[b, i].ctypes.data
             for j in range(0, ow, PIXELS):
                 c = 0
-                while c < C:
+                while c < C:  # as many chunks of the widest as fit, then one of each narrower
                     lanes = lanes_for(C - c, widest)
+                    chunks = (C - c) // lanes if lanes == widest else 1
                     chunk(y, out + (j * C + c) * item, C * item, min(PIXELS, ow - j), first + (j * s * C + c) * item,
                           s * C * item, offsets.ctypes.data, f * f, taps.ctypes.data + c * item, C * item,
-                          bias.ctypes.data + c * item, relu, lanes, False)
-                    c += lanes
+                          bias.ctypes.data + c * item, relu, chunks, 1, lanes * item, lanes, False)
+                    c += chunks * lanes
 
 
 @jit
@@ -176,16 +198,17 @@ def grouped(x, W, bias, y, s, p, groups, ring, relu):
                     for k in range(cg):
                         offsets[(kh * 3 + kw) * cg + k] = row + (kw * C + k) * item
             out = y[b, i].ctypes.data
-            for g in range(groups):
+            for g in range(groups):  # a group's weights stay in L1 along the row
                 for j in range(0, ow, PIXELS):
                     c = 0
                     while c < mg:
                         lanes = lanes_for(mg - c, widest)
-                        m = g * mg + c
-                        chunk(y, out + (j * M + m) * item, M * item, min(PIXELS, ow - j),
+                        chunks = (mg - c) // lanes if lanes == widest else 1
+                        m = (g * mg + c) * item
+                        chunk(y, out + j * M * item + m, M * item, min(PIXELS, ow - j),
                               first + (j * s * C + g * cg) * item, s * C * item, offsets.ctypes.data, steps,
-                              W.ctypes.data + m * item, M * item, bias.ctypes.data + m * item, relu, lanes, True)
-                        c += lanes
+                              W.ctypes.data + m, M * item, bias.ctypes.data + m, relu, chunks, chunks, 0, lanes, True)
+                        c += chunks * lanes
 
 
 SENTINEL = -(2**62)  # no input row has this index
