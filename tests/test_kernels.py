@@ -108,10 +108,17 @@ CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
     (4, 100, 24, 24, 3, 1, 1, 1, 24, False, "floor"),# depthwise 3x3, rows of 100
     (5, 17, 15, 15, 3, 1, 1, 1, 15, True, "floor"),  # depthwise, 15 maps: chunks of 8, 4, 2, 1 (float64 4s)
     (4, 8, 8, 8, 3, 1, 1, 1, 8, False, "floor"),     # depthwise, rows of exactly one block
+    (6, 20, 12, 12, 3, 2, 1, 1, 12, True, "floor"),  # depthwise, stride 2, rows of 10: a full block and 2
+    (7, 21, 20, 20, 3, 2, 0, 1, 20, False, "floor"), # depthwise, stride 2, no padding, 20 maps: 8, 8, 4
+    (9, 11, 6, 6, 3, 2, 2, 2, 6, True, "ceil"),      # depthwise, dilated and strided, ceil
+    (5, 6, 4, 4, 1, 1, 0, 1, 4, True, "floor"),      # depthwise 1x1
+    (6, 7, 4, 4, 2, 1, 0, 1, 4, False, "floor"),     # depthwise 2x2: an even f
     (9, 9, 16, 24, 3, 1, 1, 1, 4, True, "floor"),    # grouped 3x3, 4 maps to 6: compiled
     (9, 8, 12, 12, 3, 2, 1, 1, 3, False, "ceil"),    # grouped 3x3, stride 2, ceil: compiled
     (6, 9, 32, 32, 3, 1, 1, 1, 2, True, "floor"),    # grouped 3x3, 16 maps a group: two chunks of 8
     (6, 10, 10, 14, 3, 2, 1, 1, 2, False, "floor"),  # grouped 3x3, 5 maps to 7: chunks of 4, 2, 1
+    (6, 18, 24, 36, 3, 2, 1, 1, 2, True, "floor"),   # grouped 3x3, 12 maps to 18, stride 2, rows of 9
+    (5, 9, 26, 26, 3, 1, 0, 1, 2, False, "floor"),   # grouped 3x3, 13 maps: chunks of 8, 4, 1
     (7, 7, 34, 34, 3, 1, 1, 1, 2, True, "floor"),    # grouped 3x3, 17 maps a group: BLAS
     (8, 8, 8, 8, 3, 1, 2, 2, 2, True, "floor"),      # grouped 3x3, dilated: BLAS
 ]
@@ -142,11 +149,30 @@ def test_depthwise_and_grouped_numpy_forms_equal_reference(case, monkeypatch):
 @pytest.mark.parametrize("jit", [True, False], ids=["compiled", "numpy"])
 @pytest.mark.parametrize("case", DEPTHWISE + GROUPED, ids=lambda c: "x".join(map(str, c)))
 def test_depthwise_and_grouped_convs_with_a_fused_relu_equal_the_reference_rectified(case, jit, monkeypatch):
-    """The ReLU the executor fuses into a conv (ctx.relu): the compiled loops rectify each
-    run or row in cache, the NumPy forms each band."""
+    """The ReLU the executor fuses into a conv (ctx.relu): the microkernel rectifies its sums
+    before it stores them, the NumPy forms each band."""
     if not jit:
         monkeypatch.setattr(compiled, "enabled", lambda: False)
     check_conv(case, 300, relu=True)
+    if jit:
+        check_conv(case, 300, relu=True, dtype=np.float32)  # 8 lanes, not 4
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [12, 3], ids=["depthwise", "grouped"])
+def test_a_nan_input_stays_nan_through_the_fused_relu(groups, dtype, jit, monkeypatch):
+    """max(NaN, 0) is NaN in NumPy's maximum: every output whose window reads the NaN is NaN,
+    after the ReLU too; the others are the reference's."""
+    if not jit:
+        monkeypatch.setattr(compiled, "enabled", lambda: False)
+    op = ops.Conv(f=3, c=12, s=1, p=1, groups=groups)
+    x, W, b = random(1, 5, 11, 12), random(3, 3, 12 // groups, 12), random(12)
+    x[0, 2, 4, 0] = np.nan
+    y, _ = run_kernel(op, [x], {"W": W, "b": b}, dtype=dtype, relu=True)
+    want = np.maximum(conv_reference(x, W, b, 3, 1, 1, 1, groups, None, False), 0)
+    assert np.isnan(y).sum() == np.isnan(want).sum() == 9 * (1 if groups == 12 else 4)
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("case", DEPTHWISE + GROUPED, ids=lambda c: "x".join(map(str, c)))
@@ -157,44 +183,90 @@ def test_depthwise_and_grouped_convs_in_float32_are_close_to_the_float64_referen
 
 @pytest.mark.skipif(not compiled.enabled(), reason="numba is off")
 def test_the_microkernel_takes_maps_in_chunks_that_fill_a_register():
+    """(lanes, chunks) calls until every map is taken: as many registers' worth as fit in one
+    call, then one narrower chunk at a time."""
     from archcalc.executor import simd
 
-    def chunks(maps, widest):
+    def calls(maps, widest):
         out = []
-        while sum(out) < maps:
-            out.append(simd.lanes_for(maps - sum(out), widest))
+        while maps:
+            lanes, chunks = simd.chunks_for(maps, widest)
+            out.append((lanes, chunks))
+            maps -= lanes * chunks
         return out
 
-    assert chunks(15, 8) == [8, 4, 2, 1]  # float32: 8 to a 256-bit register
-    assert chunks(15, 4) == [4, 4, 4, 2, 1]  # float64
-    assert chunks(24, 8) == [8, 8, 8]
+    assert calls(15, 8) == [(8, 1), (4, 1), (2, 1), (1, 1)]  # float32: 8 to a 256-bit register
+    assert calls(15, 4) == [(4, 3), (2, 1), (1, 1)]  # float64
+    assert calls(24, 8) == [(8, 3)]
+    assert calls(20, 8) == [(8, 2), (4, 1)]
+    assert calls(3, 8) == [(2, 1), (1, 1)]
+
+
+GUARDED = [  # (H, W, C, M, f, s, d, p, groups): depthwise where groups == C
+    (3, 3, 5, 5, 3, 1, 1, 1, 5),      # one block of 3 outputs, 5 maps: chunks of 4 and 1
+    (4, 19, 20, 20, 3, 2, 1, 1, 20),  # stride 2: a block of 8 and one of 2; 8, 8, 4 maps
+    (5, 12, 9, 9, 5, 1, 2, 3, 9),     # dilated 5x5 with padding wider than the map reaches
+    (3, 3, 8, 8, 3, 1, 1, 1, 2),      # grouped: 4 maps a group
+    (5, 17, 26, 26, 3, 2, 1, 1, 2),   # grouped: 13 maps a group (8, 4, 1), stride 2
+]
+
+
+def guarded(shape, dtype, value):
+    """An array inside a buffer of `value` 256 numbers on each side, the array's own numbers
+    zero: a read past it (a NaN guard) shows in the outputs, a write past it in the guard."""
+    size = int(np.prod(shape))
+    memory = np.full(size + 512, value, dtype)
+    inner = memory[256:256 + size].reshape(shape)
+    inner[...] = 0
+    return memory, inner
 
 
 @pytest.mark.skipif(not compiled.enabled(), reason="numba is off")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("grouped", [False, True], ids=["depthwise", "grouped"])
-def test_a_last_block_of_fewer_outputs_writes_nothing_past_them(dtype, grouped):
-    """Outputs are written by address, eight to a block: the last block of a 3-wide row
-    stores its 3 outputs, and the numbers right after the output array stay as they were."""
+@pytest.mark.parametrize("case", GUARDED, ids=lambda c: "x".join(map(str, c)))
+def test_the_microkernel_reads_and_writes_only_inside_its_arrays(case, dtype):
+    """simd.py works on addresses: its ring of rows, weights and bias sit between NaN guards
+    (no NaN reaches an output) and its output between guards of 7.0 (none is overwritten)."""
+    H, W_, C, M, f, s, d, p, groups = case
     rng = np.random.default_rng(1)
-    C, groups = (8, 2) if grouped else (5, 5)
-    x = rng.standard_normal((1, 3, 3, C)).astype(dtype)
-    W = rng.standard_normal((3, 3, C // groups, C)).astype(dtype)
-    bias = rng.standard_normal(C).astype(dtype)
-    memory = np.full(1 * 3 * 3 * C + 64, 7.0, dtype)
-    y = memory[:9 * C].reshape(1, 3, 3, C)
+    x = rng.standard_normal((1, H, W_, C)).astype(dtype)
+    W = rng.standard_normal((f, f, C // groups, M)).astype(dtype)
+    b = rng.standard_normal(M).astype(dtype)
+    fe = d * (f - 1) + 1
+    oh, ow = (H + 2 * p - fe) // s + 1, (W_ + 2 * p - fe) // s + 1
+    out_memory, y = guarded((1, oh, ow, M), dtype, 7.0)
+    taps_memory, taps = guarded(W.shape if groups < C else (f, f, C), dtype, np.nan)
+    taps[...] = W if groups < C else W[:, :, 0]
+    bias_memory, bias = guarded(b.shape, dtype, np.nan)
+    bias[...] = b
+    rings = []
 
     def scratch(shape, slot):
-        return np.zeros(shape, dtype)
+        memory, ring = guarded(shape, dtype, np.nan)
+        rings.append(memory)
+        return ring
 
-    if grouped:
-        compiled.grouped(x, W, bias, y, 1, 1, groups, False, scratch)
+    if groups < C:
+        compiled.grouped(x, taps, bias, y, s, p, groups, False, scratch)
     else:
-        compiled.depthwise(x, W[:, :, 0], bias, y, 1, 1, 1, False, scratch)
-    want = conv_reference(x.astype(np.float64), W.astype(np.float64), bias.astype(np.float64), 3, 1, 1, 1,
+        compiled.depthwise(x, taps, bias, y, s, d, p, False, scratch)
+    want = conv_reference(x.astype(np.float64), W.astype(np.float64), b.astype(np.float64), f, s, p, d,
                           groups, None, False)
-    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
-    assert (memory[9 * C:] == 7.0).all()
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)  # no NaN read
+    assert (out_memory[:256] == 7.0).all() and (out_memory[-256:] == 7.0).all()
+    assert len(rings) == 1 and np.isnan(rings[0][:256]).all() and np.isnan(rings[0][-256:]).all()
+
+
+@pytest.mark.skipif(not compiled.enabled(), reason="numba is off")
+def test_a_strided_channel_slice_runs_as_its_contiguous_copy():
+    """An input that is a view (every other map of a wider array) gives the outputs of its
+    copy."""
+    wide = random(1, 6, 7, 16)
+    x = wide[..., ::2]
+    W, b = random(3, 3, 1, 8), random(8)
+    y, _ = run_kernel(ops.Conv(f=3, c=8, s=1, p=1, groups=8), [x], {"W": W, "b": b})
+    want = conv_reference(np.ascontiguousarray(x), W, b, 3, 1, 1, 1, 8, None, False)
+    np.testing.assert_allclose(y, want, rtol=1e-9, atol=1e-9)
 
 
 def check_conv(case, tile_bytes, relu=False, dtype=np.float64):

@@ -59,24 +59,31 @@ def depthwise(x, taps, bias, y, s, d, p, relu, workspace):
     from . import simd  # imports numba, so only once a loop is wanted
 
     f, C = taps.shape[0], taps.shape[2]
-    shapes = depthwise_workspace(x.shape, y.shape[2], f, s, d, p, x.dtype.itemsize)
-    ring = workspace(shapes["pad"], "pad")
+    ring = by_address(workspace(depthwise_workspace(x.shape, y.shape[2], f, s, d, p)["pad"], "pad"), y)
     ring[...] = 0  # the border columns; rows are copied in as they are needed
-    assert y.flags.c_contiguous  # written by address
-    simd.depthwise(x, same(taps.reshape(f * f, C), y), same(bias, y), y, f, s, d, p, relu,
+    simd.depthwise(same(x, y), same(taps.reshape(f * f, C), y), same(bias, y), by_address(y, y), f, s, d, p, relu,
                    ring.reshape(ring.shape[0], -1, C))
 
 
 def same(a, y) -> np.ndarray:
     """a as a contiguous array of y's dtype (no copy when it is one): the vector loops read it
-    by address."""
+    by address, and a view would compile another form of them."""
     return np.ascontiguousarray(a, dtype=y.dtype)
 
 
-ALIGN = 64  # bytes: scratch starts on cache lines, so aligned loads stay aligned
+def by_address(a, y) -> np.ndarray:
+    """a itself, checked to be what the vector loops may write by address: contiguous, in y's
+    dtype (float32 or float64)."""
+    if not (a.flags.c_contiguous and a.dtype == y.dtype and y.dtype in (np.float32, np.float64)):
+        raise ValueError(f"the vector loops need a contiguous float32 or float64 array of {y.dtype}, "
+                         f"got {a.dtype} {'' if a.flags.c_contiguous else 'not '}contiguous")
+    return a
 
 
-def depthwise_workspace(x_shape, ow, f, s, d, p, itemsize) -> dict:
+ALIGN = 64  # bytes: the workspace starts on a cache line
+
+
+def depthwise_workspace(x_shape, ow, f, s, d, p) -> dict:
     """Shapes of depthwise's scratch: "pad", the input rows one output row's windows read,
     zero-bordered ((f-1)*d + 1 rows, as wide as the padded input or the last window's reach in
     ceil mode)."""
@@ -155,10 +162,9 @@ def grouped(x, W, bias, y, s, p, groups, relu, workspace):
     stride any, dilation 1) by simd.grouped, plus bias, through a ReLU if asked."""
     from . import simd
 
-    ring = workspace(grouped_workspace(x.shape, y.shape[2], s, p), "pad")
+    ring = by_address(workspace(grouped_workspace(x.shape, y.shape[2], s, p), "pad"), y)
     ring[...] = 0
-    assert y.flags.c_contiguous  # written by address
-    simd.grouped(x, same(W, y), same(bias, y), y, s, p, groups, ring, relu)
+    simd.grouped(same(x, y), same(W, y), same(bias, y), by_address(y, y), s, p, groups, ring, relu)
 
 
 def grouped_applies(f, c_g, dilation, s, p) -> bool:

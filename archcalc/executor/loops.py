@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# FMA and reordering of a window's sum (as BLAS reorders), nothing that changes NaN or Inf;
+# FMA and reordering of sums, nothing that changes NaN or Inf;
 # division by zero gives inf as in NumPy (a Python-style check would stop vectorisation)
 jit = njit(cache=True, fastmath={"contract", "reassoc", "nsz"}, nogil=True, error_model="numpy")
 # a helper inlined where it is called: a call per element (or per pixel, with its arrays'

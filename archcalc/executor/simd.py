@@ -34,22 +34,22 @@ jit = njit(cache=True, nogil=True, error_model="numpy")
 
 
 @intrinsic
-def block(typingctx, like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, lanes,
-          broadcast):
+def block(typingctx, like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, lanes, broadcast):
     """For each of `chunks` chunks k of `lanes` maps: y[i*ystep + m] = bias[m] + sum over the
     steps t of in(i, t) * w[t*wstep + m], for outputs i < n of PIXELS and maps m < lanes, then
     max(., 0) if relu (NaN stays NaN); where y, w and bias move on by `lanes` numbers a chunk
-    and in(i, t) is the vector (or its first number broadcast) at x + (k // per)*xchunk +
-    i*xstep + offsets[t]. Addresses in bytes; `like`: an array of the dtype."""
-    if not (isinstance(lanes, types.IntegerLiteral) and isinstance(broadcast, types.BooleanLiteral)):
+    and in(i, t) is the vector (or its first number broadcast) at x + k*xchunk + i*xstep +
+    offsets[t]. Addresses in bytes; `like`: an array of the dtype (float32 or float64)."""
+    if not (isinstance(lanes, types.IntegerLiteral) and isinstance(broadcast, types.BooleanLiteral)
+            and like.dtype in (types.float32, types.float64)):
         return None
     n_lanes, splat, wide = lanes.literal_value, broadcast.literal_value, like.dtype == types.float64
     address = types.intp
-    sig = types.void(like, *[address] * 10, types.boolean, address, address, address, lanes, broadcast)
+    sig = types.void(like, *[address] * 10, types.boolean, address, address, lanes, broadcast)
 
     def codegen(context, builder, signature, args):
         _, y_at, y_step, n_out, x_at, x_step, offsets_at, n_steps, w_at, w_step, bias_at, rectify = args[:12]
-        n_chunks, per_x, x_chunk = args[12:15]
+        n_chunks, x_chunk = args[12:14]
         number = ir.DoubleType() if wide else ir.FloatType()
         itemsize = 8 if wide else 4
         vector = ir.VectorType(number, n_lanes)
@@ -73,10 +73,10 @@ def block(typingctx, like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias
         full = builder.icmp_signed("==", n_out, const(PIXELS))
         zero = ir.Constant(vector, None)
         sums = [cgutils.alloca_once(builder, vector) for _ in range(PIXELS)]  # registers, after mem2reg
-        with cgutils.for_range(builder, n_chunks) as chunk:
-            k = chunk.index
+        with cgutils.for_range(builder, n_chunks) as each:
+            k = each.index
             maps = builder.mul(k, const(n_lanes * itemsize))
-            x_k = builder.add(x_at, builder.mul(builder.udiv(k, per_x), x_chunk))
+            x_k = builder.add(x_at, builder.mul(k, x_chunk))
             w_k, y_k = builder.add(w_at, maps), builder.add(y_at, maps)
             first = load(builder.add(bias_at, maps), vector)
             for s in sums:
@@ -111,35 +111,42 @@ def store(builder, value, at, vector, itemsize):
 
 
 @jit
-def chunk(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, lanes, broadcast):
+def chunk(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, lanes, broadcast):
     """block for `lanes` (8, 4, 2 or 1) known only when running: one compiled form each (the
     arguments written out: numba passes no literal through *args)."""
     if broadcast:
         if lanes == 8:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 8, True)
+            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 8, True)
         elif lanes == 4:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 4, True)
+            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 4, True)
         elif lanes == 2:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 2, True)
+            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 2, True)
         else:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 1, True)
+            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 1, True)
     elif lanes == 8:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 8, False)
+        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 8, False)
     elif lanes == 4:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 4, False)
+        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 4, False)
     elif lanes == 2:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 2, False)
+        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 2, False)
     else:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, per, xchunk, 1, False)
+        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 1, False)
 
 
 @jit
-def lanes_for(left, widest):
-    """The widest chunk of maps (a power of two up to `widest`) that fits in `left` maps."""
+def chunks_for(maps, widest):
+    """(lanes, chunks): as many chunks of `widest` maps (a register) as `maps` holds, else one
+    chunk of the widest power of two that fits."""
     lanes = widest
-    while lanes > left:
+    while lanes > maps:
         lanes //= 2
-    return lanes
+    return lanes, (maps // lanes if lanes == widest else 1)
+
+
+@jit
+def address(a):
+    """a's first number's address, signed (so that differences of two may be negative)."""
+    return np.int64(a.ctypes.data)
 
 
 @jit
@@ -148,7 +155,7 @@ def depthwise(x, taps, bias, y, f, s, d, p, relu, ring):
     the edge in ceil mode) with one f x f filter per map (taps: (f*f, C)), plus bias, through a
     ReLU if asked; ring: (f-1)*d + 1 zero-bordered input rows, as compiled.depthwise_workspace."""
     n, oh, ow, C = y.shape
-    item = x.itemsize
+    item = y.itemsize  # the ring, taps and bias are y's dtype too (compiled.depthwise)
     widest = 32 // item
     offsets = np.empty(f * f, np.int64)
     loaded = np.empty(ring.shape[0], np.int64)
@@ -157,20 +164,19 @@ def depthwise(x, taps, bias, y, f, s, d, p, relu, ring):
         for i in range(oh):
             top = i * s - p
             rows_in_ring(x, b, ring, loaded, top, f, d, p)
-            first = ring[slot(top, 0, d, ring)].ctypes.data
+            first = address(ring[slot(top, 0, d, ring)])
             for kh in range(f):
-                row = ring[slot(top, kh, d, ring)].ctypes.data - first
+                row = address(ring[slot(top, kh, d, ring)]) - first
                 for kw in range(f):
                     offsets[kh * f + kw] = row + kw * d * C * item
-            out = y[b, i].ctypes.data
+            out = address(y[b, i])
             for j in range(0, ow, PIXELS):
                 c = 0
-                while c < C:  # as many chunks of the widest as fit, then one of each narrower
-                    lanes = lanes_for(C - c, widest)
-                    chunks = (C - c) // lanes if lanes == widest else 1
+                while c < C:
+                    lanes, chunks = chunks_for(C - c, widest)
                     chunk(y, out + (j * C + c) * item, C * item, min(PIXELS, ow - j), first + (j * s * C + c) * item,
-                          s * C * item, offsets.ctypes.data, f * f, taps.ctypes.data + c * item, C * item,
-                          bias.ctypes.data + c * item, relu, chunks, 1, lanes * item, lanes, False)
+                          s * C * item, address(offsets), f * f, address(taps) + c * item, C * item,
+                          address(bias) + c * item, relu, chunks, lanes * item, lanes, False)
                     c += chunks * lanes
 
 
@@ -181,7 +187,7 @@ def grouped(x, W, bias, y, s, p, groups, ring, relu):
     n, oh, ow, M = y.shape
     C = x.shape[3]
     cg, mg = C // groups, M // groups
-    item = x.itemsize
+    item = y.itemsize
     widest = 32 // item
     steps = 9 * cg  # (kh, kw, k): W's first three axes, so step t's weights are at t*M
     offsets = np.empty(steps, np.int64)
@@ -191,23 +197,22 @@ def grouped(x, W, bias, y, s, p, groups, ring, relu):
         for i in range(oh):
             top = i * s - p
             rows_in_ring(x, b, ring, loaded, top, 3, 1, p)
-            first = ring[slot(top, 0, 1, ring)].ctypes.data
+            first = address(ring[slot(top, 0, 1, ring)])
             for kh in range(3):
-                row = ring[slot(top, kh, 1, ring)].ctypes.data - first
+                row = address(ring[slot(top, kh, 1, ring)]) - first
                 for kw in range(3):
                     for k in range(cg):
                         offsets[(kh * 3 + kw) * cg + k] = row + (kw * C + k) * item
-            out = y[b, i].ctypes.data
+            out = address(y[b, i])
             for g in range(groups):  # a group's weights stay in L1 along the row
                 for j in range(0, ow, PIXELS):
                     c = 0
-                    while c < mg:
-                        lanes = lanes_for(mg - c, widest)
-                        chunks = (mg - c) // lanes if lanes == widest else 1
+                    while c < mg:  # the group's inputs are the same for each chunk of its maps
+                        lanes, chunks = chunks_for(mg - c, widest)
                         m = (g * mg + c) * item
                         chunk(y, out + j * M * item + m, M * item, min(PIXELS, ow - j),
-                              first + (j * s * C + g * cg) * item, s * C * item, offsets.ctypes.data, steps,
-                              W.ctypes.data + m, M * item, bias.ctypes.data + m, relu, chunks, chunks, 0, lanes, True)
+                              first + (j * s * C + g * cg) * item, s * C * item, address(offsets), steps,
+                              address(W) + m, M * item, address(bias) + m, relu, chunks, 0, lanes, True)
                         c += chunks * lanes
 
 
