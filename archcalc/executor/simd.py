@@ -34,103 +34,89 @@ jit = njit(cache=True, nogil=True, error_model="numpy")
 
 
 @intrinsic
-def block(typingctx, like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, lanes, broadcast):
+def block(typingctx, like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, lanes,
+          broadcast):
     """For each of `chunks` chunks k of `lanes` maps: y[i*ystep + m] = bias[m] + sum over the
     steps t of in(i, t) * w[t*wstep + m], for outputs i < n of PIXELS and maps m < lanes, then
     max(., 0) if relu (NaN stays NaN); where y, w and bias move on by `lanes` numbers a chunk
-    and in(i, t) is the vector (or its first number broadcast) at x + k*xchunk + i*xstep +
-    offsets[t]. Addresses in bytes; `like`: an array of the dtype (float32 or float64)."""
-    if not (isinstance(lanes, types.IntegerLiteral) and isinstance(broadcast, types.BooleanLiteral)
-            and like.dtype in (types.float32, types.float64)):
+    and in(i, t) is the vector (or, if broadcast, its first number in every lane) at
+    x + k*xchunk + i*xstep + offsets[t]. Addresses in bytes; `like`: an array of the dtype
+    (float32 or float64); lanes 8, 4, 2 or 1 (float64: 4, 2, 1), each a form of its own."""
+    if not (isinstance(broadcast, types.BooleanLiteral) and like.dtype in (types.float32, types.float64)):
         return None
-    n_lanes, splat, wide = lanes.literal_value, broadcast.literal_value, like.dtype == types.float64
-    address = types.intp
-    sig = types.void(like, *[address] * 10, types.boolean, address, address, lanes, broadcast)
+    splat, wide = broadcast.literal_value, like.dtype == types.float64
+    sig = types.void(like, *[types.intp] * 10, types.boolean, *[types.intp] * 3, broadcast)
 
     def codegen(context, builder, signature, args):
-        _, y_at, y_step, n_out, x_at, x_step, offsets_at, n_steps, w_at, w_step, bias_at, rectify = args[:12]
-        n_chunks, x_chunk = args[12:14]
-        number = ir.DoubleType() if wide else ir.FloatType()
-        itemsize = 8 if wide else 4
-        vector = ir.VectorType(number, n_lanes)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
-                                             f"llvm.fma.v{n_lanes}f{itemsize * 8}")
-
-        def const(v):
-            return ir.Constant(I64, v)
-
-        def load(at, kind):
-            return builder.load(builder.inttoptr(at, kind.as_pointer()), align=itemsize)
-
-        def spread(at):
-            undefined = ir.Constant(vector, ir.Undefined)
-            one = builder.insert_element(undefined, load(at, number), ir.Constant(I32, 0))
-            return builder.shuffle_vector(one, undefined, ir.Constant(ir.VectorType(I32, n_lanes), [0] * n_lanes))
-
-        # a missing output reads its block's first pixel: no address past the input is formed
-        pixels = [builder.select(builder.icmp_signed("<", const(i), n_out), builder.mul(x_step, const(i)), const(0))
-                  for i in range(PIXELS)]
-        full = builder.icmp_signed("==", n_out, const(PIXELS))
-        zero = ir.Constant(vector, None)
-        sums = [cgutils.alloca_once(builder, vector) for _ in range(PIXELS)]  # registers, after mem2reg
-        with cgutils.for_range(builder, n_chunks) as each:
-            k = each.index
-            maps = builder.mul(k, const(n_lanes * itemsize))
-            x_k = builder.add(x_at, builder.mul(k, x_chunk))
-            w_k, y_k = builder.add(w_at, maps), builder.add(y_at, maps)
-            first = load(builder.add(bias_at, maps), vector)
-            for s in sums:
-                builder.store(first, s)
-            with cgutils.for_range(builder, n_steps) as loop:
-                t = loop.index
-                at_t = builder.add(x_k, load(builder.add(offsets_at, builder.mul(t, const(8))), I64))
-                weights = load(builder.add(w_k, builder.mul(t, w_step)), vector)
-                for pixel, s in zip(pixels, sums):
-                    at = builder.add(at_t, pixel)
-                    inputs = spread(at) if splat else load(at, vector)
-                    builder.store(builder.call(fma, [inputs, weights, builder.load(s)]), s)
-            outs = []
-            for s in sums:
-                v = builder.load(s)
-                outs.append(builder.select(rectify, builder.select(builder.fcmp_ordered("<", v, zero), zero, v), v))
-            with builder.if_else(full) as (all_, some):
-                with all_:  # the usual block: eight stores, no tests
-                    for i, v in enumerate(outs):
-                        store(builder, v, builder.add(y_k, builder.mul(y_step, const(i))), vector, itemsize)
-                with some:
-                    for i, v in enumerate(outs):
-                        with builder.if_then(builder.icmp_signed("<", const(i), n_out)):
-                            store(builder, v, builder.add(y_k, builder.mul(y_step, const(i))), vector, itemsize)
+        for width in (4, 2, 1) if wide else (8, 4, 2, 1):
+            with builder.if_then(builder.icmp_signed("==", args[14], ir.Constant(I64, width))):
+                Vectors(builder, width, wide).chunks(args[1:14], splat)
         return context.get_dummy_value()
 
     return sig, codegen
 
 
-def store(builder, value, at, vector, itemsize):
-    builder.store(value, builder.inttoptr(at, vector.as_pointer()), align=itemsize)
+class Vectors:
+    """LLVM IR for vectors of `lanes` numbers (float32, or float64 if wide), at byte addresses."""
 
+    def __init__(self, builder, lanes, wide):
+        self.b, self.lanes = builder, lanes
+        self.itemsize = 8 if wide else 4
+        self.number = ir.DoubleType() if wide else ir.FloatType()
+        self.type = ir.VectorType(self.number, lanes)
+        self.fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(self.type, [self.type] * 3),
+                                                  f"llvm.fma.v{lanes}f{self.itemsize * 8}")
 
-@jit
-def chunk(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, lanes, broadcast):
-    """block for `lanes` (8, 4, 2 or 1) known only when running: one compiled form each (the
-    arguments written out: numba passes no literal through *args)."""
-    if broadcast:
-        if lanes == 8:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 8, True)
-        elif lanes == 4:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 4, True)
-        elif lanes == 2:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 2, True)
-        else:
-            block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 1, True)
-    elif lanes == 8:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 8, False)
-    elif lanes == 4:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 4, False)
-    elif lanes == 2:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 2, False)
-    else:
-        block(like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, 1, False)
+    def load(self, at, kind=None):
+        return self.b.load(self.b.inttoptr(at, (kind or self.type).as_pointer()), align=self.itemsize)
+
+    def store(self, value, at):
+        self.b.store(value, self.b.inttoptr(at, self.type.as_pointer()), align=self.itemsize)
+
+    def spread(self, at):
+        """The number at `at` in every lane."""
+        undefined = ir.Constant(self.type, ir.Undefined)
+        one = self.b.insert_element(undefined, self.load(at, self.number), ir.Constant(I32, 0))
+        return self.b.shuffle_vector(one, undefined, ir.Constant(ir.VectorType(I32, self.lanes), [0] * self.lanes))
+
+    def rectified(self, v, relu):
+        """max(v, 0) if relu: an ordered compare, so NaN stays NaN."""
+        zero = ir.Constant(self.type, None)
+        return self.b.select(relu, self.b.select(self.b.fcmp_ordered("<", v, zero), zero, v), v)
+
+    def chunks(self, args, splat):
+        """block's work for this width: a chunk at a time, the sums in registers."""
+        y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk = args
+        b, const = self.b, lambda v: ir.Constant(I64, v)
+        # a missing output reads its block's first pixel: no address past the input is formed
+        pixels = [b.select(b.icmp_signed("<", const(i), n), b.mul(xstep, const(i)), const(0)) for i in range(PIXELS)]
+        sums = [cgutils.alloca_once(b, self.type) for _ in range(PIXELS)]  # registers, after mem2reg
+        with cgutils.for_range(b, chunks) as each:
+            maps = b.mul(each.index, const(self.lanes * self.itemsize))
+            first = self.load(b.add(bias, maps))
+            for s in sums:
+                b.store(first, s)
+            x_k, w_k = b.add(x, b.mul(each.index, xchunk)), b.add(w, maps)
+            with cgutils.for_range(b, steps) as step:
+                at = b.add(x_k, self.load(b.add(offsets, b.mul(step.index, const(8))), I64))
+                weights = self.load(b.add(w_k, b.mul(step.index, wstep)))
+                for pixel, s in zip(pixels, sums):
+                    inputs = (self.spread if splat else self.load)(b.add(at, pixel))
+                    b.store(b.call(self.fma, [inputs, weights, b.load(s)]), s)
+            self.stores([self.rectified(b.load(s), relu) for s in sums], b.add(y, maps), ystep, n)
+
+    def stores(self, outs, y, ystep, n):
+        """outs[i] at y + i*ystep for i < n: untested when the block is full."""
+        b = self.b
+        at = [b.add(y, b.mul(ystep, ir.Constant(I64, i))) for i in range(PIXELS)]
+        with b.if_else(b.icmp_signed("==", n, ir.Constant(I64, PIXELS))) as (full, partial):
+            with full:
+                for v, a in zip(outs, at):
+                    self.store(v, a)
+            with partial:
+                for i, (v, a) in enumerate(zip(outs, at)):
+                    with b.if_then(b.icmp_signed("<", ir.Constant(I64, i), n)):
+                        self.store(v, a)
 
 
 @jit
@@ -174,7 +160,7 @@ def depthwise(x, taps, bias, y, f, s, d, p, relu, ring):
                 c = 0
                 while c < C:
                     lanes, chunks = chunks_for(C - c, widest)
-                    chunk(y, out + (j * C + c) * item, C * item, min(PIXELS, ow - j), first + (j * s * C + c) * item,
+                    block(y, out + (j * C + c) * item, C * item, min(PIXELS, ow - j), first + (j * s * C + c) * item,
                           s * C * item, address(offsets), f * f, address(taps) + c * item, C * item,
                           address(bias) + c * item, relu, chunks, lanes * item, lanes, False)
                     c += chunks * lanes
@@ -210,7 +196,7 @@ def grouped(x, W, bias, y, s, p, groups, ring, relu):
                     while c < mg:  # the group's inputs are the same for each chunk of its maps
                         lanes, chunks = chunks_for(mg - c, widest)
                         m = (g * mg + c) * item
-                        chunk(y, out + j * M * item + m, M * item, min(PIXELS, ow - j),
+                        block(y, out + j * M * item + m, M * item, min(PIXELS, ow - j),
                               first + (j * s * C + g * cg) * item, s * C * item, address(offsets), steps,
                               address(W) + m, M * item, address(bias) + m, relu, chunks, 0, lanes, True)
                         c += chunks * lanes
