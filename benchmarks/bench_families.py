@@ -42,7 +42,7 @@ def family(row):
         return "depthwise"
     if row.kind == "conv" and op.groups > 1:
         c_g = row.in_shapes[0].n_C // op.groups
-        return "depthwise" if c_g == 1 else "grouped" if c_g < 17 else None
+        return "depthwise" if c_g == 1 else "grouped" if c_g < 33 else None  # compiled.NARROW_GROUP's
     return None
 x = np.random.default_rng(0).standard_normal((batch, *archcalc.analyze(net).rows[0].out_shape), dtype=np.float32)
 kw = {"threads": threads} if threads > 1 else {}

@@ -99,10 +99,10 @@ CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
     (8, 8, 12, 12, 3, 2, 1, 1, 12, True, "floor"),   # depthwise 3x3, stride 2
     (9, 8, 8, 8, 5, 2, 2, 1, 8, True, "ceil"),       # depthwise 5x5, stride 2, ceil
     (9, 9, 6, 6, 5, 1, 4, 2, 6, False, "floor"),     # depthwise 5x5, dilated
-    (10, 10, 5, 5, 7, 1, 3, 1, 5, True, "floor"),    # depthwise 7x7 (ConvNeXt's): any f
+    (10, 10, 5, 5, 7, 1, 3, 1, 5, True, "floor"),    # depthwise 7x7 (ConvNeXt's)
     (7, 9, 6, 6, 3, 1, 1, 1, 6, True, "floor"),      # depthwise 3x3, rows of 9: blocks of 8 and 1
-    (8, 10, 10, 10, 3, 1, 0, 1, 10, False, "floor"), # depthwise 3x3, no padding: no edge outputs
-    (2, 2, 8, 8, 3, 1, 1, 1, 8, True, "floor"),      # depthwise 3x3 on 2 x 2: every output an edge
+    (8, 10, 10, 10, 3, 1, 0, 1, 10, False, "floor"), # depthwise 3x3, no padding
+    (2, 2, 8, 8, 3, 1, 1, 1, 8, True, "floor"),      # depthwise 3x3 on 2 x 2: every window in the padding
     (6, 7, 9, 9, 3, 1, 3, 1, 9, False, "floor"),     # depthwise 3x3, padding wider than a window
     (5, 100, 24, 24, 5, 1, 2, 1, 24, True, "floor"), # depthwise 5x5, rows of 100: 12 blocks of 8, then 4
     (4, 100, 24, 24, 3, 1, 1, 1, 24, False, "floor"),# depthwise 3x3, rows of 100
@@ -119,7 +119,8 @@ CONVS = [  # (H, W, C, c, f, s, p, dilation, groups, bias, round)
     (6, 10, 10, 14, 3, 2, 1, 1, 2, False, "floor"),  # grouped 3x3, 5 maps to 7: chunks of 4, 2, 1
     (6, 18, 24, 36, 3, 2, 1, 1, 2, True, "floor"),   # grouped 3x3, 12 maps to 18, stride 2, rows of 9
     (5, 9, 26, 26, 3, 1, 0, 1, 2, False, "floor"),   # grouped 3x3, 13 maps: chunks of 8, 4, 1
-    (7, 7, 34, 34, 3, 1, 1, 1, 2, True, "floor"),    # grouped 3x3, 17 maps a group: BLAS
+    (7, 7, 34, 34, 3, 1, 1, 1, 2, True, "floor"),    # grouped 3x3, 17 maps a group: chunks of 8, 8, 1
+    (5, 9, 66, 66, 3, 1, 1, 1, 2, False, "floor"),   # grouped 3x3, 33 maps a group: BLAS
     (8, 8, 8, 8, 3, 1, 2, 2, 2, True, "floor"),      # grouped 3x3, dilated: BLAS
 ]
 DEPTHWISE = [case for case in CONVS if case[8] == case[2] > 1]

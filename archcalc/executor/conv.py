@@ -272,11 +272,13 @@ def workspace(op, x_shape, itemsize, tile_bytes) -> dict:
     how = method(op, C)
     if how == "winograd":
         return winograd.workspace(op, x_shape, itemsize, tile_bytes)
+    shapes = None
     if how == "depthwise" and compiled.depthwise_applies(op.c // C, s, op.dilation, op.pad()):
         shapes = compiled.depthwise_workspace(x_shape, ow, op.f, s, op.dilation, op.pad())
-        return {slot: math.prod(shape) for slot, shape in shapes.items()}
     if how == "grouped" and compiled.grouped_applies(op.f, C // op.groups, op.dilation, s, op.pad()):
-        return {"pad": math.prod(compiled.grouped_workspace(x_shape, ow, s, op.pad()))}
+        shapes = compiled.grouped_workspace(x_shape, ow, s, op.pad())
+    if shapes:
+        return {slot: math.prod(shape) for slot, shape in shapes.items()}
     if how in ("depthwise", "grouped"):
         # a band of depthwise outputs is its slab's only use; a grouped one copies its patches
         per_row, patch = (ow * op.c, 0) if how == "depthwise" else (ow * op.f * op.f * C,) * 2

@@ -28,29 +28,41 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 PIXELS = 8  # outputs a block: 8 registers of sums, one of weights, one of inputs (of 16)
+REGISTER_BYTES = 32  # AVX2's: 8 float32, 4 float64
+SENTINEL = -(2**62)  # no input row has this index
 I32, I64 = ir.IntType(32), ir.IntType(64)
 
 jit = njit(cache=True, nogil=True, error_model="numpy")
 
 
 @intrinsic
-def block(typingctx, like, y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, lanes,
+def block(typingctx, output, y, ystep, valid, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk, lanes,
           broadcast):
     """For each of `chunks` chunks k of `lanes` maps: y[i*ystep + m] = bias[m] + sum over the
-    steps t of in(i, t) * w[t*wstep + m], for outputs i < n of PIXELS and maps m < lanes, then
-    max(., 0) if relu (NaN stays NaN); where y, w and bias move on by `lanes` numbers a chunk
-    and in(i, t) is the vector (or, if broadcast, its first number in every lane) at
-    x + k*xchunk + i*xstep + offsets[t]. Addresses in bytes; `like`: an array of the dtype
-    (float32 or float64); lanes 8, 4, 2 or 1 (float64: 4, 2, 1), each a form of its own."""
-    if not (isinstance(broadcast, types.BooleanLiteral) and like.dtype in (types.float32, types.float64)):
+    steps t of in(i, t) * w[t*wstep + m], for outputs i < valid of PIXELS and maps m < lanes,
+    then max(., 0) if relu (NaN stays NaN); where y, w and bias move on by `lanes` numbers a
+    chunk and in(i, t) is the vector (or, if broadcast, its first number in every lane) at
+    x + k*xchunk + i*xstep + offsets[t]. Addresses in bytes; `output`, the output array, gives
+    the dtype (float32 or float64). A form of its own for each lane count: a register's worth
+    (REGISTER_BYTES), half of it, ... down to 1, which also takes any other count."""
+    if not (isinstance(broadcast, types.BooleanLiteral) and output.dtype in (types.float32, types.float64)):
         return None
-    splat, wide = broadcast.literal_value, like.dtype == types.float64
-    sig = types.void(like, *[types.intp] * 10, types.boolean, *[types.intp] * 3, broadcast)
+    splat, wide = broadcast.literal_value, output.dtype == types.float64
+    sig = types.void(output, *[types.intp] * 10, types.boolean, *[types.intp] * 3, broadcast)
+    widest = REGISTER_BYTES // (8 if wide else 4)
+    widths = [widest >> k for k in range(widest.bit_length())]  # 8, 4, 2, 1 (float64: 4, 2, 1)
 
     def codegen(context, builder, signature, args):
-        for width in (4, 2, 1) if wide else (8, 4, 2, 1):
-            with builder.if_then(builder.icmp_signed("==", args[14], ir.Constant(I64, width))):
-                Vectors(builder, width, wide).chunks(args[1:14], splat)
+        def each_width(widths):
+            if len(widths) == 1:
+                return Vectors(builder, widths[0], wide).chunks(args[1:14], splat)
+            with builder.if_else(builder.icmp_signed("==", args[14], ir.Constant(I64, widths[0]))) as (this, other):
+                with this:
+                    Vectors(builder, widths[0], wide).chunks(args[1:14], splat)
+                with other:
+                    each_width(widths[1:])
+
+        each_width(widths)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -60,36 +72,38 @@ class Vectors:
     """LLVM IR for vectors of `lanes` numbers (float32, or float64 if wide), at byte addresses."""
 
     def __init__(self, builder, lanes, wide):
-        self.b, self.lanes = builder, lanes
+        self.builder, self.lanes = builder, lanes
         self.itemsize = 8 if wide else 4
         self.number = ir.DoubleType() if wide else ir.FloatType()
         self.type = ir.VectorType(self.number, lanes)
+        # fmuladd: one fused multiply-add where the CPU has FMA (a product and a sum where not)
         self.fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(self.type, [self.type] * 3),
-                                                  f"llvm.fma.v{lanes}f{self.itemsize * 8}")
+                                                  f"llvm.fmuladd.v{lanes}f{self.itemsize * 8}")
 
     def load(self, at, kind=None):
-        return self.b.load(self.b.inttoptr(at, (kind or self.type).as_pointer()), align=self.itemsize)
+        return self.builder.load(self.builder.inttoptr(at, (kind or self.type).as_pointer()), align=self.itemsize)
 
     def store(self, value, at):
-        self.b.store(value, self.b.inttoptr(at, self.type.as_pointer()), align=self.itemsize)
+        self.builder.store(value, self.builder.inttoptr(at, self.type.as_pointer()), align=self.itemsize)
 
     def spread(self, at):
         """The number at `at` in every lane."""
         undefined = ir.Constant(self.type, ir.Undefined)
-        one = self.b.insert_element(undefined, self.load(at, self.number), ir.Constant(I32, 0))
-        return self.b.shuffle_vector(one, undefined, ir.Constant(ir.VectorType(I32, self.lanes), [0] * self.lanes))
+        one = self.builder.insert_element(undefined, self.load(at, self.number), ir.Constant(I32, 0))
+        return self.builder.shuffle_vector(one, undefined, ir.Constant(ir.VectorType(I32, self.lanes), [0] * self.lanes))
 
     def rectified(self, v, relu):
         """max(v, 0) if relu: an ordered compare, so NaN stays NaN."""
         zero = ir.Constant(self.type, None)
-        return self.b.select(relu, self.b.select(self.b.fcmp_ordered("<", v, zero), zero, v), v)
+        return self.builder.select(relu, self.builder.select(self.builder.fcmp_ordered("<", v, zero), zero, v), v)
 
     def chunks(self, args, splat):
         """block's work for this width: a chunk at a time, the sums in registers."""
-        y, ystep, n, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk = args
-        b, const = self.b, lambda v: ir.Constant(I64, v)
+        y, ystep, valid, x, xstep, offsets, steps, w, wstep, bias, relu, chunks, xchunk = args
+        b, const = self.builder, lambda v: ir.Constant(I64, v)
         # a missing output reads its block's first pixel: no address past the input is formed
-        pixels = [b.select(b.icmp_signed("<", const(i), n), b.mul(xstep, const(i)), const(0)) for i in range(PIXELS)]
+        pixels = [b.select(b.icmp_signed("<", const(i), valid), b.mul(xstep, const(i)), const(0))
+                  for i in range(PIXELS)]
         sums = [cgutils.alloca_once(b, self.type) for _ in range(PIXELS)]  # registers, after mem2reg
         with cgutils.for_range(b, chunks) as each:
             maps = b.mul(each.index, const(self.lanes * self.itemsize))
@@ -103,19 +117,19 @@ class Vectors:
                 for pixel, s in zip(pixels, sums):
                     inputs = (self.spread if splat else self.load)(b.add(at, pixel))
                     b.store(b.call(self.fma, [inputs, weights, b.load(s)]), s)
-            self.stores([self.rectified(b.load(s), relu) for s in sums], b.add(y, maps), ystep, n)
+            self.stores([self.rectified(b.load(s), relu) for s in sums], b.add(y, maps), ystep, valid)
 
-    def stores(self, outs, y, ystep, n):
-        """outs[i] at y + i*ystep for i < n: untested when the block is full."""
-        b = self.b
+    def stores(self, outs, y, ystep, valid):
+        """outs[i] at y + i*ystep for i < valid: no compare per output when the block is full."""
+        b = self.builder
         at = [b.add(y, b.mul(ystep, ir.Constant(I64, i))) for i in range(PIXELS)]
-        with b.if_else(b.icmp_signed("==", n, ir.Constant(I64, PIXELS))) as (full, partial):
+        with b.if_else(b.icmp_signed("==", valid, ir.Constant(I64, PIXELS))) as (full, partial):
             with full:
                 for v, a in zip(outs, at):
                     self.store(v, a)
             with partial:
                 for i, (v, a) in enumerate(zip(outs, at)):
-                    with b.if_then(b.icmp_signed("<", ir.Constant(I64, i), n)):
+                    with b.if_then(b.icmp_signed("<", ir.Constant(I64, i), valid)):
                         self.store(v, a)
 
 
@@ -141,29 +155,19 @@ def depthwise(x, taps, bias, y, f, s, d, p, relu, ring):
     the edge in ceil mode) with one f x f filter per map (taps: (f*f, C)), plus bias, through a
     ReLU if asked; ring: (f-1)*d + 1 zero-bordered input rows, as compiled.depthwise_workspace."""
     n, oh, ow, C = y.shape
-    item = y.itemsize  # the ring, taps and bias are y's dtype too (compiled.depthwise)
-    widest = 32 // item
-    offsets = np.empty(f * f, np.int64)
-    loaded = np.empty(ring.shape[0], np.int64)
-    for b in range(n):
+    item = y.itemsize
+    check(ring, taps, bias, y, f * f * C, C, ((ow - 1) * s + (f - 1) * d + 1) * C)
+    columns = np.arange(f) * (d * C * item)  # tap kw's input, from the window's first
+    offsets, loaded = np.empty(f * f, np.int64), np.empty(ring.shape[0], np.int64)
+    for image in range(n):
         loaded[:] = SENTINEL
         for i in range(oh):
-            top = i * s - p
-            rows_in_ring(x, b, ring, loaded, top, f, d, p)
-            first = address(ring[slot(top, 0, d, ring)])
-            for kh in range(f):
-                row = address(ring[slot(top, kh, d, ring)]) - first
-                for kw in range(f):
-                    offsets[kh * f + kw] = row + kw * d * C * item
-            out = address(y[b, i])
+            rows_in_ring(x, image, ring, loaded, i * s - p, f, d, p)
+            origin = ring_offsets(ring, i * s - p, d, columns, offsets)
+            out = address(y[image, i])
             for j in range(0, ow, PIXELS):
-                c = 0
-                while c < C:
-                    lanes, chunks = chunks_for(C - c, widest)
-                    block(y, out + (j * C + c) * item, C * item, min(PIXELS, ow - j), first + (j * s * C + c) * item,
-                          s * C * item, address(offsets), f * f, address(taps) + c * item, C * item,
-                          address(bias) + c * item, relu, chunks, lanes * item, lanes, False)
-                    c += chunks * lanes
+                along_maps(y, out + j * C * item, C * item, min(PIXELS, ow - j), origin + j * s * C * item,
+                           s * C * item, offsets, address(taps), C * item, address(bias), relu, C, False)
 
 
 @jit
@@ -174,35 +178,65 @@ def grouped(x, W, bias, y, s, p, groups, ring, relu):
     C = x.shape[3]
     cg, mg = C // groups, M // groups
     item = y.itemsize
-    widest = 32 // item
-    steps = 9 * cg  # (kh, kw, k): W's first three axes, so step t's weights are at t*M
-    offsets = np.empty(steps, np.int64)
-    loaded = np.empty(3, np.int64)
-    for b in range(n):
+    check(ring, W, bias, y, 9 * cg * M, M, ((ow - 1) * s + 3) * C)
+    # step (kh, kw, k) reads input map k of the group at tap (kh, kw): W's first three axes,
+    # so its weights are at step * M
+    columns = (np.arange(3 * cg) // cg * C + np.arange(3 * cg) % cg) * item
+    offsets, loaded = np.empty(9 * cg, np.int64), np.empty(3, np.int64)
+    for image in range(n):
         loaded[:] = SENTINEL
         for i in range(oh):
-            top = i * s - p
-            rows_in_ring(x, b, ring, loaded, top, 3, 1, p)
-            first = address(ring[slot(top, 0, 1, ring)])
-            for kh in range(3):
-                row = address(ring[slot(top, kh, 1, ring)]) - first
-                for kw in range(3):
-                    for k in range(cg):
-                        offsets[(kh * 3 + kw) * cg + k] = row + (kw * C + k) * item
-            out = address(y[b, i])
+            rows_in_ring(x, image, ring, loaded, i * s - p, 3, 1, p)
+            origin = ring_offsets(ring, i * s - p, 1, columns, offsets)
+            out = address(y[image, i])
             for g in range(groups):  # a group's weights stay in L1 along the row
+                m = g * mg * item
                 for j in range(0, ow, PIXELS):
-                    c = 0
-                    while c < mg:  # the group's inputs are the same for each chunk of its maps
-                        lanes, chunks = chunks_for(mg - c, widest)
-                        m = (g * mg + c) * item
-                        block(y, out + j * M * item + m, M * item, min(PIXELS, ow - j),
-                              first + (j * s * C + g * cg) * item, s * C * item, address(offsets), steps,
-                              address(W) + m, M * item, address(bias) + m, relu, chunks, 0, lanes, True)
-                        c += chunks * lanes
+                    along_maps(y, out + j * M * item + m, M * item, min(PIXELS, ow - j),
+                               origin + (j * s * C + g * cg) * item, s * C * item, offsets, address(W) + m,
+                               M * item, address(bias) + m, relu, mg, True)
 
 
-SENTINEL = -(2**62)  # no input row has this index
+@jit
+def along_maps(y, out, ystep, valid, x, xstep, offsets, w, wstep, bias, relu, maps, broadcast):
+    """block over `maps` maps in chunks (chunks_for): a depthwise conv's inputs move on with
+    its maps, a group's broadcast inputs stay (its maps all read them)."""
+    item, c = y.itemsize, 0
+    while c < maps:
+        lanes, chunks = chunks_for(maps - c, REGISTER_BYTES // item)
+        at = c * item
+        if broadcast:
+            block(y, out + at, ystep, valid, x, xstep, address(offsets), offsets.size, w + at, wstep, bias + at,
+                  relu, chunks, 0, lanes, True)
+        else:
+            block(y, out + at, ystep, valid, x + at, xstep, address(offsets), offsets.size, w + at, wstep,
+                  bias + at, relu, chunks, lanes * item, lanes, False)
+        c += chunks * lanes
+
+
+@jit
+def ring_offsets(ring, top, d, columns, offsets):
+    """offsets[kh*len(columns) + q] = ring row kh's address (input row top + kh*d) less row
+    0's, plus columns[q]; returns row 0's address."""
+    origin = address(ring[slot(top, 0, d, ring)])
+    per = columns.size
+    for kh in range(offsets.size // per):
+        row = address(ring[slot(top, kh, d, ring)]) - origin
+        for q in range(per):
+            offsets[kh * per + q] = row + columns[q]
+    return origin
+
+
+@jit
+def check(ring, w, bias, y, weights, maps, ring_row):
+    """What block reads and writes by address lies in these arrays: all contiguous, of y's
+    dtype, with enough weights, biases and ring columns."""
+    if not (ring.flags.c_contiguous and w.flags.c_contiguous and bias.flags.c_contiguous and y.flags.c_contiguous):
+        raise ValueError("simd: arrays read by address must be contiguous")
+    if not (ring.itemsize == w.itemsize == bias.itemsize == y.itemsize):
+        raise ValueError("simd: the ring, weights and bias must be of the output's dtype")
+    if w.size < weights or bias.size < maps or y.shape[3] != maps or ring.shape[1] * ring.shape[2] < ring_row:
+        raise ValueError("simd: weights, bias or ring too small for the output")
 
 
 @jit
