@@ -259,6 +259,32 @@ def test_the_microkernel_reads_and_writes_only_inside_its_arrays(case, dtype):
 
 
 @pytest.mark.skipif(not compiled.enabled(), reason="numba is off")
+@pytest.mark.parametrize("wrong", ["narrow ring", "ring of other maps", "bias of float64", "few taps", "ring a view"])
+def test_the_microkernel_refuses_arrays_it_would_read_or_write_past(wrong):
+    """simd.depthwise works on addresses, so it checks its arrays first: a 4-wide input
+    padded by 1 needs rings 6 wide, of the input's 3 maps, contiguous, and taps and bias of
+    the output's dtype and size."""
+    from archcalc.executor import simd
+
+    f32 = np.float32
+    x, y = np.zeros((1, 4, 4, 3), f32), np.zeros((1, 4, 4, 3), f32)
+    ring, taps, bias = np.zeros((3, 6, 3), f32), np.zeros((9, 3), f32), np.zeros(3, f32)
+    if wrong == "narrow ring":
+        ring = np.zeros((3, 5, 3), f32)
+    elif wrong == "ring of other maps":
+        ring = np.zeros((3, 6, 4), f32)
+    elif wrong == "bias of float64":
+        bias = np.zeros(3)
+    elif wrong == "few taps":
+        taps = np.zeros((4, 3), f32)
+    else:
+        ring = np.zeros((3, 12, 3), f32)[:, ::2]
+    with pytest.raises(ValueError, match="simd: "):
+        simd.depthwise(x, taps, bias, y, 3, 1, 1, 1, False, ring)
+    simd.depthwise(x, np.zeros((9, 3), f32), np.zeros(3, f32), y, 3, 1, 1, 1, False, np.zeros((3, 6, 3), f32))
+
+
+@pytest.mark.skipif(not compiled.enabled(), reason="numba is off")
 def test_a_strided_channel_slice_runs_as_its_contiguous_copy():
     """An input that is a view (every other map of a wider array) gives the outputs of its
     copy."""

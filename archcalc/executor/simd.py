@@ -156,7 +156,7 @@ def depthwise(x, taps, bias, y, f, s, d, p, relu, ring):
     ReLU if asked; ring: (f-1)*d + 1 zero-bordered input rows, as compiled.depthwise_workspace."""
     n, oh, ow, C = y.shape
     item = y.itemsize
-    check(ring, taps, bias, y, f * f * C, C, ((ow - 1) * s + (f - 1) * d + 1) * C)
+    check(x, ring, taps, bias, y, p, f * f * C, C, ((ow - 1) * s + (f - 1) * d + 1) * C)
     columns = np.arange(f) * (d * C * item)  # tap kw's input, from the window's first
     offsets, loaded = np.empty(f * f, np.int64), np.empty(ring.shape[0], np.int64)
     for image in range(n):
@@ -178,7 +178,7 @@ def grouped(x, W, bias, y, s, p, groups, ring, relu):
     C = x.shape[3]
     cg, mg = C // groups, M // groups
     item = y.itemsize
-    check(ring, W, bias, y, 9 * cg * M, M, ((ow - 1) * s + 3) * C)
+    check(x, ring, W, bias, y, p, 9 * cg * M, M, ((ow - 1) * s + 3) * C)
     # step (kh, kw, k) reads input map k of the group at tap (kh, kw): W's first three axes,
     # so its weights are at step * M
     columns = (np.arange(3 * cg) // cg * C + np.arange(3 * cg) % cg) * item
@@ -228,15 +228,18 @@ def ring_offsets(ring, top, d, columns, offsets):
 
 
 @jit
-def check(ring, w, bias, y, weights, maps, ring_row):
+def check(x, ring, w, bias, y, p, weights, maps, ring_row):
     """What block reads and writes by address lies in these arrays: all contiguous, of y's
-    dtype, with enough weights, biases and ring columns."""
+    dtype, with enough weights, biases and ring columns; and rows_in_ring's copies of x's
+    rows (p columns in) fit the ring (numba does not check indices)."""
     if not (ring.flags.c_contiguous and w.flags.c_contiguous and bias.flags.c_contiguous and y.flags.c_contiguous):
         raise ValueError("simd: arrays read by address must be contiguous")
     if not (ring.itemsize == w.itemsize == bias.itemsize == y.itemsize):
         raise ValueError("simd: the ring, weights and bias must be of the output's dtype")
     if w.size < weights or bias.size < maps or y.shape[3] != maps or ring.shape[1] * ring.shape[2] < ring_row:
         raise ValueError("simd: weights, bias or ring too small for the output")
+    if ring.shape[2] != x.shape[3] or ring.shape[1] < x.shape[2] + p or p < 0:
+        raise ValueError("simd: the ring does not hold the input's rows")
 
 
 @jit
